@@ -1,0 +1,29 @@
+"""What a handler knows about the call it is serving."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class CallContext:
+    """Passed to every handler method as ``ctx``.
+
+    ``deadline`` is a ``time.monotonic()`` instant (None when the caller set none); calls made
+    through the bridge from inside the handler inherit what is left of it.
+    """
+
+    method: str
+    caller: str = ""
+    request_id: str = ""
+    idempotency_key: str | None = None
+    deadline: float | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    def time_remaining(self) -> float | None:
+        """Seconds left before the caller's deadline, or None if there is none."""
+        if self.deadline is None:
+            return None
+        return max(0.0, self.deadline - time.monotonic())
