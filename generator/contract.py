@@ -1,0 +1,182 @@
+"""The ServiceBridge v2 contract hash of a method or event, computed from descriptors.
+
+contractHash = "v2:" + lowerHex(sha256(canonicalInput + ":" + canonicalOutput)); the canonical form
+is pinned by ../shared/reference/contract-hash-vectors.json ("spec"). Only wire identity is hashed:
+field numbers, cardinality and types. A message carrying ``(servicebridge.wire_name)`` is named
+``.<wire_name>`` instead of its full name, so a ``.schema.json`` input hashes as ServiceBridge's own
+reader does whatever Python names the frontend chose.
+
+Type names are fully qualified with a leading dot, as in ``MethodDescriptorProto.input_type``. An
+unknown type name is a bug in the caller (protoc resolved every reference), so it is a ValueError.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from typing import TypeAlias
+
+from google.protobuf import descriptor_pb2
+
+from generator.frontends.sb_options import wire_name
+
+_Field = descriptor_pb2.FieldDescriptorProto
+
+_SCALARS: dict[int, str] = {
+    _Field.TYPE_DOUBLE: "double",
+    _Field.TYPE_FLOAT: "float",
+    _Field.TYPE_INT64: "int64",
+    _Field.TYPE_UINT64: "uint64",
+    _Field.TYPE_INT32: "int32",
+    _Field.TYPE_FIXED64: "fixed64",
+    _Field.TYPE_FIXED32: "fixed32",
+    _Field.TYPE_BOOL: "bool",
+    _Field.TYPE_STRING: "string",
+    _Field.TYPE_BYTES: "bytes",
+    _Field.TYPE_UINT32: "uint32",
+    _Field.TYPE_SFIXED32: "sfixed32",
+    _Field.TYPE_SFIXED64: "sfixed64",
+    _Field.TYPE_SINT32: "sint32",
+    _Field.TYPE_SINT64: "sint64",
+}
+
+_EMPTY_MESSAGE = '{"f":[]}'
+
+_Json: TypeAlias = dict[str, object]
+
+
+def rpc_contract_hash(
+    files: Sequence[descriptor_pb2.FileDescriptorProto], input_type: str, output_type: str
+) -> str:
+    """The hash of a method's (request, reply) pair."""
+    types = _Types.of(files)
+    return _hash(types.canonical(input_type), types.canonical(output_type))
+
+
+def event_contract_hash(
+    files: Sequence[descriptor_pb2.FileDescriptorProto], message_type: str
+) -> str:
+    """The hash of an event payload: the reply half is always the empty message."""
+    return _hash(_Types.of(files).canonical(message_type), _EMPTY_MESSAGE)
+
+
+def canonical_message(files: Sequence[descriptor_pb2.FileDescriptorProto], type_name: str) -> str:
+    """The canonical JSON of one message, with its table ``r`` of reachable types."""
+    return _Types.of(files).canonical(type_name)
+
+
+def _hash(canonical_input: str, canonical_output: str) -> str:
+    digest = hashlib.sha256(f"{canonical_input}:{canonical_output}".encode()).hexdigest()
+    return f"v2:{digest}"
+
+
+@dataclass
+class _Types:
+    """Every message and enum of the files, by fully-qualified name with a leading dot."""
+
+    messages: dict[str, descriptor_pb2.DescriptorProto] = dataclass_field(default_factory=dict)
+    enums: dict[str, descriptor_pb2.EnumDescriptorProto] = dataclass_field(default_factory=dict)
+
+    @classmethod
+    def of(cls, files: Sequence[descriptor_pb2.FileDescriptorProto]) -> _Types:
+        types = cls()
+        for file in files:
+            scope = f".{file.package}" if file.package else ""
+            types._add(scope, file.message_type, file.enum_type)
+        return types
+
+    def _add(
+        self,
+        scope: str,
+        messages: Iterable[descriptor_pb2.DescriptorProto],
+        enums: Iterable[descriptor_pb2.EnumDescriptorProto],
+    ) -> None:
+        for enum in enums:
+            self.enums[f"{scope}.{enum.name}"] = enum
+        for message in messages:
+            name = f"{scope}.{message.name}"
+            self.messages[name] = message
+            self._add(name, message.nested_type, message.enum_type)
+
+    def canonical(self, type_name: str) -> str:
+        message = self._message(type_name)
+        body = self._describe(message)
+        reachable: dict[str, _Json] = {}
+        self._collect(message, reachable)
+        if reachable:
+            body["r"] = reachable
+        return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    def _message(self, type_name: str) -> descriptor_pb2.DescriptorProto:
+        try:
+            return self.messages[type_name]
+        except KeyError:
+            raise ValueError(f"unknown message type {type_name!r}") from None
+
+    def _name(self, type_name: str) -> str:
+        """The name a message goes by in the hash: its wire_name when it has one."""
+        wire = wire_name(self._message(type_name).options)
+        return f".{wire}" if wire is not None else type_name
+
+    def _map_entry(
+        self, fd: descriptor_pb2.FieldDescriptorProto
+    ) -> descriptor_pb2.DescriptorProto | None:
+        if fd.label != _Field.LABEL_REPEATED or fd.type != _Field.TYPE_MESSAGE:
+            return None
+        entry = self._message(fd.type_name)
+        return entry if entry.options.map_entry else None
+
+    def _describe(self, message: descriptor_pb2.DescriptorProto) -> _Json:
+        fields = [self._field(f) for f in sorted(message.field, key=lambda f: f.number)]
+        body: _Json = {"f": fields}
+        # A proto3 `optional` sits in a synthetic oneof of its own; it is not a group.
+        groups: dict[int, list[int]] = {}
+        for f in message.field:
+            if f.HasField("oneof_index") and not f.proto3_optional:
+                groups.setdefault(f.oneof_index, []).append(f.number)
+        if groups:
+            # Groups are disjoint, so sorting the sorted lists orders them by their first number.
+            body["o"] = [{"f": g} for g in sorted(sorted(g) for g in groups.values())]
+        return body
+
+    def _field(self, fd: descriptor_pb2.FieldDescriptorProto) -> _Json:
+        entry = self._map_entry(fd)
+        if entry is not None:
+            key, value = sorted(entry.field, key=lambda f: f.number)
+            return {"n": fd.number, "c": "map", "k": self._type(key), "t": self._type(value)}
+        cardinality = {_Field.LABEL_REPEATED: "rep", _Field.LABEL_REQUIRED: "req"}.get(
+            fd.label, "opt"
+        )
+        return {"n": fd.number, "c": cardinality, "t": self._type(fd)}
+
+    def _type(self, fd: descriptor_pb2.FieldDescriptorProto) -> str:
+        if fd.type == _Field.TYPE_ENUM:
+            return f"e:{fd.type_name}"
+        if fd.type in (_Field.TYPE_MESSAGE, _Field.TYPE_GROUP):
+            return f"m:{self._name(fd.type_name)}"
+        return _SCALARS[fd.type]
+
+    def _collect(self, message: descriptor_pb2.DescriptorProto, seen: dict[str, _Json]) -> None:
+        """Add every message and enum reachable from ``message``'s fields to ``seen``."""
+        for f in message.field:
+            if f.type == _Field.TYPE_ENUM and f.type_name not in seen:
+                values = sorted({v.number for v in self._enum(f.type_name).value})
+                seen[f.type_name] = {"e": values}
+            elif f.type in (_Field.TYPE_MESSAGE, _Field.TYPE_GROUP):
+                target = self._message(f.type_name)
+                if target.options.map_entry:  # expressed inline through c/k/t
+                    self._collect(target, seen)
+                    continue
+                name = self._name(f.type_name)
+                if name not in seen:
+                    seen[name] = self._describe(target)
+                    self._collect(target, seen)
+
+    def _enum(self, type_name: str) -> descriptor_pb2.EnumDescriptorProto:
+        try:
+            return self.enums[type_name]
+        except KeyError:
+            raise ValueError(f"unknown enum type {type_name!r}") from None
