@@ -1,5 +1,7 @@
 """runtime_lib: what sb-gen's generated code runs on. Everything public is exported here."""
 
+from typing_extensions import deprecated
+
 from runtime_lib.errors import (
     CallTimeoutError,
     CancelledError,
@@ -44,4 +46,5 @@ __all__ = [
     "Timeout",
     "Transport",
     "ValidationError",
+    "deprecated",
 ]

@@ -1,0 +1,81 @@
+"""``sb-gen``: turn .proto and .schema.json files into a typed, importable Python package."""
+
+from __future__ import annotations
+
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import click
+
+from generator.errors import GeneratorError
+from generator.output import changed_files, check_out_dir, write_atomically
+from generator.package import build_package
+
+
+def _version() -> str:
+    try:
+        return version("sb-gen")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Output package directory (created; replaced as a whole on success).",
+)
+@click.option(
+    "-I",
+    "--proto-path",
+    "proto_paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Directory to search for imports (repeatable). The inputs' own roots, the bundled "
+    "servicebridge/options.proto and the well-known types are always searched.",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing; exit 1 and list the files that would change (a CI drift guard).",
+)
+@click.version_option(_version(), "-V", "--version", prog_name="sb-gen")
+def main(inputs: tuple[Path, ...], out: Path, proto_paths: tuple[Path, ...], check: bool) -> None:
+    """Generate typed Python from INPUTS (.proto or .schema.json files, or directories of them).
+
+    \b
+    For each input x.proto the package OUT gets x_pb2.py and x_pb2.pyi (message classes), and
+    x_sb.py with a typed client, a handler base class and the service table when x.proto
+    declares a service. Imports inside OUT are relative: place it anywhere in your tree.
+
+    \b
+    Examples:
+      sb-gen protos/payment.proto -o gen/
+      sb-gen protos/ -I third_party/ -o gen/
+      sb-gen protos/ -o gen/ --check
+    """
+    try:
+        check_out_dir(out)
+        files = build_package(list(inputs), list(proto_paths))
+        if check:
+            changed = changed_files(out, files)
+            for path in changed:
+                click.echo(f"would change: {out / path}")
+            if changed:
+                click.echo(
+                    f"{len(changed)} file(s) out of date; run sb-gen without --check", err=True
+                )
+                sys.exit(1)
+            return
+        write_atomically(out, files)
+    except GeneratorError as exc:
+        for diagnostic in exc.diagnostics:
+            click.echo(f"error: {diagnostic}", err=True)
+        sys.exit(1)
+    except OSError as exc:
+        click.echo(f"error: {exc.filename or out}: {exc.strerror or exc}", err=True)
+        sys.exit(1)

@@ -1,0 +1,156 @@
+"""Descriptors -> model: the one place that reads FileDescriptorProtos for our templates."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from google.protobuf import descriptor_pb2 as d
+
+from generator import naming
+from generator.contract import rpc_contract_hash
+from generator.imports import ImportSet
+from generator.model import Method, SbModule, Service
+
+_SERVICE_FIELD = d.FileDescriptorProto.SERVICE_FIELD_NUMBER
+_METHOD_FIELD = d.ServiceDescriptorProto.METHOD_FIELD_NUMBER
+
+
+class TypeIndex:
+    """Where each message and enum is declared: full name (``.pkg.Outer.Inner``) -> file, qualname."""
+
+    def __init__(self, files: Iterable[d.FileDescriptorProto]) -> None:
+        self.files = {f.name: f for f in files}
+        self._where: dict[str, tuple[str, str]] = {}
+        for f in self.files.values():
+            prefix = f".{f.package}." if f.package else "."
+            self._add(f.name, prefix, "", f.message_type)
+            for e in f.enum_type:
+                self._where[prefix + e.name] = (f.name, e.name)
+
+    def _add(
+        self, file: str, prefix: str, outer: str, messages: Iterable[d.DescriptorProto]
+    ) -> None:
+        for m in messages:
+            qual = f"{outer}{m.name}"
+            self._where[prefix + m.name] = (file, qual)
+            self._add(file, f"{prefix}{m.name}.", f"{qual}.", m.nested_type)
+            for e in m.enum_type:
+                self._where[f"{prefix}{m.name}.{e.name}"] = (file, f"{qual}.{e.name}")
+
+    def locate(self, full_name: str) -> tuple[str, str]:
+        return self._where[full_name]
+
+
+def comments(fd: d.FileDescriptorProto) -> dict[tuple[int, ...], str]:
+    """Leading (or else trailing) comments by source path."""
+    out = {}
+    for loc in fd.source_code_info.location:
+        text = loc.leading_comments or loc.trailing_comments
+        if text.strip():
+            out[tuple(loc.path)] = text
+    return out
+
+
+def describe_file(fd: d.FileDescriptorProto, index: TypeIndex) -> SbModule:
+    module = naming.module_path(fd.name, "_sb")
+    docs = comments(fd)
+    imports = ImportSet()
+
+    def py_type(full_name: str) -> str:
+        file, qual = index.locate(full_name)
+        alias = naming.pb2_alias(file, fd.name)
+        source, name = _import_source(file, module)
+        imports.add(source, name, alias)
+        return f"{alias}.{qual}"
+
+    all_files = list(index.files.values())
+    services = []
+    tables = naming.unique_names(naming.service_table(s.name) for s in fd.service)
+    for si, (svc, table) in enumerate(zip(fd.service, tables, strict=True)):
+        full = f"{fd.package}.{svc.name}" if fd.package else svc.name
+        attrs = naming.method_attr_names(m.name for m in svc.method)
+        methods = []
+        for mi, (m, attr) in enumerate(zip(svc.method, attrs, strict=True)):
+            cardinality = _cardinality(m)
+            methods.append(
+                Method(
+                    proto_name=m.name,
+                    attr=attr,
+                    path=f"/{full}/{m.name}",
+                    spec_const=naming.method_spec_const(svc.name, m.name),
+                    cardinality=cardinality,
+                    client_streams=m.client_streaming,
+                    server_streams=m.server_streaming,
+                    request=py_type(m.input_type),
+                    reply=py_type(m.output_type),
+                    contract_hash=rpc_contract_hash(all_files, m.input_type, m.output_type),
+                    doc=docs.get((_SERVICE_FIELD, si, _METHOD_FIELD, mi)),
+                    deprecated=m.options.deprecated,
+                )
+            )
+        services.append(
+            Service(
+                full_name=full,
+                client=naming.client_class(svc.name),
+                handler=naming.handler_class(svc.name),
+                table=table,
+                doc=docs.get((_SERVICE_FIELD, si)),
+                deprecated=svc.options.deprecated,
+                methods=tuple(methods),
+            )
+        )
+    _header_imports(imports, services)
+    return SbModule(
+        source=fd.name,
+        path=module + ".py",
+        doc=None,
+        import_groups=imports.groups(),
+        services=tuple(services),
+    )
+
+
+def _header_imports(imports: ImportSet, services: list[Service]) -> None:
+    """What the module body refers to besides message classes."""
+    methods = [m for s in services for m in s.methods]
+    if services:
+        imports.add("", "abc")
+        imports.add("", "runtime_lib", "sb")
+        imports.add("typing", "ClassVar")
+        imports.add("typing", "Final")
+    if methods:
+        imports.add("typing", "Unpack")
+    if any(m.client_streams for m in methods):
+        imports.add("collections.abc", "AsyncIterable")
+    if any(m.client_streams or m.server_streams for m in methods):
+        imports.add("collections.abc", "AsyncIterator")
+
+
+def _import_source(proto_file: str, from_module: str) -> tuple[str, str]:
+    target = naming.module_path(proto_file, "_pb2")
+    if is_well_known(proto_file):
+        package, _, name = target.rpartition("/")
+        return package.replace("/", "."), name
+    return naming.relative_import(target, from_module)
+
+
+def is_well_known(proto_file: str) -> bool:
+    """Files that resolve to the ``protobuf`` package instead of being generated."""
+    return proto_file.startswith("google/protobuf/")
+
+
+def _cardinality(m: d.MethodDescriptorProto) -> str:
+    if m.client_streaming and m.server_streaming:
+        return "BIDI_STREAMING"
+    if m.client_streaming:
+        return "CLIENT_STREAMING"
+    if m.server_streaming:
+        return "SERVER_STREAMING"
+    return "UNARY"
+
+
+def describe(
+    files: Mapping[str, d.FileDescriptorProto], to_generate: Iterable[str]
+) -> list[SbModule]:
+    """One module per file that declares a service (events join in later)."""
+    index = TypeIndex(files.values())
+    return [describe_file(files[n], index) for n in to_generate if files[n].service]

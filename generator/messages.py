@@ -1,0 +1,53 @@
+"""Message modules: ``x_pb2.py`` from protoc's python_out and ``x_pb2.pyi`` from mypy-protobuf.
+
+Both run in this process over the descriptor set; neither is re-implemented here.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from google.protobuf import descriptor_pb2 as d
+from google.protobuf.compiler import plugin_pb2
+from mypy_protobuf.main import Descriptors, generate_mypy_stubs
+
+from generator import naming
+from generator.errors import Diagnostic, GeneratorError
+from generator.protoc import run_protoc
+
+# protoc's and mypy-protobuf's output is theirs, not ours to restyle: exempt it from the user's
+# linter (x_sb.py, which sb-gen writes, is lint-clean without exemptions).
+LINT_EXEMPT = "# ruff: noqa\n"
+
+
+def python_modules(
+    files: Sequence[d.FileDescriptorProto], to_generate: Sequence[str]
+) -> dict[str, str]:
+    """``x_pb2.py`` for each file in ``to_generate``, keyed by output path."""
+    with tempfile.TemporaryDirectory(prefix="sb-gen-") as tmp:
+        set_path = Path(tmp, "set.pb")
+        set_path.write_bytes(d.FileDescriptorSet(file=files).SerializeToString())
+        out = Path(tmp, "out")
+        out.mkdir()
+        code, err = run_protoc(
+            [f"--descriptor_set_in={set_path}", f"--python_out={out}", *to_generate]
+        )
+        if code != 0:
+            raise GeneratorError(Diagnostic(to_generate[0], f"protoc python_out failed: {err}"))
+        return {
+            path: LINT_EXEMPT + (out / path).read_text("utf-8")
+            for path in (naming.module_path(name, "_pb2.py") for name in to_generate)
+        }
+
+
+def stub_modules(
+    files: Sequence[d.FileDescriptorProto], to_generate: Sequence[str]
+) -> dict[str, str]:
+    """``x_pb2.pyi`` for each file in ``to_generate`` (mypy-protobuf, called as a library)."""
+    request = plugin_pb2.CodeGeneratorRequest(file_to_generate=to_generate, proto_file=files)
+    response = plugin_pb2.CodeGeneratorResponse()
+    generate_mypy_stubs(Descriptors(request), response, True, False, False, False, False)
+    # "Y015" is flake8-pyi's code; ruff reports unknown codes in noqa comments even so.
+    return {f.name: LINT_EXEMPT + f.content.replace("  # noqa: Y015", "") for f in response.file}

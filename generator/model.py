@@ -1,0 +1,47 @@
+"""The generator's model: plain frozen dataclasses with every Python name already resolved.
+
+Templates receive a :class:`SbModule` and nothing else; no descriptor access and no naming logic
+happens in a template.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Method:
+    proto_name: str
+    attr: str
+    path: str
+    spec_const: str
+    cardinality: str  # a runtime_lib.Cardinality member name
+    client_streams: bool
+    server_streams: bool
+    request: str  # Python expression naming the request class
+    reply: str
+    contract_hash: str
+    doc: str | None
+    deprecated: bool
+
+
+@dataclass(frozen=True)
+class Service:
+    full_name: str
+    client: str
+    handler: str
+    table: str
+    doc: str | None
+    deprecated: bool
+    methods: tuple[Method, ...]
+
+
+@dataclass(frozen=True)
+class SbModule:
+    """One generated ``x_sb.py``."""
+
+    source: str
+    path: str
+    doc: str | None
+    import_groups: tuple[tuple[str, ...], ...]  # isort sections: stdlib, third party, local
+    services: tuple[Service, ...]

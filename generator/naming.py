@@ -1,0 +1,144 @@
+"""Every Python name sb-gen writes comes from here.
+
+Rules (documented in the README, "Naming"):
+
+- rpc names become snake_case methods: ``Charge`` -> ``charge``, ``GetHTTPStatus`` -> ``get_http_status``.
+- A name that is a Python keyword, soft keyword (``match``, ``case``, ``type``, ``_``) or builtin
+  gets PEP 8's trailing underscore: ``import_``, ``from_``, ``type_``, ``list_``.
+- A name that would shadow something the generated class needs (``SERVICE``, the names imported
+  at module level) gets a trailing underscore too.
+- Names that collide after these rules (``GetUser`` and ``getUser``) are made unique in
+  declaration order by appending ``_`` again.
+- Services become ``<Service>Client`` and ``<Service>Handler``, their table ``<SERVICE>_SERVICE``.
+- Message modules are imported as ``<stem>_pb2`` from the same directory and as
+  ``<dir>_<stem>_pb2`` from elsewhere (``google/protobuf/empty.proto`` -> ``google_protobuf_empty_pb2``).
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import re
+from collections.abc import Iterable
+
+_SOFT_KEYWORDS = frozenset(keyword.softkwlist)
+_BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("__"))
+
+# Names bound at module level or on the base classes of generated code.
+RESERVED_MODULE_NAMES = frozenset(
+    {"abc", "sb", "AsyncIterable", "AsyncIterator", "ClassVar", "Final", "Unpack"}
+)
+RESERVED_MEMBER_NAMES = frozenset({"SERVICE"}) | RESERVED_MODULE_NAMES
+
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def snake_case(name: str) -> str:
+    """``GetHTTPStatus`` -> ``get_http_status``; already snake names stay as they are."""
+    return _CAMEL_BOUNDARY.sub("_", name).lower()
+
+
+def upper_snake(name: str) -> str:
+    return snake_case(name).upper()
+
+
+def is_unsafe(name: str) -> bool:
+    """True if ``name`` cannot be used as-is for a generated attribute or parameter."""
+    return (
+        keyword.iskeyword(name)
+        or name in _SOFT_KEYWORDS
+        or name in _BUILTINS
+        or not name.isidentifier()
+    )
+
+
+def safe_name(name: str, reserved: Iterable[str] = ()) -> str:
+    """``name`` with a trailing underscore while it is unsafe or reserved."""
+    taken = frozenset(reserved)
+    while is_unsafe(name) or name in taken:
+        name += "_"
+    return name
+
+
+def unique_names(names: Iterable[str], reserved: Iterable[str] = ()) -> list[str]:
+    """Make each name safe, then unique in order (a later duplicate gets more underscores)."""
+    used = set(reserved)
+    out = []
+    for raw in names:
+        name = safe_name(raw, used)
+        used.add(name)
+        out.append(name)
+    return out
+
+
+def method_attr_names(rpc_names: Iterable[str]) -> list[str]:
+    """Python method names for a service's rpcs, in declaration order."""
+    return unique_names((snake_case(n) for n in rpc_names), RESERVED_MEMBER_NAMES)
+
+
+def client_class(service: str) -> str:
+    return f"{service}Client"
+
+
+def handler_class(service: str) -> str:
+    return f"{service}Handler"
+
+
+def service_table(service: str) -> str:
+    return f"{upper_snake(service)}_SERVICE"
+
+
+def method_spec_const(service: str, rpc: str) -> str:
+    return f"_{upper_snake(service)}_{upper_snake(rpc)}"
+
+
+def module_path(proto_name: str, suffix: str) -> str:
+    """``billing/payment.proto`` -> ``billing/payment_pb2.py`` (protoc's rule: ``-`` becomes ``_``)."""
+    stem = proto_name.removesuffix(".proto").replace("-", "_")
+    return f"{stem}{suffix}"
+
+
+def pb2_alias(proto_name: str, from_proto: str) -> str:
+    """The local name under which a generated module imports another file's ``_pb2`` module."""
+    stem = proto_name.removesuffix(".proto").replace("-", "_")
+    here = from_proto.rpartition("/")[0]
+    directory, _, base = stem.rpartition("/")
+    if directory == here:
+        return f"{base}_pb2"
+    return f"{stem.replace('/', '_').replace('.', '_')}_pb2"
+
+
+def relative_import(target_module: str, from_module: str) -> tuple[str, str]:
+    """(``from`` part, imported name) for importing ``target_module`` from ``from_module``.
+
+    Both are slash paths without ``.py`` inside the output package: ``relative_import(
+    "common/money_pb2", "shop/order_sb")`` -> ``("..common", "money_pb2")``.
+    """
+    depth = from_module.count("/")
+    package, _, name = target_module.rpartition("/")
+    dots = "." * (depth + 1)
+    return (dots + package.replace("/", ".") if package else dots), name
+
+
+def docstring(text: str, indent: int = 0) -> str:
+    """A triple-quoted literal for a proto comment, safe whatever the comment holds.
+
+    Continuation lines are indented by ``indent`` spaces to sit under the opening quotes.
+    """
+    lines = [line.rstrip() for line in text.strip("\n").splitlines()]
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    body = "\n".join(_dedent_one(lines)).strip()
+    body = body.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    if body.endswith('"'):
+        body += " "
+    if "\n" in body:
+        pad = " " * indent
+        body = "\n".join(pad + line if line else line for line in body.splitlines())
+        return f'"""{body.lstrip()}\n{pad}"""'
+    return f'"""{body}"""'
+
+
+def _dedent_one(lines: list[str]) -> list[str]:
+    # protoc keeps the single space after "//"; strip it so docstrings read naturally.
+    return [line[1:] if line.startswith(" ") else line for line in lines]

@@ -1,0 +1,43 @@
+"""The core of sb-gen: descriptors in, our ``x_sb.py`` modules out (validated Python).
+
+Both front ends call this: ``sb-gen`` (which adds the message modules and the package files)
+and the ``protoc-gen-sb`` plugin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import libcst
+from google.protobuf import descriptor_pb2 as d
+
+from generator.describe import describe
+from generator.errors import Diagnostic, GeneratorError
+from generator.render import render_module
+
+
+def generate_sb_modules(
+    files: Sequence[d.FileDescriptorProto], to_generate: Sequence[str]
+) -> dict[str, str]:
+    """``x_sb.py`` source for every file in ``to_generate`` that declares a service or event."""
+    out = {}
+    for module in describe({f.name: f for f in files}, to_generate):
+        source = render_module(module)
+        _validate(module.path, source)
+        out[module.path] = source
+    return out
+
+
+def _validate(path: str, source: str) -> None:
+    """A template bug must never reach the user's tree: parse what we are about to write."""
+    try:
+        libcst.parse_module(source)
+    except libcst.ParserSyntaxError as exc:
+        raise GeneratorError(
+            Diagnostic(
+                path,
+                f"sb-gen produced invalid Python ({exc.message})",
+                f"{exc.raw_line}:{exc.raw_column}",
+                hint="this is a bug in sb-gen; please report it with the input",
+            )
+        ) from exc
