@@ -64,30 +64,35 @@ def describe_file(fd: d.FileDescriptorProto, index: TypeIndex) -> SbModule:
         return f"{alias}.{qual}"
 
     all_files = list(index.files.values())
-    services = []
+    # Module-level constants share one namespace: make them unique together.
     tables = naming.unique_names(naming.service_table(s.name) for s in fd.service)
+    spec_consts = iter(
+        naming.unique_names(
+            (naming.method_spec_const(s.name, m.name) for s in fd.service for m in s.method),
+            tables,
+        )
+    )
+    services = []
     for si, (svc, table) in enumerate(zip(fd.service, tables, strict=True)):
         full = f"{fd.package}.{svc.name}" if fd.package else svc.name
         attrs = naming.method_attr_names(m.name for m in svc.method)
-        methods = []
-        for mi, (m, attr) in enumerate(zip(svc.method, attrs, strict=True)):
-            cardinality = _cardinality(m)
-            methods.append(
-                Method(
-                    proto_name=m.name,
-                    attr=attr,
-                    path=f"/{full}/{m.name}",
-                    spec_const=naming.method_spec_const(svc.name, m.name),
-                    cardinality=cardinality,
-                    client_streams=m.client_streaming,
-                    server_streams=m.server_streaming,
-                    request=py_type(m.input_type),
-                    reply=py_type(m.output_type),
-                    contract_hash=rpc_contract_hash(all_files, m.input_type, m.output_type),
-                    doc=docs.get((_SERVICE_FIELD, si, _METHOD_FIELD, mi)),
-                    deprecated=m.options.deprecated,
-                )
+        methods = [
+            Method(
+                proto_name=m.name,
+                attr=attr,
+                path=f"/{full}/{m.name}",
+                spec_const=next(spec_consts),
+                cardinality=_cardinality(m),
+                client_streams=m.client_streaming,
+                server_streams=m.server_streaming,
+                request=py_type(m.input_type),
+                reply=py_type(m.output_type),
+                contract_hash=rpc_contract_hash(all_files, m.input_type, m.output_type),
+                doc=docs.get((_SERVICE_FIELD, si, _METHOD_FIELD, mi)),
+                deprecated=m.options.deprecated,
             )
+            for mi, (m, attr) in enumerate(zip(svc.method, attrs, strict=True))
+        ]
         services.append(
             Service(
                 full_name=full,

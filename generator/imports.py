@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 _STDLIB = sys.stdlib_module_names
+_LINE_LENGTH = 88  # ruff format's default, so the output is stable under most configs
 
 
 class ImportSet:
@@ -33,13 +34,23 @@ def _lines(items: list[tuple[str, str, str]]) -> list[str]:
         if source:
             froms.setdefault(source, []).append((name, alias))
     out = [f"import {n} as {a}" if a else f"import {n}" for _, n, a in plain]
-    # Relative imports: furthest first ("..x" before "."), then by module; names within a line sorted.
+    # Relative imports: furthest first ("..x" before "."), then by module.
     for source in sorted(froms, key=lambda s: (-(len(s) - len(s.lstrip("."))), s.lstrip("."))):
-        names = ", ".join(
-            f"{n} as {a}" if a else n for n, a in sorted(froms[source], key=_name_key)
-        )
-        out.append(f"from {source} import {names}")
+        entries = sorted(froms[source], key=_name_key)
+        # isort keeps each "as" import on its own line (combine-as-imports is off).
+        plain_names = [n for n, a in entries if not a]
+        if plain_names:
+            out.append(_from_line(source, plain_names))
+        out += [_from_line(source, [f"{n} as {a}"]) for n, a in entries if a]
     return out
+
+
+def _from_line(source: str, names: list[str]) -> str:
+    line = f"from {source} import {', '.join(names)}"
+    if len(line) <= _LINE_LENGTH:
+        return line
+    body = "".join(f"    {n},\n" for n in names)
+    return f"from {source} import (\n{body})"
 
 
 def _name_key(entry: tuple[str, str]) -> tuple[int, str]:

@@ -3,8 +3,10 @@
 Rules (documented in the README, "Naming"):
 
 - rpc names become snake_case methods: ``Charge`` -> ``charge``, ``GetHTTPStatus`` -> ``get_http_status``.
-- A name that is a Python keyword, soft keyword (``match``, ``case``, ``type``, ``_``) or builtin
-  gets PEP 8's trailing underscore: ``import_``, ``from_``, ``type_``, ``list_``.
+- A name that is a Python keyword or soft keyword (``match``, ``case``, ``type``, ``_``) gets
+  PEP 8's trailing underscore: ``import_``, ``from_``, ``type_``, ``match_``. Event dataclass
+  fields also avoid builtins (``str_``, ``list_``), because their annotations use them; methods
+  may keep builtin names (``list``, ``open``), which shadow nothing the class body uses.
 - A name that would shadow something the generated class needs (``SERVICE``, the names imported
   at module level) gets a trailing underscore too.
 - Names that collide after these rules (``GetUser`` and ``getUser``) are made unique in
@@ -21,7 +23,8 @@ import keyword
 import re
 from collections.abc import Iterable
 
-_SOFT_KEYWORDS = frozenset(keyword.softkwlist)
+# Spelled out: 3.11 does not list "type" (a soft keyword since 3.12) and output must not vary.
+_SOFT_KEYWORDS = frozenset({"_", "case", "match", "type"})
 _BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("__"))
 
 # Names bound at module level or on the base classes of generated code.
@@ -42,30 +45,32 @@ def upper_snake(name: str) -> str:
     return snake_case(name).upper()
 
 
-def is_unsafe(name: str) -> bool:
+def is_unsafe(name: str, *, avoid_builtins: bool = False) -> bool:
     """True if ``name`` cannot be used as-is for a generated attribute or parameter."""
     return (
         keyword.iskeyword(name)
         or name in _SOFT_KEYWORDS
-        or name in _BUILTINS
+        or (avoid_builtins and name in _BUILTINS)
         or not name.isidentifier()
     )
 
 
-def safe_name(name: str, reserved: Iterable[str] = ()) -> str:
+def safe_name(name: str, reserved: Iterable[str] = (), *, avoid_builtins: bool = False) -> str:
     """``name`` with a trailing underscore while it is unsafe or reserved."""
     taken = frozenset(reserved)
-    while is_unsafe(name) or name in taken:
+    while is_unsafe(name, avoid_builtins=avoid_builtins) or name in taken:
         name += "_"
     return name
 
 
-def unique_names(names: Iterable[str], reserved: Iterable[str] = ()) -> list[str]:
+def unique_names(
+    names: Iterable[str], reserved: Iterable[str] = (), *, avoid_builtins: bool = False
+) -> list[str]:
     """Make each name safe, then unique in order (a later duplicate gets more underscores)."""
     used = set(reserved)
     out = []
     for raw in names:
-        name = safe_name(raw, used)
+        name = safe_name(raw, used, avoid_builtins=avoid_builtins)
         used.add(name)
         out.append(name)
     return out
@@ -112,12 +117,16 @@ def relative_import(target_module: str, from_module: str) -> tuple[str, str]:
     """(``from`` part, imported name) for importing ``target_module`` from ``from_module``.
 
     Both are slash paths without ``.py`` inside the output package: ``relative_import(
-    "common/money_pb2", "shop/order_sb")`` -> ``("..common", "money_pb2")``.
+    "common/money_pb2", "shop/order_sb")`` -> ``("..common", "money_pb2")``; a sibling is
+    imported from ``"."``.
     """
-    depth = from_module.count("/")
-    package, _, name = target_module.rpartition("/")
-    dots = "." * (depth + 1)
-    return (dots + package.replace("/", ".") if package else dots), name
+    here = from_module.split("/")[:-1]
+    *there, name = target_module.split("/")
+    common = 0
+    while common < min(len(here), len(there)) and here[common] == there[common]:
+        common += 1
+    dots = "." * (len(here) - common + 1)
+    return dots + ".".join(there[common:]), name
 
 
 def docstring(text: str, indent: int = 0) -> str:
