@@ -2,6 +2,7 @@
 
 from typing_extensions import deprecated
 
+from runtime_lib.bridge import Bridge
 from runtime_lib.errors import (
     CallTimeoutError,
     CancelledError,
@@ -16,12 +17,20 @@ from runtime_lib.errors import (
     ServiceBridgeError,
     ValidationError,
 )
+from runtime_lib.registry.base import Instance, Registry
+from runtime_lib.registry.static import StaticRegistry
+from runtime_lib.rpc.admission import AdmissionLimits
 from runtime_lib.rpc.base import ClientBase, HandlerBase, Invoker
+from runtime_lib.rpc.breaker import BreakerPolicy
 from runtime_lib.rpc.context import CallContext
+from runtime_lib.rpc.idempotency import IdempotencyPolicy
 from runtime_lib.rpc.options import CallOptions, Metadata, RetryPolicy, Timeout, Transport
 from runtime_lib.rpc.spec import Cardinality, MethodSpec, ServiceSpec
 
 __all__ = [
+    "AdmissionLimits",
+    "BreakerPolicy",
+    "Bridge",
     "CallContext",
     "CallOptions",
     "CallTimeoutError",
@@ -33,6 +42,8 @@ __all__ = [
     "ErrorCode",
     "HandlerBase",
     "HandlerError",
+    "IdempotencyPolicy",
+    "Instance",
     "InvalidEventNameError",
     "Invoker",
     "Metadata",
@@ -40,9 +51,11 @@ __all__ = [
     "NoLiveInstanceError",
     "OutboxFullError",
     "OverloadedError",
+    "Registry",
     "RetryPolicy",
     "ServiceBridgeError",
     "ServiceSpec",
+    "StaticRegistry",
     "Timeout",
     "Transport",
     "ValidationError",

@@ -46,11 +46,16 @@ class ServiceBridgeError(Exception):
 
     code: ErrorCode = ErrorCode.INTERNAL
 
-    def __init__(self, message: str = "", *, code: ErrorCode | None = None) -> None:
+    def __init__(
+        self, message: str = "", *, code: ErrorCode | None = None, not_dispatched: bool = False
+    ) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
+        # True only when the server proved no handler ran (the ``x-sb-not-dispatched`` trailer,
+        # or no connection at all): the one proof that allows a retry on another endpoint.
+        self.not_dispatched = not_dispatched
 
     @property
     def retryable(self) -> bool:
@@ -127,12 +132,12 @@ _BY_CODE: dict[ErrorCode, type[ServiceBridgeError]] = {
 }
 
 
-def error_for(code: ErrorCode, message: str) -> ServiceBridgeError:
+def error_for(code: ErrorCode, message: str, *, not_dispatched: bool = False) -> ServiceBridgeError:
     """The most specific error class for ``code``."""
     cls = _BY_CODE.get(code)
     if cls is None:
-        return ServiceBridgeError(message, code=code)
-    return cls(message)
+        return ServiceBridgeError(message, code=code, not_dispatched=not_dispatched)
+    return cls(message, not_dispatched=not_dispatched)
 
 
 # ServiceBridge's mapping of a gRPC status to an error code (NOTES.md, "Error model").
@@ -153,4 +158,27 @@ GRPC_STATUS_TO_CODE: dict[grpc.StatusCode, ErrorCode] = {
     grpc.StatusCode.INTERNAL: ErrorCode.INTERNAL,
     grpc.StatusCode.UNAVAILABLE: ErrorCode.CONNECTION,
     grpc.StatusCode.DATA_LOSS: ErrorCode.INTERNAL,
+}
+
+
+# The status a server sends for each code, so plain gRPC clients see a sensible status. A
+# HandlerError goes out as UNKNOWN: the handler ran and failed for a business reason.
+CODE_TO_GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {
+    ErrorCode.HANDLER: grpc.StatusCode.UNKNOWN,
+    ErrorCode.NO_LIVE_INSTANCE: grpc.StatusCode.UNAVAILABLE,
+    ErrorCode.ACCESS_DENIED: grpc.StatusCode.PERMISSION_DENIED,
+    ErrorCode.TIMEOUT: grpc.StatusCode.DEADLINE_EXCEEDED,
+    ErrorCode.CONNECTION: grpc.StatusCode.UNAVAILABLE,
+    ErrorCode.OVERLOADED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorCode.CANCELLED: grpc.StatusCode.CANCELLED,
+    ErrorCode.VALIDATION: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    ErrorCode.CONFIG: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorCode.CONFLICT: grpc.StatusCode.ALREADY_EXISTS,
+    ErrorCode.QUEUE_FULL: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorCode.INVALID_EVENT_NAME: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.OUTBOX_FULL: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorCode.STATE: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorCode.TERMINAL: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorCode.INTERNAL: grpc.StatusCode.INTERNAL,
 }

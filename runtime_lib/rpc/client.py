@@ -1,0 +1,365 @@
+"""The invoker behind every generated client: picks a transport and an endpoint, retries safely.
+
+One call: options are layered over the bridge's ``call_defaults``; the deadline (timeout capped by
+any deadline inherited from the handler making the call) covers every attempt; ``request_id``
+stays the same on every attempt. Endpoints come from the target (one address, or a service name
+through the registry, filtered by contract hash), balanced by power of two choices, each behind
+its circuit breaker. See ``retry.py`` for what may be retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf.message import Message
+
+from runtime_lib.errors import (
+    CallTimeoutError,
+    ConfigError,
+    ConnectionFailedError,
+    ErrorCode,
+    NoLiveInstanceError,
+    ServiceBridgeError,
+)
+from runtime_lib.registry.base import Instance
+from runtime_lib.rpc import balancer, deadline, inproc, retry, wire, wire_errors
+from runtime_lib.rpc.context import CallContext
+from runtime_lib.rpc.dispatch import Dispatcher, Route
+from runtime_lib.rpc.endpoints import Endpoint, EndpointPool
+from runtime_lib.rpc.options import CallOptions, RetryPolicy
+from runtime_lib.rpc.spec import MethodSpec
+
+Req = TypeVar("Req", bound=Message)
+Rep = TypeVar("Rep", bound=Message)
+T = TypeVar("T")
+
+# Failures that say the endpoint itself is unwell; anything else (a handler error, a rejected
+# argument) is an answer from a working endpoint and counts as a success for its breaker.
+_ENDPOINT_FAILURES = frozenset(
+    {ErrorCode.CONNECTION, ErrorCode.TIMEOUT, ErrorCode.OVERLOADED, ErrorCode.INTERNAL}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a client's calls go. ``local`` is set when this bridge serves the target itself."""
+
+    name: str
+    resolve: Callable[[], Sequence[Instance]]
+    local: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    method: MethodSpec[Any, Any]
+    deadline: float
+    request_id: str
+    idempotency_key: str | None
+    metadata: tuple[tuple[str, str], ...]
+    retry: RetryPolicy
+    transport: str
+
+    def wire(self, left: float) -> tuple[tuple[str, str], ...]:
+        """Metadata for one attempt with ``left`` seconds to go."""
+        return (*self.metadata, (wire.TIMEOUT_MS, str(int(left * 1000))))
+
+    def context(self, caller: str) -> CallContext:
+        return CallContext(
+            method=self.method.path,
+            caller=caller,
+            request_id=self.request_id,
+            idempotency_key=self.idempotency_key,
+            deadline=self.deadline,
+            metadata=dict(self.metadata),
+        )
+
+
+class _Failed(Exception):
+    """An attempt failed; ``sent`` says whether any of the request may have left this process."""
+
+    def __init__(self, error: ServiceBridgeError, sent: bool) -> None:
+        self.error = error
+        self.sent = sent
+
+
+class RpcInvoker:
+    def __init__(
+        self,
+        *,
+        target: Target,
+        pool: EndpointPool,
+        dispatcher: Dispatcher,
+        caller: str,
+        defaults: CallOptions,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._target = target
+        self._pool = pool
+        self._dispatcher = dispatcher
+        self._caller = caller
+        self._defaults = defaults
+        self._rng = rng or random.Random()
+
+    async def close(self) -> None:
+        """Channels belong to the bridge, which closes them on ``stop()``."""
+
+    # -- the four cardinalities ------------------------------------------------------------
+
+    async def unary(self, method: MethodSpec[Req, Rep], request: Req, options: CallOptions) -> Rep:
+        call = self._prepare(method, options)
+        route = self._local_route(call)
+        if route is not None:
+            reply = await inproc.unary(self._dispatcher, route, request, call.context(self._caller))
+            return _as(method.reply, reply)
+
+        async def attempt(endpoint: Endpoint, left: float) -> Rep:
+            stub = endpoint.channel.unary_unary(method.path, _serialize, method.reply.FromString)
+            result: Rep = await stub(request, timeout=left, metadata=call.wire(left))
+            return result
+
+        endpoint, reply = await self._retrying(call, attempt, replayable=True)
+        self._finish(endpoint, True)
+        return _as(method.reply, reply)
+
+    async def client_stream(
+        self, method: MethodSpec[Req, Rep], requests: AsyncIterable[Req], options: CallOptions
+    ) -> Rep:
+        call = self._prepare(method, options)
+        route = self._local_route(call)
+        if route is not None:
+            ctx = call.context(self._caller)
+            reply = await inproc.client_stream(self._dispatcher, route, requests, ctx)
+            return _as(method.reply, reply)
+
+        async def attempt(endpoint: Endpoint, left: float) -> Rep:
+            stub = endpoint.channel.stream_unary(method.path, _serialize, method.reply.FromString)
+            result: Rep = await stub(_each(requests), timeout=left, metadata=call.wire(left))
+            return result
+
+        endpoint, reply = await self._retrying(call, attempt, replayable=False)
+        self._finish(endpoint, True)
+        return _as(method.reply, reply)
+
+    def server_stream(
+        self, method: MethodSpec[Req, Rep], request: Req, options: CallOptions
+    ) -> AsyncIterator[Rep]:
+        call = self._prepare(method, options)
+        route = self._local_route(call)
+        if route is not None:
+            ctx = call.context(self._caller)
+            return _typed(method.reply, inproc.server_stream(self._dispatcher, route, request, ctx))
+
+        def open_stream(endpoint: Endpoint, left: float) -> Any:
+            stub = endpoint.channel.unary_stream(method.path, _serialize, method.reply.FromString)
+            return stub(request, timeout=left, metadata=call.wire(left))
+
+        return self._stream(call, open_stream, replayable=True)
+
+    def bidi_stream(
+        self, method: MethodSpec[Req, Rep], requests: AsyncIterable[Req], options: CallOptions
+    ) -> AsyncIterator[Rep]:
+        call = self._prepare(method, options)
+        route = self._local_route(call)
+        if route is not None:
+            ctx = call.context(self._caller)
+            return _typed(method.reply, inproc.bidi_stream(self._dispatcher, route, requests, ctx))
+
+        def open_stream(endpoint: Endpoint, left: float) -> Any:
+            stub = endpoint.channel.stream_stream(method.path, _serialize, method.reply.FromString)
+            return stub(_each(requests), timeout=left, metadata=call.wire(left))
+
+        return self._stream(call, open_stream, replayable=False)
+
+    # -- options, transport ----------------------------------------------------------------
+
+    def _prepare(self, method: MethodSpec[Any, Any], options: CallOptions) -> _Call:
+        merged: dict[str, Any] = dict(self._defaults)
+        merged.update({k: v for k, v in options.items() if v is not None})
+        request_id = merged.get("request_id") or str(uuid.uuid4())
+        key = merged.get("idempotency_key") or None
+        metadata = [
+            (wire.CALLER, self._caller),
+            (wire.REQUEST_ID, request_id),
+            (wire.CONTRACT, method.contract_hash),
+        ]
+        if key:
+            metadata.append((wire.IDEMPOTENCY_KEY, key))
+        metadata.extend((k.lower(), v) for k, v in (merged.get("metadata") or {}).items())
+        transport = merged.get("transport") or "auto"
+        if transport not in ("auto", "direct", "inproc"):
+            raise ConfigError(f"unknown transport {transport!r}: use auto, direct or inproc")
+        return _Call(
+            method=method,
+            deadline=deadline.call_deadline(merged.get("timeout")),
+            request_id=request_id,
+            idempotency_key=key,
+            metadata=tuple(metadata),
+            retry=merged.get("retry") or RetryPolicy(),
+            transport=transport,
+        )
+
+    def _local_route(self, call: _Call) -> Route | None:
+        if call.transport == "direct":
+            return None
+        route = self._dispatcher.route(call.method.path)
+        if call.transport == "inproc":
+            if route is None:
+                raise NoLiveInstanceError(f"{call.method.path} is not served by this bridge")
+            Dispatcher.check_contract(route, call.method.contract_hash)
+            return route
+        if route is None or not self._target.local:
+            return None
+        Dispatcher.check_contract(route, call.method.contract_hash)
+        return route
+
+    # -- attempts --------------------------------------------------------------------------
+
+    def _endpoints(self, method: MethodSpec[Any, Any]) -> list[Endpoint]:
+        instances = self._target.resolve()
+        matching = [i for i in instances if i.serves(method.path, method.contract_hash)]
+        if not matching:
+            why = " with a matching contract" if instances else ""
+            raise NoLiveInstanceError(
+                f"no live instance of {self._target.name}{why} for {method.path}"
+            )
+        return [self._pool.get(i.address) for i in matching]
+
+    async def _retrying(
+        self,
+        call: _Call,
+        attempt: Callable[[Endpoint, float], Awaitable[T]],
+        *,
+        replayable: bool,
+    ) -> tuple[Endpoint, T]:
+        """Run attempts until one succeeds; the winner's endpoint is returned still leased."""
+        tried: set[str] = set()
+        for number in range(1, max(1, call.retry.max_attempts) + 1):
+            endpoints = self._endpoints(call.method)
+            endpoint = balancer.pick(endpoints, self._rng, frozenset(tried))
+            try:
+                if endpoint is None:
+                    raise _Failed(
+                        ConnectionFailedError(
+                            f"every endpoint of {self._target.name} has an open circuit breaker",
+                            not_dispatched=True,
+                        ),
+                        sent=False,
+                    )
+                return endpoint, await self._attempt(endpoint, call, attempt)
+            except _Failed as failed:
+                error = failed.error
+                can_replay = replayable or not failed.sent
+                idempotent = call.idempotency_key is not None
+                if not (can_replay and retry.may_retry(error, idempotent=idempotent)):
+                    raise error from None
+                if number >= call.retry.max_attempts:
+                    raise error from None
+                if endpoint is not None:
+                    tried.add(endpoint.address)
+                delay = retry.backoff(call.retry, number, self._rng)
+                if time.monotonic() + delay >= call.deadline:
+                    raise error from None
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    async def _attempt(
+        self, endpoint: Endpoint, call: _Call, attempt: Callable[[Endpoint, float], Awaitable[T]]
+    ) -> T:
+        remaining = call.deadline - time.monotonic()
+        if remaining <= 0:
+            raise _Failed(CallTimeoutError(f"{call.method.path}: deadline passed"), sent=False)
+        if not endpoint.breaker.acquire():
+            error = ConnectionFailedError(
+                f"circuit breaker open for {endpoint.address}", not_dispatched=True
+            )
+            raise _Failed(error, sent=False)
+        endpoint.inflight += 1
+        sent = False
+        try:
+            await endpoint.ready(remaining)
+            sent = True
+            return await attempt(endpoint, call.deadline - time.monotonic())
+        except ServiceBridgeError as error:
+            self._finish(endpoint, False)
+            raise _Failed(error, sent=False) from None
+        except grpc.aio.AioRpcError as exc:
+            failure = _decode(exc)
+            self._finish(endpoint, failure.code not in _ENDPOINT_FAILURES)
+            raise _Failed(failure, sent=sent) from None
+        except BaseException:
+            self._finish(endpoint, None)
+            raise
+
+    @staticmethod
+    def _finish(endpoint: Endpoint, ok: bool | None) -> None:
+        """End a lease: drop the in-flight count and tell the breaker (None: no verdict)."""
+        endpoint.inflight -= 1
+        if ok is None:
+            endpoint.breaker.release()
+        else:
+            endpoint.breaker.record(ok)
+
+    async def _stream(
+        self,
+        call: _Call,
+        open_stream: Callable[[Endpoint, float], Any],
+        *,
+        replayable: bool,
+    ) -> AsyncIterator[Any]:
+        """Open a response stream, retrying until its first message (or end) has arrived."""
+
+        async def first(endpoint: Endpoint, left: float) -> tuple[Any, Any]:
+            stream = open_stream(endpoint, left)
+            try:
+                return stream, await stream.read()
+            except BaseException:
+                stream.cancel()
+                raise
+
+        endpoint, (stream, message) = await self._retrying(call, first, replayable=replayable)
+        ok: bool | None = None
+        try:
+            while message is not grpc.aio.EOF:
+                yield message
+                message = await stream.read()
+            ok = True
+        except grpc.aio.AioRpcError as exc:
+            error = _decode(exc)
+            ok = error.code not in _ENDPOINT_FAILURES
+            raise error from None
+        finally:
+            # Reached on a normal end, an error, or the caller leaving its ``async for``:
+            # cancelling an ended call is a no-op, and an abandoned one must stop.
+            stream.cancel()
+            self._finish(endpoint, ok)
+
+
+def _serialize(message: Message) -> bytes:
+    return message.SerializeToString()
+
+
+def _decode(exc: grpc.aio.AioRpcError) -> ServiceBridgeError:
+    return wire_errors.decode(exc.code(), exc.details(), tuple(exc.trailing_metadata() or ()))
+
+
+def _as(cls: type[Rep], message: Message) -> Rep:
+    if not isinstance(message, cls):
+        raise TypeError(f"expected {cls.__name__}, got {type(message).__name__}")
+    return message
+
+
+async def _each(messages: AsyncIterable[Message]) -> AsyncIterator[Message]:
+    async for message in messages:
+        yield message
+
+
+async def _typed(cls: type[Rep], messages: AsyncIterator[Message]) -> AsyncIterator[Rep]:
+    async for message in messages:
+        yield _as(cls, message)

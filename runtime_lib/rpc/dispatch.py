@@ -1,0 +1,132 @@
+"""Runs the handler for a call, whatever carried it: the gRPC server and the in-process transport.
+
+Order for every call: contract check, admission, then the handler with the caller's deadline
+inherited by the calls it makes. Unary calls with an idempotency key go through the replay cache.
+Whatever the handler raises reaches the caller as a ``HandlerError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from google.protobuf.message import Message
+
+from runtime_lib.errors import ConfigError, ValidationError
+from runtime_lib.rpc import deadline, wire_errors
+from runtime_lib.rpc.admission import Admission
+from runtime_lib.rpc.base import HandlerBase
+from runtime_lib.rpc.context import CallContext
+from runtime_lib.rpc.idempotency import IdempotencyCache
+from runtime_lib.rpc.spec import MethodSpec, ServiceSpec
+
+M = TypeVar("M", bound=Message)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: MethodSpec[Any, Any]
+    call: Callable[..., Any]
+
+
+class Dispatcher:
+    def __init__(self, admission: Admission, idempotency: IdempotencyCache) -> None:
+        self.admission = admission
+        self._idempotency = idempotency
+        self._routes: dict[str, Route] = {}
+        self._services: dict[str, ServiceSpec] = {}
+
+    def add(self, handler: HandlerBase) -> None:
+        spec = handler.SERVICE
+        if spec.full_name in self._services:
+            raise ConfigError(f"{spec.full_name} is already served by this bridge")
+        self._services[spec.full_name] = spec
+        for method in spec.methods:
+            self._routes[method.path] = Route(method, getattr(handler, method.attr))
+
+    @property
+    def services(self) -> tuple[ServiceSpec, ...]:
+        return tuple(self._services.values())
+
+    def route(self, path: str) -> Route | None:
+        return self._routes.get(path)
+
+    def contracts(self) -> dict[str, str]:
+        """Method path to contract hash, for the registry."""
+        return {path: r.method.contract_hash for path, r in self._routes.items()}
+
+    @staticmethod
+    def check_contract(route: Route, sent: str | None) -> None:
+        """A caller that states a contract must state this one (no header: a plain gRPC client)."""
+        if sent is not None and sent != route.method.contract_hash:
+            raise ValidationError(
+                f"contract mismatch on {route.method.path}: caller has {sent!r}, "
+                f"handler has {route.method.contract_hash!r}"
+            )
+
+    async def unary(self, route: Route, request: Message, ctx: CallContext) -> Message:
+        async with self.admission.slot():
+            deadline.inherit(ctx.deadline)
+            key = ctx.idempotency_key
+            if key:
+                return await self._idempotency.run(
+                    route.method.path, key, lambda: _guard(route.call, request, ctx)
+                )
+            return await _guard(route.call, request, ctx)
+
+    async def client_stream(
+        self, route: Route, requests: AsyncIterator[Message], ctx: CallContext
+    ) -> Message:
+        async with self.admission.slot():
+            deadline.inherit(ctx.deadline)
+            return await _guard(route.call, requests, ctx)
+
+    async def server_stream(
+        self, route: Route, request: Message, ctx: CallContext
+    ) -> AsyncIterator[Message]:
+        async with self.admission.slot():
+            deadline.inherit(ctx.deadline)
+            async with closing(_guard_stream(route.call, request, ctx)) as replies:
+                async for reply in replies:
+                    yield reply
+
+    async def bidi_stream(
+        self, route: Route, requests: AsyncIterator[Message], ctx: CallContext
+    ) -> AsyncIterator[Message]:
+        async with self.admission.slot():
+            deadline.inherit(ctx.deadline)
+            async with closing(_guard_stream(route.call, requests, ctx)) as replies:
+                async for reply in replies:
+                    yield reply
+
+
+async def _guard(call: Callable[..., Awaitable[Message]], *args: Any) -> Message:
+    try:
+        return await call(*args)
+    except Exception as exc:
+        raise wire_errors.as_handler_error(exc) from exc
+
+
+async def _guard_stream(
+    call: Callable[..., AsyncIterator[Message]], *args: Any
+) -> AsyncIterator[Message]:
+    try:
+        async with closing(call(*args)) as replies:
+            async for reply in replies:
+                yield reply
+    except Exception as exc:
+        raise wire_errors.as_handler_error(exc) from exc
+
+
+@contextlib.asynccontextmanager
+async def closing(replies: AsyncIterator[M]) -> AsyncIterator[AsyncIterator[M]]:
+    """Close a reply stream on exit, so a cancelled call ends the handler's generator now
+    (its ``finally`` runs) rather than at garbage collection."""
+    try:
+        yield replies
+    finally:
+        aclose = getattr(replies, "aclose", None)
+        if aclose is not None:
+            await aclose()

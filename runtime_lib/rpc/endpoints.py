@@ -1,0 +1,60 @@
+"""One gRPC channel per endpoint address, with its breaker and in-flight count, shared by a bridge."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import grpc
+
+from runtime_lib.errors import ConnectionFailedError
+from runtime_lib.rpc.breaker import BreakerPolicy, CircuitBreaker
+
+# Reconnect quickly after a peer restarts, so a half-open probe finds it.
+_CHANNEL_OPTIONS = (
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+)
+
+CONNECT_TIMEOUT = 5.0
+
+
+class Endpoint:
+    def __init__(self, address: str, breaker: CircuitBreaker) -> None:
+        self.address = address
+        self.breaker = breaker
+        self.inflight = 0
+        self.channel = grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
+
+    async def ready(self, within: float) -> None:
+        """Return once the channel is connected; ConnectionFailedError (not dispatched) if it cannot be."""
+        end = time.monotonic() + min(within, CONNECT_TIMEOUT)
+        state = self.channel.get_state(try_to_connect=True)
+        while state is not grpc.ChannelConnectivity.READY:
+            left = end - time.monotonic()
+            if state is grpc.ChannelConnectivity.TRANSIENT_FAILURE or left <= 0:
+                raise ConnectionFailedError(
+                    f"cannot connect to {self.address} ({state.name.lower()})", not_dispatched=True
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.channel.wait_for_state_change(state), left)
+            state = self.channel.get_state(try_to_connect=True)
+
+
+class EndpointPool:
+    def __init__(self, breaker: BreakerPolicy) -> None:
+        self._breaker = breaker
+        self._endpoints: dict[str, Endpoint] = {}
+
+    def get(self, address: str) -> Endpoint:
+        endpoint = self._endpoints.get(address)
+        if endpoint is None:
+            endpoint = Endpoint(address, CircuitBreaker(self._breaker))
+            self._endpoints[address] = endpoint
+        return endpoint
+
+    async def close(self) -> None:
+        endpoints, self._endpoints = list(self._endpoints.values()), {}
+        await asyncio.gather(*(e.channel.close(grace=None) for e in endpoints))
