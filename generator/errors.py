@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -30,3 +31,14 @@ class GeneratorError(Exception):
     def __init__(self, diagnostics: list[Diagnostic] | Diagnostic) -> None:
         self.diagnostics = diagnostics if isinstance(diagnostics, list) else [diagnostics]
         super().__init__("\n".join(str(d) for d in self.diagnostics))
+
+
+def display_path(path: str | Path) -> str:
+    """A path relative to the working directory when it is under it: shorter, and clickable."""
+    p = Path(path)
+    if p.is_absolute():
+        try:
+            return str(p.relative_to(Path.cwd()))
+        except ValueError:
+            return str(p)
+    return str(p)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator.errors import Diagnostic, GeneratorError
+from generator.errors import Diagnostic, GeneratorError, display_path
 from generator.protoc import well_known_types_dir
 from generator.resources import bundled_protos_dir
 
@@ -107,8 +107,8 @@ def _dedupe(sources: list[Source], problems: list[Diagnostic]) -> list[Source]:
         elif other.disk != s.disk:
             problems.append(
                 Diagnostic(
-                    str(s.disk),
-                    f"maps to the same output as {other.disk} ({s.proto_name})",
+                    display_path(s.disk),
+                    f"maps to the same output as {display_path(other.disk)} ({s.proto_name})",
                     hint="rename one file, or pass the common root with -I so their names differ",
                 )
             )

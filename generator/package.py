@@ -15,6 +15,7 @@ from google.protobuf import descriptor_pb2 as d
 
 from generator.describe import is_well_known
 from generator.frontends.proto import compile_protos
+from generator.frontends.schema_json import load_schema_json
 from generator.inputs import Inputs, resolve_inputs
 from generator.messages import python_modules, stub_modules
 from generator.relative_imports import make_relative
@@ -27,8 +28,6 @@ def load_descriptors(inputs: Inputs) -> tuple[list[d.FileDescriptorProto], list[
     """All descriptors (dependencies first) and the names of the files the package must hold."""
     protos = [s.name for s in inputs.sources if not s.is_schema_json]
     files = compile_protos(protos, inputs.include) if protos else []
-    from generator.frontends.schema_json import load_schema_json  # TEMP until frontend lands
-
     schema_files = [load_schema_json(s.disk, s.name) for s in inputs.sources if s.is_schema_json]
     have = {f.name for f in files}
     missing = sorted({dep for f in schema_files for dep in f.dependency} - have)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from google.protobuf import descriptor_pb2 as d
 
-from generator.errors import Diagnostic, GeneratorError
+from generator.errors import Diagnostic, GeneratorError, display_path
 from generator.protoc import run_protoc
 
 _POSITIONED = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<msg>.*)$")
@@ -52,11 +52,11 @@ def parse_protoc_errors(text: str) -> list[Diagnostic]:
         if m := _POSITIONED.match(line):
             diagnostics.append(
                 Diagnostic(
-                    _display(m["file"]), m["msg"], f"{m['line']}:{m['col']}", _hint(m["msg"])
+                    display_path(m["file"]), m["msg"], f"{m['line']}:{m['col']}", _hint(m["msg"])
                 )
             )
         elif m := _UNPOSITIONED.match(line):
-            diagnostics.append(Diagnostic(_display(m["file"]), m["msg"], hint=_hint(m["msg"])))
+            diagnostics.append(Diagnostic(display_path(m["file"]), m["msg"], hint=_hint(m["msg"])))
         else:
             diagnostics.append(Diagnostic("protoc", line))
     return diagnostics or [Diagnostic("protoc", "failed without a message")]
@@ -64,14 +64,3 @@ def parse_protoc_errors(text: str) -> list[Diagnostic]:
 
 def _hint(message: str) -> str:
     return next((hint for needle, hint in _HINTS if needle in message), "")
-
-
-def _display(path: str) -> str:
-    """A path relative to the working directory when it is under it: shorter, and clickable."""
-    p = Path(path)
-    if p.is_absolute():
-        try:
-            return str(p.relative_to(Path.cwd()))
-        except ValueError:
-            return path
-    return path

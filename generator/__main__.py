@@ -1,0 +1,5 @@
+"""``python -m generator`` runs sb-gen."""
+
+from generator.cli import main
+
+main()

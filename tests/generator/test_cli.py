@@ -1,0 +1,173 @@
+"""sb-gen as a user runs it: real subprocesses, real files, exit codes and messages."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.generator.conftest import CORPUS, REPO
+
+GOOD = 'syntax = "proto3";\npackage demo;\nmessage Note { string text = 1; }\nservice Pinger { rpc Ping(Note) returns (Note); }\n'
+
+
+def sb_gen(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "generator", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    (tmp_path / "demo.proto").write_text(GOOD)
+    return tmp_path
+
+
+def test_generates_a_package_from_another_directory(work: Path) -> None:
+    result = sb_gen("demo.proto", "-o", "gen", cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert sorted(snapshot(work / "gen")) == [
+        "__init__.py",
+        "demo_pb2.py",
+        "demo_pb2.pyi",
+        "demo_sb.py",
+        "py.typed",
+    ]
+    check = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from gen.demo_sb import PingerClient; print(PingerClient.SERVICE.full_name)",
+        ],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert check.stdout.strip() == "demo.Pinger"
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ('syntax = "proto3";\nmessage A {\n  strin x = 1\n}\n', 'bad.proto:4:1: Expected ";".'),
+        (
+            'syntax = "proto3";\nmessage A {\n  Missing x = 1;\n}\n',
+            'bad.proto:3:3: "Missing" is not defined.',
+        ),
+        (
+            'syntax = "proto3";\nimport "nope/missing.proto";\n',
+            "nope/missing.proto: File not found. (add the directory that holds it with -I/--proto-path)",
+        ),
+    ],
+    ids=["syntax", "unknown-type", "missing-import"],
+)
+def test_bad_proto_names_file_line_col_and_writes_nothing(
+    work: Path, source: str, expected: str
+) -> None:
+    assert sb_gen("demo.proto", "-o", "gen", cwd=work).returncode == 0
+    before = snapshot(work / "gen")
+    (work / "bad.proto").write_text(source)
+    result = sb_gen("demo.proto", "bad.proto", "-o", "gen", cwd=work)
+    assert result.returncode == 1
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+    assert snapshot(work / "gen") == before  # the previous output is untouched
+
+
+def test_out_that_is_a_file(work: Path) -> None:
+    (work / "gen").write_text("not a directory")
+    result = sb_gen("demo.proto", "-o", "gen", cwd=work)
+    assert result.returncode == 1
+    assert "error: gen: output is a file, not a directory (pass a directory to -o)" in result.stderr
+
+
+def test_out_with_foreign_files_is_not_clobbered(work: Path) -> None:
+    (work / "gen").mkdir()
+    (work / "gen" / "mine.py").write_text("keep me")
+    result = sb_gen("demo.proto", "-o", "gen", cwd=work)
+    assert result.returncode == 1
+    assert "not empty and was not written by sb-gen" in result.stderr
+    assert (work / "gen" / "mine.py").read_text() == "keep me"
+
+
+def test_two_inputs_mapping_to_one_output(work: Path) -> None:
+    for d in ("a", "b"):
+        (work / d).mkdir()
+        (work / d / "x.proto").write_text(GOOD.replace("demo", f"demo_{d}"))
+    result = sb_gen("a/x.proto", "b/x.proto", "-o", "gen", cwd=work)
+    assert result.returncode == 1
+    assert "error: b/x.proto: maps to the same output as a/x.proto (x.proto)" in result.stderr
+    assert not (work / "gen").exists()
+
+
+def test_missing_input_and_wrong_kind(work: Path) -> None:
+    (work / "notes.txt").write_text("hi")
+    result = sb_gen("nothere.proto", "notes.txt", "-o", "gen", cwd=work)
+    assert result.returncode == 1
+    assert "error: nothere.proto: no such file or directory" in result.stderr
+    assert "error: notes.txt: not a .proto or .schema.json file" in result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable_file(work: Path) -> None:
+    (work / "demo.proto").chmod(0)
+    result = sb_gen("demo.proto", "-o", "gen", cwd=work)
+    assert result.returncode == 1
+    assert "demo.proto: cannot read the file" in result.stderr
+
+
+def test_check_reports_drift_and_writes_nothing(work: Path) -> None:
+    assert sb_gen("demo.proto", "-o", "gen", cwd=work).returncode == 0
+    assert sb_gen("demo.proto", "-o", "gen", "--check", cwd=work).returncode == 0
+    (work / "demo.proto").write_text(
+        GOOD.replace("string text = 1;", "string text = 1; int32 n = 2;")
+    )
+    before = snapshot(work / "gen")
+    result = sb_gen("demo.proto", "-o", "gen", "--check", cwd=work)
+    assert result.returncode == 1
+    assert "would change: gen/demo_pb2.py" in result.stdout
+    assert "would change: gen/demo_pb2.pyi" in result.stdout
+    assert snapshot(work / "gen") == before
+
+
+def test_regenerating_removes_stale_modules(work: Path) -> None:
+    (work / "other.proto").write_text('syntax = "proto3";\nmessage Other {}\n')
+    assert sb_gen("demo.proto", "other.proto", "-o", "gen", cwd=work).returncode == 0
+    assert (work / "gen/other_pb2.py").exists()
+    assert sb_gen("demo.proto", "-o", "gen", cwd=work).returncode == 0
+    assert not (work / "gen/other_pb2.py").exists()
+
+
+def test_directory_input_and_proto_path(tmp_path: Path) -> None:
+    result = sb_gen(CORPUS / "shop", "-I", CORPUS, "-o", tmp_path / "gen", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    # Named relative to -I, imports pulled in as dependencies.
+    assert (tmp_path / "gen/shop/v1/catalog_sb.py").exists()
+    assert (tmp_path / "gen/common/money_pb2.py").exists()
+
+
+def test_version_and_help(work: Path) -> None:
+    version = sb_gen("--version", cwd=work)
+    assert version.returncode == 0 and version.stdout.startswith("sb-gen, version ")
+    helptext = sb_gen("--help", cwd=work)
+    assert helptext.returncode == 0
+    for needle in ("--proto-path", "--check", "x_sb.py", "sb-gen protos/payment.proto -o gen/"):
+        assert needle in helptext.stdout
+
+
+def test_repo_sample_protocols_generate(tmp_path: Path) -> None:
+    result = sb_gen(REPO / "protos", "-o", tmp_path / "gen", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
