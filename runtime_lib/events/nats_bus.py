@@ -1,0 +1,291 @@
+"""The JetStream bus.
+
+- One stream (``SB_EVENTS``, subjects ``sb.ev.>``, interest retention) holds events until every
+  consumer group has acknowledged them. Subjects end in a sentinel token (see :mod:`names`).
+- A durable pull consumer per (service, subscription) with ``deliver_policy=new``: a group sees
+  events published after it first subscribed; its instances compete for them.
+- Publishes carry ``Nats-Msg-Id`` (idempotency key or event id); the stream's
+  ``duplicate_window`` outlasts the drainer's longest gap between two sends of one row, so a
+  resend after a lost ack or a crash is dropped by the broker.
+- Redelivery is ``nak(delay)``, chosen by the subscriber. The subscriber dead-letters on its last
+  attempt; the server's ``max_deliver`` is one higher as a backstop.
+- Dead letters go to a second stream (``SB_DLQ``, subjects ``sb.dlq.<group>.<name>``), with the
+  original headers plus ``sb-dlq-reason``, ``sb-dlq-attempts``, ``sb-dlq-group``,
+  ``sb-dlq-pattern``. Dedupe marks live in a KV bucket with a TTL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.kv import KeyValue
+
+from runtime_lib.errors import ConfigError, ConnectionFailedError
+from runtime_lib.events.bus import ConsumerSpec, DeadLetter, Delivery, PublishRejected
+from runtime_lib.events.envelope import H_NATS_MSG_ID, EventEnvelope
+from runtime_lib.events.names import subject_for
+
+log = logging.getLogger("runtime_lib.events")
+
+H_DLQ_REASON = "sb-dlq-reason"
+H_DLQ_ATTEMPTS = "sb-dlq-attempts"
+H_DLQ_GROUP = "sb-dlq-group"
+H_DLQ_PATTERN = "sb-dlq-pattern"
+
+
+@dataclass(frozen=True, slots=True)
+class NatsConfig:
+    """Where and how to reach JetStream. ``events="nats://host:4222"`` is ``NatsConfig(url=...)``."""
+
+    url: str = "nats://127.0.0.1:4222"
+    stream: str = "SB_EVENTS"
+    dlq_stream: str = "SB_DLQ"
+    dedupe_bucket: str = "sb_dedupe"
+    # Longer than the drainer's top rung (10 min + 25 %) so any resend of a row is deduped.
+    duplicate_window: float = 20 * 60
+    max_age: float = 7 * 24 * 3600
+    dlq_max_age: float = 30 * 24 * 3600
+    dedupe_ttl: float = 24 * 3600
+    connect_timeout: float = 5.0
+    request_timeout: float = 5.0
+    name: str = ""
+
+
+class NatsDelivery:
+    def __init__(self, msg: Msg, envelope: EventEnvelope) -> None:
+        self.msg = msg
+        self.envelope = envelope
+        self.attempt = int(msg.metadata.num_delivered)
+
+    async def ack(self) -> None:
+        await self.msg.ack()
+
+    async def nak(self, delay: float) -> None:
+        await self.msg.nak(delay=delay)
+
+    async def term(self) -> None:
+        await self.msg.term()
+
+    async def in_progress(self) -> None:
+        await self.msg.in_progress()
+
+
+class NatsConsumer:
+    def __init__(self, sub: JetStreamContext.PullSubscription) -> None:
+        self._sub = sub
+
+    async def fetch(self, batch: int, timeout_s: float) -> list[Delivery]:
+        try:
+            msgs: list[Msg] = await self._sub.fetch(batch, timeout=timeout_s)
+        except nats.errors.TimeoutError:
+            return []
+        out: list[Delivery] = []
+        for msg in msgs:
+            try:
+                envelope = EventEnvelope.from_headers(msg.headers or {}, msg.data)
+            except Exception as exc:
+                log.warning("dropping a message that is not an event on %s: %s", msg.subject, exc)
+                await msg.term()
+                continue
+            out.append(NatsDelivery(msg, envelope))
+        return out
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._sub.unsubscribe()
+
+
+def _header_value(text: str, limit: int = 1024) -> str:
+    # A header value cannot span lines.
+    return " ".join(text.split())[:limit]
+
+
+class NatsBus:
+    def __init__(self, config: NatsConfig) -> None:
+        self.config = config
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._kv: KeyValue | None = None
+        self._kv_lock = asyncio.Lock()
+        self._reconnect_callbacks: list[Callable[[], None]] = []
+
+    @property
+    def js(self) -> JetStreamContext:
+        if self._js is None:
+            raise ConnectionFailedError("the NATS bus is not connected")
+        return self._js
+
+    async def connect(self) -> None:
+        config = self.config
+
+        async def reconnected() -> None:
+            for callback in self._reconnect_callbacks:
+                callback()
+
+        async def error(exc: Exception) -> None:
+            log.debug("nats: %s", exc)
+
+        try:
+            self._nc = await asyncio.wait_for(
+                nats.connect(
+                    config.url,
+                    name=config.name or None,
+                    connect_timeout=max(1, round(config.connect_timeout)),
+                    reconnect_time_wait=0.25,
+                    max_reconnect_attempts=-1,
+                    reconnected_cb=reconnected,
+                    error_cb=error,
+                ),
+                config.connect_timeout * 2,
+            )
+        except Exception as exc:
+            raise ConnectionFailedError(f"cannot connect to NATS at {config.url}: {exc}") from exc
+        self._js = self._nc.jetstream(timeout=config.request_timeout)
+        await self._ensure_stream(
+            StreamConfig(
+                name=config.stream,
+                subjects=["sb.ev.>"],
+                retention=RetentionPolicy.INTEREST,
+                storage=StorageType.FILE,
+                duplicate_window=config.duplicate_window,
+                max_age=config.max_age,
+            )
+        )
+        await self._ensure_stream(
+            StreamConfig(
+                name=config.dlq_stream,
+                subjects=["sb.dlq.>"],
+                retention=RetentionPolicy.LIMITS,
+                storage=StorageType.FILE,
+                duplicate_window=config.duplicate_window,
+                max_age=config.dlq_max_age,
+            )
+        )
+
+    async def _ensure_stream(self, stream: StreamConfig) -> None:
+        assert stream.name is not None
+        try:
+            await self.js.stream_info(stream.name)
+            return
+        except nats.js.errors.NotFoundError:
+            pass
+        try:
+            await self.js.add_stream(stream)
+        except nats.js.errors.BadRequestError as exc:
+            # Another process created it first, perhaps with other limits: use theirs.
+            log.debug("stream %s exists: %s", stream.name, exc)
+
+    async def close(self) -> None:
+        nc, self._nc, self._js, self._kv = self._nc, None, None, None
+        if nc is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(nc.close(), self.config.request_timeout)
+
+    def on_reconnect(self, callback: Callable[[], None]) -> None:
+        self._reconnect_callbacks.append(callback)
+
+    async def publish(self, envelope: EventEnvelope, timeout_s: float) -> None:
+        headers = envelope.to_headers()
+        headers[H_NATS_MSG_ID] = envelope.msg_id
+        try:
+            await self.js.publish(
+                subject_for(envelope.name), envelope.payload, timeout=timeout_s, headers=headers
+            )
+        except (nats.errors.MaxPayloadError, nats.js.errors.BadRequestError) as exc:
+            raise PublishRejected(str(exc) or type(exc).__name__) from exc
+
+    async def consumer(self, spec: ConsumerSpec) -> NatsConsumer:
+        config = ConsumerConfig(
+            durable_name=spec.durable,
+            description=f"{spec.group} <- {spec.pattern.text}",
+            filter_subject=spec.pattern.nats_filter,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=spec.ack_wait,
+            max_deliver=spec.max_deliver,
+            deliver_policy=DeliverPolicy.NEW,
+        )
+        info = await self.js.add_consumer(self.config.stream, config)
+        if info.config.filter_subject != spec.pattern.nats_filter:
+            raise ConfigError(
+                f"consumer {spec.durable} has filter {info.config.filter_subject!r}, "
+                f"expected {spec.pattern.nats_filter!r}"
+            )
+        sub = await self.js.pull_subscribe_bind(durable=spec.durable, stream=self.config.stream)
+        return NatsConsumer(sub)
+
+    async def dead_letter(self, delivery: Delivery, letter: DeadLetter, timeout_s: float) -> None:
+        envelope = letter.envelope
+        headers = dict(letter.headers) or envelope.to_headers()
+        headers[H_DLQ_REASON] = _header_value(letter.reason) or "unknown"
+        headers[H_DLQ_ATTEMPTS] = str(letter.attempts)
+        headers[H_DLQ_GROUP] = letter.group
+        headers[H_DLQ_PATTERN] = letter.pattern
+        headers[H_NATS_MSG_ID] = f"{letter.group}:{envelope.id}"
+        subject = f"sb.dlq.{letter.group}.{envelope.name}"
+        await self.js.publish(subject, envelope.payload, timeout=timeout_s, headers=headers)
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        info = await self.js.stream_info(self.config.dlq_stream)
+        out: list[DeadLetter] = []
+        seq = info.state.first_seq
+        while seq <= info.state.last_seq and len(out) < limit:
+            try:
+                raw = await self.js.get_msg(self.config.dlq_stream, seq)
+            except nats.js.errors.NotFoundError:
+                seq += 1
+                continue
+            headers: dict[str, str] = dict(raw.headers or {})
+            out.append(
+                DeadLetter(
+                    envelope=EventEnvelope.from_headers(headers, raw.data or b""),
+                    group=headers.get(H_DLQ_GROUP, ""),
+                    pattern=headers.get(H_DLQ_PATTERN, ""),
+                    reason=headers.get(H_DLQ_REASON, ""),
+                    attempts=int(headers.get(H_DLQ_ATTEMPTS, "0")),
+                    headers=headers,
+                )
+            )
+            seq += 1
+        return out
+
+    async def _dedupe_kv(self) -> KeyValue:
+        async with self._kv_lock:
+            if self._kv is None:
+                try:
+                    self._kv = await self.js.key_value(self.config.dedupe_bucket)
+                except nats.js.errors.BucketNotFoundError:
+                    self._kv = await self.js.create_key_value(
+                        bucket=self.config.dedupe_bucket, ttl=self.config.dedupe_ttl, history=1
+                    )
+            return self._kv
+
+    async def seen(self, group: str, event_id: str) -> bool:
+        kv = await self._dedupe_kv()
+        try:
+            entry: Any = await kv.get(f"{group}.{event_id}")
+        except nats.js.errors.KeyNotFoundError:
+            return False
+        return entry is not None
+
+    async def mark_seen(self, group: str, event_id: str) -> None:
+        kv = await self._dedupe_kv()
+        await kv.put(f"{group}.{event_id}", b"1")

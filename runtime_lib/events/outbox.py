@@ -1,0 +1,334 @@
+"""The durable outbox: events wait here, in SQLite, until the broker has acknowledged them.
+
+One row per event. ``state`` is pending (due at ``next_at``), in flight (claimed by the drainer) or
+failed (rejected by the broker for good; kept for an operator). Rows in flight when a process dies
+go back to pending on the next open: the broker dedupes the resend by ``Nats-Msg-Id``.
+
+Each process takes its own file (``outbox-<service>.sqlite3``, then ``.1``, ``.2`` … when other
+live instances of the service already hold the lower ones, by an exclusive ``flock``), so a
+restarted instance picks up what a dead one left behind and no two drainers share rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import enum
+import fcntl
+import json
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from runtime_lib.errors import ConfigError, OutboxFullError
+from runtime_lib.events.envelope import EventEnvelope
+from runtime_lib.events.sqlite_writer import SqliteWriter
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    headers TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    state INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at REAL NOT NULL,
+    last_error TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_at, seq);
+"""
+
+
+class RowState(enum.IntEnum):
+    PENDING = 0
+    IN_FLIGHT = 1
+    FAILED = 2
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    seq: int
+    envelope: EventEnvelope
+    state: RowState
+    attempts: int
+    last_error: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Rearm:
+    seq: int
+    delay: float
+    error: str
+
+
+_ROW_COLUMNS = "seq, headers, payload, state, attempts, last_error, created_at"
+
+
+def _row(values: tuple[int, str, bytes, int, int, str, float]) -> OutboxRow:
+    seq, headers, payload, state, attempts, error, created = values
+    return OutboxRow(
+        seq=seq,
+        envelope=EventEnvelope.from_headers(json.loads(headers), bytes(payload)),
+        state=RowState(state),
+        attempts=attempts,
+        last_error=error,
+        created_at=created,
+    )
+
+
+def _safe(service: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", service) or "service"
+
+
+class Outbox:
+    """Open with :meth:`open`; close with :meth:`close`. All writes go through one writer thread."""
+
+    def __init__(
+        self, writer: SqliteWriter, lock_file: IO[bytes], max_rows: int, rows: int
+    ) -> None:
+        self._writer = writer
+        self._lock_file = lock_file
+        self.max_rows = max_rows
+        self._rows = rows
+        self._rows_lock = threading.Lock()
+        self._wake: Callable[[], None] = lambda: None
+
+    @property
+    def path(self) -> Path:
+        return self._writer.path
+
+    @property
+    def commits(self) -> int:
+        """Transactions committed since open (many publishes share one)."""
+        return self._writer.commits
+
+    @classmethod
+    def open(cls, data_dir: Path, service: str, *, max_rows: int = 100_000) -> Outbox:
+        """Take a free outbox file under ``data_dir``, create the table, recover in-flight rows."""
+        data_dir.mkdir(parents=True, exist_ok=True)
+        base = f"outbox-{_safe(service)}"
+        for slot in range(1024):
+            stem = base if slot == 0 else f"{base}.{slot}"
+            lock_file = open(data_dir / f"{stem}.lock", "ab")  # noqa: SIM115 (held while open)
+            try:
+                fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lock_file.close()
+                continue
+            writer = SqliteWriter(data_dir / f"{stem}.sqlite3")
+            try:
+                rows = writer.start(_prepare)
+            except BaseException:
+                writer.close()
+                lock_file.close()
+                raise
+            return cls(writer, lock_file, max_rows, rows)
+        raise ConfigError(f"no free outbox slot under {data_dir} for service {service!r}")
+
+    def set_wake(self, wake: Callable[[], None]) -> None:
+        """``wake`` is called (from any thread) after new rows commit."""
+        self._wake = wake
+
+    def close(self) -> None:
+        self._writer.close()
+        self._lock_file.close()
+
+    @property
+    def rows(self) -> int:
+        """Rows in the outbox (pending, in flight and failed), including uncommitted adds."""
+        return self._rows
+
+    def _reserve(self) -> None:
+        with self._rows_lock:
+            if self._rows >= self.max_rows:
+                raise OutboxFullError(
+                    f"outbox holds {self._rows} rows (max_outbox_rows={self.max_rows})"
+                )
+            self._rows += 1
+
+    def _release(self, count: int) -> None:
+        with self._rows_lock:
+            self._rows -= count
+
+    async def add(self, envelope: EventEnvelope, *, durable: bool = True) -> None:
+        """Store ``envelope``; with ``durable`` return only after the commit. OutboxFullError when full."""
+        self._reserve()
+        headers = json.dumps(envelope.to_headers(), separators=(",", ":"))
+        payload = envelope.payload
+        now = time.time()
+
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO outbox (id, name, headers, payload, next_at, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (envelope.id, envelope.name, headers, payload, now, now),
+            )
+
+        future = self._writer.submit(insert)
+        future.add_done_callback(self._after_insert)
+        if durable:
+            await asyncio.wrap_future(future)
+
+    def _after_insert(self, future: concurrent.futures.Future[None]) -> None:
+        if future.cancelled() or future.exception() is not None:
+            self._release(1)
+        else:
+            self._wake()
+
+    async def claim(self, limit: int) -> list[OutboxRow]:
+        """Mark up to ``limit`` due rows in flight, oldest first, and return them."""
+        now = time.time()
+
+        def claim(conn: sqlite3.Connection) -> list[OutboxRow]:
+            rows = conn.execute(
+                f"UPDATE outbox SET state = {RowState.IN_FLIGHT} WHERE seq IN ("
+                f" SELECT seq FROM outbox WHERE state = {RowState.PENDING} AND next_at <= ?"
+                f" ORDER BY seq LIMIT ?) RETURNING {_ROW_COLUMNS}",
+                (now, limit),
+            ).fetchall()
+            return sorted((_row(r) for r in rows), key=lambda r: r.seq)
+
+        return await self._writer.run(claim)
+
+    async def next_due(self) -> float | None:
+        """Unix time the earliest pending row is due, or None when nothing is pending."""
+
+        def query(conn: sqlite3.Connection) -> float | None:
+            row = conn.execute(
+                f"SELECT MIN(next_at) FROM outbox WHERE state = {RowState.PENDING}"
+            ).fetchone()
+            return None if row is None or row[0] is None else float(row[0])
+
+        return await self._writer.run(query)
+
+    async def settle(
+        self,
+        delivered: Sequence[int] = (),
+        rearm: Sequence[Rearm] = (),
+        failed: Sequence[tuple[int, str]] = (),
+    ) -> None:
+        """Delete acknowledged rows, put retryable ones back to pending, mark rejected ones failed."""
+        now = time.time()
+
+        def settle(conn: sqlite3.Connection) -> None:
+            conn.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in delivered])
+            conn.executemany(
+                f"UPDATE outbox SET state = {RowState.PENDING}, attempts = attempts + 1,"
+                " next_at = ?, last_error = ? WHERE seq = ?",
+                [(now + r.delay, r.error, r.seq) for r in rearm],
+            )
+            conn.executemany(
+                f"UPDATE outbox SET state = {RowState.FAILED}, attempts = attempts + 1,"
+                " last_error = ? WHERE seq = ?",
+                [(error, seq) for seq, error in failed],
+            )
+
+        await self._writer.run(settle)
+        self._release(len(delivered))
+
+    async def make_due(self) -> None:
+        """Make every pending row due now (the broker is back; no need to sit out the ladder)."""
+
+        def due(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                f"UPDATE outbox SET next_at = ? WHERE state = {RowState.PENDING} AND next_at > ?",
+                (time.time(), time.time()),
+            )
+
+        await self._writer.run(due)
+
+    async def list(self, state: RowState | None = None, limit: int = 100) -> list[OutboxRow]:
+        def query(conn: sqlite3.Connection) -> list[OutboxRow]:
+            where = "" if state is None else f"WHERE state = {int(state)}"
+            rows = conn.execute(
+                f"SELECT {_ROW_COLUMNS} FROM outbox {where} ORDER BY seq LIMIT ?", (limit,)
+            ).fetchall()
+            return [_row(r) for r in rows]
+
+        return await self._writer.run(query)
+
+    async def counts(self) -> dict[RowState, int]:
+        def query(conn: sqlite3.Connection) -> dict[RowState, int]:
+            counts = dict.fromkeys(RowState, 0)
+            for state, count in conn.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state"):
+                counts[RowState(state)] = count
+            return counts
+
+        return await self._writer.run(query)
+
+    async def retry_failed(self, ids: Sequence[str] | None = None) -> int:
+        """Failed rows (all, or those with these event ids) back to pending, due now."""
+
+        def retry(conn: sqlite3.Connection) -> int:
+            sql = (
+                f"UPDATE outbox SET state = {RowState.PENDING}, attempts = 0, next_at = ?"
+                f" WHERE state = {RowState.FAILED}"
+            )
+            if ids is None:
+                return conn.execute(sql, (time.time(),)).rowcount
+            return sum(
+                conn.execute(sql + " AND id = ?", (time.time(), event_id)).rowcount
+                for event_id in ids
+            )
+
+        count = await self._writer.run(retry)
+        if count:
+            self._wake()
+        return count
+
+    async def discard_failed(self, ids: Sequence[str] | None = None) -> int:
+        """Delete failed rows (all, or those with these event ids)."""
+
+        def discard(conn: sqlite3.Connection) -> int:
+            sql = f"DELETE FROM outbox WHERE state = {RowState.FAILED}"
+            if ids is None:
+                return conn.execute(sql).rowcount
+            return sum(conn.execute(sql + " AND id = ?", (event_id,)).rowcount for event_id in ids)
+
+        count = await self._writer.run(discard)
+        self._release(count)
+        return count
+
+
+def _prepare(conn: sqlite3.Connection) -> int:
+    conn.executescript(_SCHEMA)
+    conn.execute(f"UPDATE outbox SET state = {RowState.PENDING} WHERE state = {RowState.IN_FLIGHT}")
+    row = conn.execute("SELECT COUNT(*) FROM outbox").fetchone()
+    return int(row[0])
+
+
+class OutboxAdmin:
+    """``bridge.outbox``: inspect the outbox and act on rows the broker rejected for good."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self._outbox = outbox
+
+    @property
+    def path(self) -> Path:
+        return self._outbox.path
+
+    async def failed(self, limit: int = 100) -> list[OutboxRow]:
+        return await self._outbox.list(RowState.FAILED, limit)
+
+    async def pending(self, limit: int = 100) -> list[OutboxRow]:
+        return await self._outbox.list(RowState.PENDING, limit)
+
+    async def counts(self) -> dict[str, int]:
+        """Rows per state: ``{"pending": n, "in_flight": n, "failed": n}``."""
+        return {state.name.lower(): n for state, n in (await self._outbox.counts()).items()}
+
+    async def retry(self, event_ids: Sequence[str] | None = None) -> int:
+        """Send failed rows again (all when ``event_ids`` is None); returns how many."""
+        return await self._outbox.retry_failed(event_ids)
+
+    async def discard(self, event_ids: Sequence[str] | None = None) -> int:
+        """Delete failed rows (all when ``event_ids`` is None); returns how many."""
+        return await self._outbox.discard_failed(event_ids)

@@ -1,0 +1,312 @@
+"""EventsRuntime: the outbox, the drainer, the bus and the subscriptions of one service process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, overload
+
+from google.protobuf.message import Message
+from opentelemetry import propagate
+
+from runtime_lib.errors import ConfigError, ErrorCode, ServiceBridgeError, ValidationError
+from runtime_lib.events.bus import Bus, ConsumerSpec, DeadLetter
+from runtime_lib.events.context import EventContext
+from runtime_lib.events.drainer import DRAIN_LADDER, Drainer
+from runtime_lib.events.embedded import EmbeddedNats
+from runtime_lib.events.envelope import EventEnvelope, is_reserved_header, new_event_id
+from runtime_lib.events.event_type import E, EventType
+from runtime_lib.events.filters import PayloadFilter
+from runtime_lib.events.memory_bus import shared_memory_bus
+from runtime_lib.events.names import compile_pattern, validate_name
+from runtime_lib.events.nats_bus import NatsBus, NatsConfig
+from runtime_lib.events.outbox import Outbox, OutboxAdmin
+from runtime_lib.events.subscriber import (
+    HANDLER_LADDER,
+    Subscribers,
+    SubscriberSettings,
+    Subscription,
+    group_token,
+)
+
+log = logging.getLogger("runtime_lib.events")
+
+EventsConfig = str | NatsConfig | Bus
+"""``"embedded"`` (a local nats-server shared under ``data_dir``), ``"memory"`` (in-process, shared
+by the runtimes on one event loop), a ``nats://`` URL, a :class:`NatsConfig`, or a bus instance."""
+
+
+def _state_error(message: str) -> ServiceBridgeError:
+    return ServiceBridgeError(message, code=ErrorCode.STATE)
+
+
+class EventsRuntime:
+    """Durable publishing and subscribing for one service.
+
+    Register subscriptions, then ``await start()``; ``await stop()`` stops every background task.
+    """
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        data_dir: str | Path = ".servicebridge",
+        events: EventsConfig = "embedded",
+        max_outbox_rows: int = 100_000,
+        events_max_in_flight: int = 32,
+        max_attempts: int = 5,
+        ack_wait: float = 30.0,
+        retry_ladder: Sequence[float] = HANDLER_LADDER,
+        drain_ladder: Sequence[float] = DRAIN_LADDER,
+        drain_batch: int = 256,
+        publish_timeout: float = 5.0,
+        stop_timeout: float = 5.0,
+    ) -> None:
+        if max_attempts < 1 or events_max_in_flight < 1 or max_outbox_rows < 1:
+            raise ConfigError("max_attempts, events_max_in_flight and max_outbox_rows must be >= 1")
+        self.service = service
+        self.data_dir = Path(data_dir)
+        self._events_config = events
+        self._max_outbox_rows = max_outbox_rows
+        self._settings = SubscriberSettings(
+            max_attempts=max_attempts,
+            max_in_flight=events_max_in_flight,
+            ack_wait=ack_wait,
+            retry_ladder=tuple(retry_ladder),
+            bus_timeout=publish_timeout,
+        )
+        self._drain_ladder = tuple(drain_ladder)
+        self._drain_batch = drain_batch
+        self._publish_timeout = publish_timeout
+        self._stop_timeout = stop_timeout
+        self._group = group_token(service)
+        self._message_types: dict[str, type[Message]] = {}
+        self._pending: list[Subscription] = []
+        self._bus: Bus | None = None
+        self._embedded: EmbeddedNats | None = None
+        self._outbox: Outbox | None = None
+        self._drainer: Drainer | None = None
+        self._subscribers: Subscribers | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    @property
+    def started(self) -> bool:
+        return self._outbox is not None
+
+    async def start(self) -> None:
+        if self.started:
+            return
+        try:
+            self._bus = await self._make_bus()
+            await self._bus.connect()
+            self._outbox = await asyncio.to_thread(
+                Outbox.open, self.data_dir, self.service, max_rows=self._max_outbox_rows
+            )
+            self._drainer = Drainer(
+                self._outbox,
+                self._bus,
+                batch=self._drain_batch,
+                publish_timeout=self._publish_timeout,
+                ladder=self._drain_ladder,
+            )
+            self._drainer.start()
+            self._subscribers = Subscribers(self._bus, self._settings, self._message_types.get)
+            for subscription in self._pending:
+                await self._subscribers.add(subscription)
+            await self._subscribers.start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _make_bus(self) -> Bus:
+        config = self._events_config
+        if config == "memory":
+            return shared_memory_bus()
+        if config == "embedded":
+            self._embedded = EmbeddedNats(self.data_dir)
+            url = await asyncio.to_thread(self._embedded.acquire)
+            return NatsBus(NatsConfig(url=url, name=self.service))
+        if isinstance(config, str):
+            if not config.startswith(("nats://", "tls://", "ws://", "wss://")):
+                raise ConfigError(
+                    f"events={config!r}: expected 'embedded', 'memory' or a nats:// URL"
+                )
+            return NatsBus(NatsConfig(url=config, name=self.service))
+        if isinstance(config, NatsConfig):
+            return NatsBus(config)
+        return config
+
+    async def stop(self) -> None:
+        """Stop subscribers, flush what the drainer can within ``stop_timeout``, close everything."""
+        subscribers, self._subscribers = self._subscribers, None
+        if subscribers is not None:
+            await subscribers.stop()
+        drainer, self._drainer = self._drainer, None
+        if drainer is not None:
+            await drainer.stop()
+            await self._flush(drainer)
+        bus, self._bus = self._bus, None
+        if bus is not None:
+            await bus.close()
+        outbox, self._outbox = self._outbox, None
+        if outbox is not None:
+            await asyncio.to_thread(outbox.close)
+        embedded, self._embedded = self._embedded, None
+        if embedded is not None:
+            await asyncio.to_thread(embedded.release)
+
+    async def _flush(self, drainer: Drainer) -> None:
+        end = time.monotonic() + self._stop_timeout
+        with contextlib.suppress(Exception):
+            while time.monotonic() < end:
+                claimed = await asyncio.wait_for(drainer.drain_once(), end - time.monotonic())
+                if not claimed:
+                    return
+
+    # -- publishing ----------------------------------------------------------------------------
+
+    async def publish(
+        self,
+        event: EventType,
+        *,
+        idempotency_key: str | None = None,
+        partition_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        occurred_at: datetime | None = None,
+        fire_and_forget: bool = False,
+    ) -> str:
+        """Store ``event`` in the outbox and return its id (UUIDv7) once durable.
+
+        ``fire_and_forget`` returns before the commit (a crash may lose the event).
+        Raises InvalidEventNameError, OutboxFullError, ValidationError (reserved header names).
+        """
+        outbox = self._outbox
+        if outbox is None:
+            raise _state_error("publish before start(): await start() first")
+        cls = type(event)
+        name = validate_name(cls.EVENT_NAME)
+        user_headers = dict(headers or {})
+        reserved = [key for key in user_headers if is_reserved_header(key)]
+        if reserved:
+            raise ValidationError(f"header names reserved by the event envelope: {reserved}")
+        self._message_types.setdefault(name, cls.PROTO)
+        trace_headers: dict[str, str] = {}
+        propagate.inject(trace_headers)
+        occurred_ms = (
+            int(occurred_at.timestamp() * 1000) if occurred_at else time.time_ns() // 1_000_000
+        )
+        envelope = EventEnvelope(
+            id=new_event_id(),
+            name=name,
+            payload=event.to_proto().SerializeToString(),
+            occurred_at_ms=occurred_ms,
+            idempotency_key=idempotency_key or "",
+            partition_key=partition_key or "",
+            contract_hash=cls.CONTRACT_HASH,
+            trace_headers=trace_headers,
+            headers=user_headers,
+        )
+        await outbox.add(envelope, durable=not fire_and_forget)
+        return envelope.id
+
+    # -- subscribing ---------------------------------------------------------------------------
+
+    def register(self, *event_classes: type[EventType]) -> None:
+        """Make the message types of these events known, so pattern filters can read them."""
+        for cls in event_classes:
+            self._message_types[validate_name(cls.EVENT_NAME)] = cls.PROTO
+
+    @overload
+    def subscribe(
+        self,
+        event: type[E],
+        handler: Callable[[E, EventContext], Awaitable[None]],
+        *,
+        filter: Mapping[str, Any] | None = None,
+        dedupe: bool = False,
+        name: str = "",
+    ) -> None: ...
+
+    @overload
+    def subscribe(
+        self,
+        event: str,
+        handler: Callable[[EventEnvelope, EventContext], Awaitable[None]],
+        *,
+        filter: Mapping[str, Any] | None = None,
+        dedupe: bool = False,
+        name: str = "",
+    ) -> None: ...
+
+    def subscribe(
+        self,
+        event: type[EventType] | str,
+        handler: Callable[[Any, EventContext], Awaitable[None]],
+        *,
+        filter: Mapping[str, Any] | None = None,
+        dedupe: bool = False,
+        name: str = "",
+    ) -> None:
+        """Run ``handler`` for every event of this class, or every event matching a pattern.
+
+        ``filter`` (``{"$.currency": "EUR"}``) delivers only matching payloads; ``dedupe`` skips
+        event ids this subscription already handled; ``name`` tells apart two subscriptions with
+        the same pattern and filter. Subscribe before ``start()``.
+        """
+        if self.started:
+            raise _state_error("subscribe before start()")
+        event_cls: type[EventType] | None = None
+        if isinstance(event, str):
+            pattern = compile_pattern(event)
+        else:
+            event_cls = event
+            pattern = compile_pattern(validate_name(event.EVENT_NAME))
+            self._message_types.setdefault(pattern.text, event.PROTO)
+        durable = Subscription.durable_name(self._group, pattern, dict(filter or {}), name)
+        if any(s.spec.durable == durable for s in self._pending):
+            raise ConfigError(
+                f"{self.service} already subscribes to {pattern.text!r} with this filter: "
+                "pass name= to tell the two subscriptions apart"
+            )
+        spec = ConsumerSpec(
+            group=self._group,
+            pattern=pattern,
+            durable=durable,
+            # One above max_attempts: the server's backstop if the last attempt's DLQ write fails.
+            max_deliver=self._settings.max_attempts + 1,
+            ack_wait=self._settings.ack_wait,
+        )
+        self._pending.append(
+            Subscription(
+                pattern=pattern,
+                handler=handler,
+                event_cls=event_cls,
+                filter=PayloadFilter.parse(filter) if filter else None,
+                dedupe=dedupe,
+                spec=spec,
+            )
+        )
+
+    # -- admin ---------------------------------------------------------------------------------
+
+    @property
+    def outbox(self) -> OutboxAdmin:
+        if self._outbox is None:
+            raise _state_error("the outbox is open only between start() and stop()")
+        return OutboxAdmin(self._outbox)
+
+    @property
+    def bus(self) -> Bus:
+        if self._bus is None:
+            raise _state_error("the bus is connected only between start() and stop()")
+        return self._bus
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """The oldest dead letters on the bus (every group's)."""
+        return await self.bus.dead_letters(limit)
