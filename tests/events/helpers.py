@@ -7,11 +7,11 @@ import pytest
 
 
 async def wait_until(
-    predicate: Callable[[], bool | Awaitable[bool]], timeout: float = 10.0, what: str = ""
+    predicate: Callable[[], bool | Awaitable[bool]], limit: float = 10.0, what: str = ""
 ) -> None:
-    """Poll ``predicate`` until true; fail the test after ``timeout`` seconds."""
+    """Poll ``predicate`` until true; fail the test after ``limit`` seconds."""
     loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
+    end = loop.time() + limit
     while True:
         result = predicate()
         if not isinstance(result, bool):
@@ -19,5 +19,5 @@ async def wait_until(
         if result:
             return
         if loop.time() > end:
-            pytest.fail(f"timed out after {timeout}s waiting for {what or predicate}")
+            pytest.fail(f"timed out after {limit}s waiting for {what or predicate}")
         await asyncio.sleep(0.02)
