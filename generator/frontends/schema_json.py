@@ -135,7 +135,7 @@ class _Loader:
         default_factory=descriptor_pb2.FileDescriptorProto
     )
     top_names: dict[str, JsonPath] = field(default_factory=dict)
-    wire_names: dict[str, JsonPath] = field(default_factory=dict)  # of one method half or event
+    wire_names: dict[str, JsonPath] = field(default_factory=dict)  # in one input, output or event
 
     def error(self, path: JsonPath, message: str, hint: str = "") -> None:
         self.diagnostics.append(Diagnostic(self.display_name, message, format_path(path), hint))
@@ -249,7 +249,7 @@ class _Loader:
 
     def top_message(self, section: object, path: JsonPath, wire: str) -> _Message | None:
         """The one message of an input, output or event section (None after an error)."""
-        self.wire_names = {}
+        self.wire_names = {wire: path}
         if not isinstance(section, JsonObject):
             self.error(path, "must be an object holding one message")
             return None
@@ -276,13 +276,19 @@ class _Loader:
             self.error(path, f"duplicate name {json.dumps(name)}", hint)
         self.top_names.setdefault(name, path)
 
+    def claim_wire_name(self, wire: str, path: JsonPath) -> None:
+        if wire in self.wire_names:
+            # ServiceBridge defines both types under one name, so it cannot load the file either.
+            first = format_path(self.wire_names[wire])
+            self.error(
+                path,
+                f"ServiceBridge name {wire} is also the name of {first}",
+                "rename one of the two fields",
+            )
+        self.wire_names.setdefault(wire, path)
+
     def fill_message(self, message: _Message, fields: object, path: JsonPath, depth: int) -> None:
         sb_options.set_wire_name(message.proto.options, message.wire)
-        if message.wire in self.wire_names:
-            # ServiceBridge would fail on this too: it defines both types under one name.
-            hint = f"ServiceBridge names {format_path(self.wire_names[message.wire])} the same"
-            self.error(path, f"message name {message.wire} is not unique", hint)
-        self.wire_names.setdefault(message.wire, path)
         if depth > _MAX_DEPTH:
             self.error(path, f"messages nested more than {_MAX_DEPTH} levels deep")
             return
@@ -316,6 +322,7 @@ class _Loader:
                     field_path, 'field must be an object like {"type": "string", "fieldNumber": 1}'
                 )
                 continue
+            self.check_keys(spec, field_path, _FIELD_KEYS)
             number = self.field_number(spec, field_path, next_free)
             if number in numbers:
                 message_text = f"duplicate fieldNumber {number} in {message.local_name}"
@@ -351,7 +358,6 @@ class _Loader:
         number: int,
         depth: int,
     ) -> None:
-        self.check_keys(spec, path, _FIELD_KEYS)
         kind = self.type_of(spec, path, _TYPES)
         proto = message.proto.field.add(
             name=name,
@@ -423,6 +429,7 @@ class _Loader:
                 }
                 self.error(path, f"{what[role]} requires nested fields", 'add "nested": {fields}')
                 return
+            self.claim_wire_name(wire, path)
             child = message.nested_message(self.nested_name(message, name), wire)
             self.fill_message(child, nested, (*path, "nested"), depth + 1)
             proto.type = _F.TYPE_MESSAGE

@@ -37,15 +37,21 @@ def read_json(path: pathlib.Path, display_name: str) -> object:
     except json.JSONDecodeError as error:
         where = f"{error.lineno}:{error.colno}"
         raise _error(display_name, f"parse schema file: {error.msg}", where) from None
+    except _NotJson as error:
+        raise _error(display_name, f"parse schema file: {error}") from None
     except RecursionError:
         raise _error(display_name, "parse schema file: nested too deeply") from None
-    except ValueError as error:  # NaN/Infinity, integers with thousands of digits
-        raise _error(display_name, f"parse schema file: {error}") from None
+    except ValueError:  # Python refuses to convert integers of more than 4300 digits
+        raise _error(display_name, "parse schema file: a number is too long") from None
+
+
+class _NotJson(Exception):
+    pass
 
 
 def _reject(constant: str) -> object:
     """Python's json accepts NaN and Infinity; JSON (and ServiceBridge's JSON.parse) does not."""
-    raise ValueError(f"{constant} is not valid JSON")
+    raise _NotJson(f"{constant} is not valid JSON")
 
 
 def _error(display_name: str, message: str, where: str = "") -> GeneratorError:
