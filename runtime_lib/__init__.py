@@ -18,6 +18,7 @@ from runtime_lib.errors import (
     ValidationError,
 )
 from runtime_lib.registry.base import Instance, Registry
+from runtime_lib.registry.nats_kv import NatsKvRegistry
 from runtime_lib.registry.static import StaticRegistry
 from runtime_lib.rpc.admission import AdmissionLimits
 from runtime_lib.rpc.base import ClientBase, HandlerBase, Invoker
@@ -48,6 +49,7 @@ __all__ = [
     "Invoker",
     "Metadata",
     "MethodSpec",
+    "NatsKvRegistry",
     "NoLiveInstanceError",
     "OutboxFullError",
     "OverloadedError",

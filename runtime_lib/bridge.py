@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TypeVar
 
+import grpc
+
 from runtime_lib.errors import ConfigError
 from runtime_lib.registry.base import Instance, Registry
 from runtime_lib.registry.static import StaticRegistry
@@ -46,6 +48,7 @@ class Bridge:
       idempotency: TTL and size of the server's replay cache (24 h, 10 000 entries).
       breaker: circuit breaker policy for each endpoint this bridge calls (10 s, 10, 50 %, 30 s).
       drain_timeout: how long ``stop()`` waits for in-flight calls.
+      interceptors: ``grpc.aio`` server interceptors (authentication, logging), outermost first.
     """
 
     def __init__(
@@ -60,6 +63,7 @@ class Bridge:
         idempotency: IdempotencyPolicy | None = None,
         breaker: BreakerPolicy | None = None,
         drain_timeout: float = 30.0,
+        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     ) -> None:
         if not service:
             raise ConfigError("a bridge needs a service name")
@@ -82,6 +86,7 @@ class Bridge:
             IdempotencyCache(idempotency or IdempotencyPolicy()),
         )
         self._drain_timeout = drain_timeout
+        self._interceptors = tuple(interceptors)
         self._server: RpcServer | None = None
         self._pool: EndpointPool | None = None
         self._address: str | None = None
@@ -144,7 +149,9 @@ class Bridge:
         self._started = True
         await self.registry.start()
         if self._dispatcher.services:
-            self._server = RpcServer(self._dispatcher, self._listen, self._drain_timeout)
+            self._server = RpcServer(
+                self._dispatcher, self._listen, self._drain_timeout, self._interceptors
+            )
             port = await self._server.start()
             host = self._listen.rsplit(":", 1)[0]
             if host in _WILDCARD_HOSTS:

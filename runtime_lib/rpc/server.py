@@ -9,7 +9,7 @@ with the not-dispatched marker, then the server closes.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, NoReturn
 
 import grpc
@@ -27,8 +27,15 @@ _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 class RpcServer:
-    def __init__(self, dispatcher: Dispatcher, listen: str, drain_timeout: float) -> None:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        listen: str,
+        drain_timeout: float,
+        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    ) -> None:
         self._dispatcher = dispatcher
+        self._interceptors = tuple(interceptors)
         self._listen = listen
         self._drain_timeout = drain_timeout
         self._server: grpc.aio.Server | None = None
@@ -36,7 +43,7 @@ class RpcServer:
         self.port = 0
 
     async def start(self) -> int:
-        server = grpc.aio.server()
+        server = grpc.aio.server(interceptors=self._interceptors)
         server.add_generic_rpc_handlers((_Handlers(self._dispatcher),))
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
