@@ -6,7 +6,7 @@ Both run in this process over the descriptor set; neither is re-implemented here
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from google.protobuf import descriptor_pb2 as d
@@ -28,7 +28,10 @@ def python_modules(
     """``x_pb2.py`` for each file in ``to_generate``, keyed by output path."""
     with tempfile.TemporaryDirectory(prefix="sb-gen-") as tmp:
         set_path = Path(tmp, "set.pb")
-        set_path.write_bytes(d.FileDescriptorSet(file=files).SerializeToString())
+        descriptor_set = d.FileDescriptorSet(file=files)
+        for f in descriptor_set.file:
+            _drop_default_json_names(f.message_type)
+        set_path.write_bytes(descriptor_set.SerializeToString())
         out = Path(tmp, "out")
         out.mkdir()
         code, err = run_protoc(
@@ -40,6 +43,25 @@ def python_modules(
             path: LINT_EXEMPT + (out / path).read_text("utf-8")
             for path in (naming.module_path(name, "_pb2.py") for name in to_generate)
         }
+
+
+def _drop_default_json_names(messages: Iterable[d.DescriptorProto]) -> None:
+    """Keep only explicit ``json_name``s, as protoc does when it compiles a .proto itself.
+
+    The descriptor set carries every field's computed JSON name; left in, x_pb2.py would embed a
+    descriptor that differs from plain protoc's for the same file, and the two could not be
+    loaded in one process.
+    """
+    for m in messages:
+        for field in m.field:
+            if field.json_name == _default_json_name(field.name):
+                field.ClearField("json_name")
+        _drop_default_json_names(m.nested_type)
+
+
+def _default_json_name(name: str) -> str:
+    parts = name.split("_")
+    return parts[0] + "".join(p[:1].upper() + p[1:] for p in parts[1:])
 
 
 def stub_modules(
