@@ -21,6 +21,7 @@ Every problem becomes a Diagnostic with its JSON path; all found in one pass are
 from __future__ import annotations
 
 import json
+import keyword
 import pathlib
 from dataclasses import dataclass, field
 
@@ -263,6 +264,8 @@ class _Loader:
         if not is_identifier(name):
             hint = "use a name like ChargeRequest"
             self.error(message_path, f"invalid message name {json.dumps(name)}", hint)
+        elif keyword.iskeyword(name):  # the message becomes a Python class of that name
+            self.error(message_path, f"message name {name} is a Python keyword", "rename it")
         self.claim_top_name(name, message_path)
         full_name = f".{self.file.package}.{name}" if self.file.package else f".{name}"
         location = [_FILE_MESSAGE, len(self.file.message_type)]
@@ -481,7 +484,8 @@ class _Loader:
         """The type a field declares: its name in PascalCase, with ``Type`` appended if taken."""
         base = camel(field_name, upper_first=True) or "Field"
         name, counter = base, 1
-        while name in message.taken:  # base, baseType, baseType2, ...
+        # base, baseType, baseType2, ...; a keyword (field "none" -> None) cannot name a class.
+        while name in message.taken or keyword.iskeyword(name):
             name = f"{base}Type{counter if counter > 1 else ''}"
             counter += 1
         message.taken.add(name)
@@ -502,6 +506,10 @@ class _Loader:
             if not is_identifier(value_name):
                 hint = "use a name like CARD"
                 self.error(value_path, f"invalid enum value name {json.dumps(value_name)}", hint)
+            elif keyword.iskeyword(value_name):  # values are Python class attributes
+                self.error(
+                    value_path, f"enum value name {value_name} is a Python keyword", "rename it"
+                )
             elif value_name in message.taken:
                 # protobuf puts enum values beside their enum, in the enclosing message's scope
                 self.error(

@@ -225,6 +225,11 @@ def test_nested_type_name_taken_by_a_field_gets_type_appended(tmp_path: Path) ->
     assert [m.name for m in message(file, "A").nested_type] == ["MetaType", "MetaType2"]
 
 
+def test_nested_type_never_takes_a_python_keyword(tmp_path: Path) -> None:
+    file = load(tmp_path, small(none={"type": "object", "fieldNumber": 1, "nested": {}}))
+    assert [m.name for m in message(file, "A").nested_type] == ["NoneType"]
+
+
 def test_enum_with_a_zero_value_keeps_it_first(tmp_path: Path) -> None:
     values = {"CARD": 1, "NONE": 0}
     file = load(tmp_path, small(kind={"type": "enum", "fieldNumber": 1, "values": values}))
@@ -339,6 +344,10 @@ FIELD_ERRORS = [
         "$.input.A.a.values.EUR: duplicate enum number 1 (also used by USD)",
     ),
     (
+        small(a={"type": "enum", "fieldNumber": 1, "values": {"None": 0}}),
+        "$.input.A.a.values.None: enum value name None is a Python keyword (rename it)",
+    ),
+    (
         small(a={"type": "map", "fieldNumber": 1, "key": "double", "value": {"type": "string"}}),
         '$.input.A.a: map key must be one of string, bool, int32, int64, uint32, uint64; got "double"',
     ),
@@ -388,6 +397,10 @@ FILE_ERRORS = [
     (
         {"service": "S", "events": {"a": {"E": {}}}},
         ['$.service: "service" needs "input"/"output" or "methods"'],
+    ),
+    (
+        {"input": {"class": {}}, "output": {"R": {}}},
+        ["$.input.class: message name class is a Python keyword (rename it)"],
     ),
     (
         {**small(), "package": "shop-v1"},
