@@ -3,7 +3,7 @@
 Each serving bridge puts ``<service>.<instance id>`` = {address, methods: {path: contract hash}}
 on start, puts it again every ``ttl / 3`` (the heartbeat) and deletes it on stop. Every bridge
 watches the whole bucket into a local table, so resolving a name never waits on the network. An
-entry not refreshed within ``ttl`` is treated as gone (its process died without saying so); the
+entry not refreshed within its writer's ``ttl`` is treated as gone (its process died without saying so); the
 bucket's own max age removes it from the server too.
 """
 
@@ -37,7 +37,7 @@ _DELETED = ("DEL", "PURGE")
 @dataclass(slots=True)
 class _Seen:
     instance: Instance
-    at: float
+    expires: float
 
 
 class NatsKvRegistry:
@@ -95,18 +95,19 @@ class NatsKvRegistry:
             raise ConfigError(f"service name {service!r}: use letters, digits, '-' and '_'")
         self._key = f"{service}.{self._instance_id}"
         self._value = json.dumps(
-            {"service": service, "address": address, "methods": dict(methods)}, sort_keys=True
+            {"service": service, "address": address, "methods": dict(methods), "ttl": self._ttl},
+            sort_keys=True,
         ).encode()
         await self._kv.put(self._key, self._value)
         self._tasks.append(asyncio.create_task(self._heartbeat(), name="sb-registry-heartbeat"))
 
     def instances(self, service: str) -> Sequence[Instance]:
-        stale_before = time.monotonic() - self._ttl
+        now = time.monotonic()
         prefix = f"{service}."
         return [
             seen.instance
             for key, seen in self._seen.items()
-            if key.startswith(prefix) and seen.at >= stale_before
+            if key.startswith(prefix) and seen.expires > now
         ]
 
     async def stop(self) -> None:
@@ -143,10 +144,11 @@ class NatsKvRegistry:
             try:
                 record = json.loads(entry.value)
                 instance = Instance(address=record["address"], methods=record["methods"])
+                ttl = float(record["ttl"])
             except (ValueError, KeyError, TypeError):
                 _log.warning("registry: ignoring malformed entry %s", entry.key)
                 continue
-            self._seen[entry.key] = _Seen(instance, _written_at(entry.created))
+            self._seen[entry.key] = _Seen(instance, _written_at(entry.created) + ttl)
 
     async def _heartbeat(self) -> None:
         while True:

@@ -277,7 +277,7 @@ class RpcInvoker:
             raise _Failed(CallTimeoutError(f"{call.method.path}: deadline passed"), sent=False)
         if not endpoint.breaker.acquire():
             error = ConnectionFailedError(
-                f"circuit breaker open for {endpoint.address}", not_dispatched=True
+                f"open circuit breaker for {endpoint.address}", not_dispatched=True
             )
             raise _Failed(error, sent=False)
         endpoint.inflight += 1

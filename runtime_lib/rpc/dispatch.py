@@ -71,8 +71,10 @@ class Dispatcher:
             deadline.inherit(ctx.deadline)
             key = ctx.idempotency_key
             if key:
-                return await self._idempotency.run(
-                    route.method.path, key, lambda: _guard(route.call, request, ctx)
+                # The cache sees the handler's own exceptions, so it can tell a business
+                # answer (stored) from a crash (not stored) before both become HandlerError.
+                return await _guard(
+                    self._idempotency.run, route.method.path, key, lambda: route.call(request, ctx)
                 )
             return await _guard(route.call, request, ctx)
 

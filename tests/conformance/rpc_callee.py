@@ -41,7 +41,7 @@ async def main() -> None:
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, done.set)
-    loop.connect_read_pipe(lambda: _EofProtocol(done), sys.stdin)
+    await loop.connect_read_pipe(lambda: _EofProtocol(done), sys.stdin)
     async with bridge:
         print(f"LISTENING {bridge.address}", flush=True)
         await done.wait()

@@ -1,0 +1,92 @@
+"""Admission control under a burst, graceful drain on stop(), and the health service."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from types import ModuleType
+from typing import Any
+
+import grpc
+import pytest
+from echo_service import make_handler
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+import runtime_lib as sb
+
+pytestmark = pytest.mark.timeout(30)
+ONCE = sb.RetryPolicy(max_attempts=1)
+
+
+def pb() -> Any:
+    return sys.modules["echo_pkg.echo_pb2"]
+
+
+async def _until(predicate: Any, what: str) -> None:
+    for _ in range(500):
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never happened: {what}")
+
+
+async def test_burst_beyond_running_plus_queued_is_refused_with_the_marker(
+    echo: ModuleType,
+) -> None:
+    handler = make_handler(echo)
+    handler.gate = asyncio.Event()
+    server = sb.Bridge("echo", admission=sb.AdmissionLimits(max_concurrent=4, max_queued=4))
+    server.serve(handler)
+    async with server, sb.Bridge("caller") as caller:
+        client = caller.client(echo.EchoClient, address=server.address)
+        calls = [
+            asyncio.create_task(client.slow(pb().Echo(text=str(i)), retry=ONCE)) for i in range(20)
+        ]
+        await _until(lambda: sum(c.done() for c in calls) == 12, "12 refusals")
+        assert handler.served["slow"] == 4  # four run, four wait in the queue
+        handler.gate.set()
+        results = await asyncio.gather(*calls, return_exceptions=True)
+    refused = [r for r in results if isinstance(r, sb.OverloadedError)]
+    served = [r for r in results if not isinstance(r, BaseException)]
+    assert len(refused) == 12
+    assert all(r.not_dispatched and r.retryable for r in refused)
+    assert len(served) == 8
+    assert handler.served["slow"] == 8
+
+
+async def test_stop_drains_in_flight_calls_and_refuses_new_ones(echo: ModuleType) -> None:
+    handler = make_handler(echo)
+    handler.gate = asyncio.Event()
+    server = sb.Bridge("echo")
+    server.serve(handler)
+    await server.start()
+    address = server.address
+    async with sb.Bridge("caller") as caller, grpc.aio.insecure_channel(address) as channel:
+        client = caller.client(echo.EchoClient, address=address)
+        in_flight = [asyncio.create_task(client.slow(pb().Echo(text=str(i)))) for i in range(3)]
+        await _until(lambda: handler.served["slow"] == 3, "three calls running")
+        stopping = asyncio.create_task(server.stop())
+        health = health_pb2_grpc.HealthStub(channel)
+        check = health_pb2.HealthCheckRequest(service="")
+        await _until(lambda: not server._started, "drain begun")
+        status = (await health.Check(check, timeout=5)).status
+        assert status == health_pb2.HealthCheckResponse.NOT_SERVING
+        with pytest.raises(sb.ConnectionFailedError) as refused:
+            await client.echo(pb().Echo(), retry=ONCE)
+        assert refused.value.not_dispatched
+        assert handler.served["echo"] == 0
+        assert not stopping.done()
+        handler.gate.set()
+        replies = await asyncio.gather(*in_flight)
+        assert sorted(r.text for r in replies) == ["0", "1", "2"]
+        await asyncio.wait_for(stopping, 10)
+
+
+async def test_health_service_reports_serving(echo: ModuleType) -> None:
+    server = sb.Bridge("echo")
+    server.serve(make_handler(echo))
+    async with server, grpc.aio.insecure_channel(server.address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for name in ("", "conformance.Callee"):
+            reply = await health.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
