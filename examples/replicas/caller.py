@@ -1,0 +1,28 @@
+"""Calls "greeter" by name; the registry finds both replicas and the balancer spreads the calls.
+
+python caller.py nats://127.0.0.1:4222
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections import Counter
+
+from gen.greeter_pb2 import HelloRequest
+from gen.greeter_sb import GreeterClient
+
+import runtime_lib as sb
+
+
+async def main(nats_url: str) -> None:
+    async with sb.Bridge("caller", registry=sb.NatsKvRegistry(nats_url)) as bridge:
+        greeter = bridge.client(GreeterClient, service="greeter")
+        replies = await asyncio.gather(
+            *(greeter.hello(HelloRequest(name=f"user-{i}"), timeout="5s") for i in range(20))
+        )
+        print(f"caller: 20 calls answered by {dict(Counter(r.replica for r in replies))}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1]))

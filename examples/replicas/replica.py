@@ -1,0 +1,40 @@
+"""One replica of the greeter service: registers itself in the NATS registry under "greeter".
+
+python replica.py nats://127.0.0.1:4222 replica-a
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+from gen.greeter_pb2 import HelloReply, HelloRequest
+from gen.greeter_sb import GreeterHandler
+
+import runtime_lib as sb
+
+
+class Greeter(GreeterHandler):
+    def __init__(self, replica: str) -> None:
+        self.replica = replica
+
+    async def hello(self, request: HelloRequest, ctx: sb.CallContext) -> HelloReply:
+        return HelloReply(greeting=f"hello, {request.name}", replica=self.replica)
+
+
+async def main(nats_url: str, replica: str) -> None:
+    bridge = sb.Bridge("greeter", registry=sb.NatsKvRegistry(nats_url))
+    bridge.serve(Greeter(replica))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with bridge:  # registers on start, withdraws and drains on stop
+        print(f"{replica}: serving greeter on {bridge.address}", flush=True)
+        await stop.wait()
+    print(f"{replica}: stopped", flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], sys.argv[2]))
