@@ -10,45 +10,10 @@ from generator import naming
 from generator.contract import rpc_contract_hash
 from generator.imports import ImportSet
 from generator.model import Method, SbModule, Service
+from generator.type_index import TypeIndex, comments
 
 _SERVICE_FIELD = d.FileDescriptorProto.SERVICE_FIELD_NUMBER
 _METHOD_FIELD = d.ServiceDescriptorProto.METHOD_FIELD_NUMBER
-
-
-class TypeIndex:
-    """Where each message and enum is declared: full name (``.pkg.Outer.Inner``) -> file, qualname."""
-
-    def __init__(self, files: Iterable[d.FileDescriptorProto]) -> None:
-        self.files = {f.name: f for f in files}
-        self._where: dict[str, tuple[str, str]] = {}
-        for f in self.files.values():
-            prefix = f".{f.package}." if f.package else "."
-            self._add(f.name, prefix, "", f.message_type)
-            for e in f.enum_type:
-                self._where[prefix + e.name] = (f.name, e.name)
-
-    def _add(
-        self, file: str, prefix: str, outer: str, messages: Iterable[d.DescriptorProto]
-    ) -> None:
-        for m in messages:
-            qual = f"{outer}{m.name}"
-            self._where[prefix + m.name] = (file, qual)
-            self._add(file, f"{prefix}{m.name}.", f"{qual}.", m.nested_type)
-            for e in m.enum_type:
-                self._where[f"{prefix}{m.name}.{e.name}"] = (file, f"{qual}.{e.name}")
-
-    def locate(self, full_name: str) -> tuple[str, str]:
-        return self._where[full_name]
-
-
-def comments(fd: d.FileDescriptorProto) -> dict[tuple[int, ...], str]:
-    """Leading (or else trailing) comments by source path."""
-    out = {}
-    for loc in fd.source_code_info.location:
-        text = loc.leading_comments or loc.trailing_comments
-        if text.strip():
-            out[tuple(loc.path)] = text
-    return out
 
 
 def describe_file(fd: d.FileDescriptorProto, index: TypeIndex) -> SbModule:

@@ -37,6 +37,7 @@ from generator.frontends.schema_json_names import (
     is_event_name,
     is_identifier,
     is_package,
+    package_from_stem,
     service_name_from_stem,
     upper_snake,
 )
@@ -159,6 +160,8 @@ class _Loader:
             self.error(
                 ("package",), f"invalid package {json.dumps(package)}", "use a name like shop.v1"
             )
+        else:
+            self.file.package = package_from_stem(stem)
         description = self.string(document, ("description",))
         self.comment([_FILE_SYNTAX], description)
         methods = self.methods(document)

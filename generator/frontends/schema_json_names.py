@@ -54,6 +54,16 @@ def upper_snake(name: str) -> str:
     return _WORD_BOUNDARY.sub("_", name).upper()
 
 
+def package_from_stem(stem: str) -> str:
+    """The default package: the file stem in snake_case (``payment-nested`` -> ``payment_nested``).
+
+    ServiceBridge files carry no package; without one, two files declaring ``OrderRequest`` could
+    not be loaded in one process (protobuf has one global namespace).
+    """
+    name = re.sub(r"\W+", "_", stem).strip("_").lower() or "schema"
+    return f"_{name}" if name[0].isdigit() else name
+
+
 def service_name_from_stem(stem: str) -> str:
     """The default service name: the file stem in PascalCase (``payment-nested`` -> ``PaymentNested``)."""
     return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", stem))

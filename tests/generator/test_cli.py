@@ -171,3 +171,29 @@ def test_version_and_help(work: Path) -> None:
 def test_repo_sample_protocols_generate(tmp_path: Path) -> None:
     result = sb_gen(REPO / "protos", "-o", tmp_path / "gen", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+
+
+def test_servicebridge_schema_files_generate_side_by_side(tmp_path: Path) -> None:
+    reference = REPO.parent / "shared" / "reference" / "schema-testdata"
+    if not reference.is_dir():
+        pytest.skip(f"{reference} is absent")
+    result = sb_gen(reference, "-o", tmp_path / "schema_gen", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    check = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from schema_gen import payment_sb, payment_nested_sb\n"
+            "print(payment_sb.PAYMENT_SERVICE.methods[0].contract_hash)\n"
+            "print(payment_nested_sb.PaymentNestedClient.SERVICE.methods[0].path)",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert check.returncode == 0, check.stderr
+    assert check.stdout.split() == [
+        "v2:09c7bb827d60bb1e33e49cca735ed47759bc2e08969acf55a52bfa66dc842acb",
+        "/payment_nested.PaymentNested/Call",
+    ]

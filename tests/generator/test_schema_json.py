@@ -92,10 +92,13 @@ def test_reference_files_load_as_one_service_with_one_method(
     assert list(file.dependency) == ["servicebridge/options.proto"]
     assert [s.name for s in file.service] == [service]
     (method,) = file.service[0].method
+    # Without "package", the file stem is the package, so reference files load side by side.
+    package = file_name.removesuffix(".schema.json").replace("-", "_")
+    assert file.package == package
     assert (method.name, method.input_type, method.output_type) == (
         "Call",
-        f".{input_name}",
-        f".{output_name}",
+        f".{package}.{input_name}",
+        f".{package}.{output_name}",
     )
 
 
@@ -109,8 +112,8 @@ def test_nested_messages_take_python_names_from_fields_and_wire_names_from_servi
     fields = {f.name: (f.number, f.label, f.type, f.type_name) for f in request.field}
     assert fields == {
         "userId": (1, F.LABEL_OPTIONAL, F.TYPE_STRING, ""),
-        "items": (2, F.LABEL_REPEATED, F.TYPE_MESSAGE, ".OrderRequest.Items"),
-        "metadata": (3, F.LABEL_OPTIONAL, F.TYPE_MESSAGE, ".OrderRequest.Metadata"),
+        "items": (2, F.LABEL_REPEATED, F.TYPE_MESSAGE, f".{file.package}.OrderRequest.Items"),
+        "metadata": (3, F.LABEL_OPTIONAL, F.TYPE_MESSAGE, f".{file.package}.OrderRequest.Metadata"),
         "tags": (4, F.LABEL_REPEATED, F.TYPE_STRING, ""),
     }
     wire_names = {
