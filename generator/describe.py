@@ -8,8 +8,9 @@ from google.protobuf import descriptor_pb2 as d
 
 from generator import naming
 from generator.contract import rpc_contract_hash
+from generator.describe_events import describe_events
 from generator.imports import ImportSet
-from generator.model import Method, SbModule, Service
+from generator.model import DataClass, EnumClass, Method, SbModule, Service
 from generator.type_index import TypeIndex, comments
 
 _SERVICE_FIELD = d.FileDescriptorProto.SERVICE_FIELD_NUMBER
@@ -69,14 +70,32 @@ def describe_file(fd: d.FileDescriptorProto, index: TypeIndex) -> SbModule:
                 methods=tuple(methods),
             )
         )
+    taken = set(naming.RESERVED_MODULE_NAMES) | {"dataclass", "field", "enum", "Self"}
+    taken |= {name for s in services for name in (s.client, s.handler, s.table)}
+    taken |= {m.spec_const for s in services for m in s.methods}
+    events = describe_events(fd, index, imports, py_type, taken)
     _header_imports(imports, services)
+    _event_imports(imports, events.enums, events.dataclasses)
     return SbModule(
         source=fd.name,
         path=module + ".py",
         doc=None,
         import_groups=imports.groups(),
         services=tuple(services),
+        enums=tuple(events.enums),
+        dataclasses=tuple(events.dataclasses),
     )
+
+
+def _event_imports(imports: ImportSet, enums: list[EnumClass], classes: list[DataClass]) -> None:
+    if enums:
+        imports.add("", "enum")
+    if classes:
+        imports.add("dataclasses", "dataclass")
+        imports.add("typing", "ClassVar")
+        imports.add("typing", "Self")
+    if any(f.default.startswith("field(") for c in classes for f in c.fields):
+        imports.add("dataclasses", "field")
 
 
 def _header_imports(imports: ImportSet, services: list[Service]) -> None:
@@ -121,6 +140,7 @@ def _cardinality(m: d.MethodDescriptorProto) -> str:
 def describe(
     files: Mapping[str, d.FileDescriptorProto], to_generate: Iterable[str]
 ) -> list[SbModule]:
-    """One module per file that declares a service (events join in later)."""
+    """One module per file that declares a service or an event."""
     index = TypeIndex(files.values())
-    return [describe_file(files[n], index) for n in to_generate if files[n].service]
+    modules = (describe_file(files[n], index) for n in to_generate)
+    return [m for m in modules if m.services or m.dataclasses]

@@ -37,6 +37,45 @@ class Service:
 
 
 @dataclass(frozen=True)
+class EnumMember:
+    name: str
+    number: int
+
+
+@dataclass(frozen=True)
+class EnumClass:
+    """An ``enum.IntEnum`` mirroring a proto enum used by an event."""
+
+    name: str
+    doc: str | None
+    members: tuple[EnumMember, ...]
+
+
+@dataclass(frozen=True)
+class DataField:
+    """One dataclass field and the code that converts it to and from its protobuf field."""
+
+    name: str
+    annotation: str
+    default: str  # right-hand side of the field declaration
+    to_proto: tuple[str, ...]  # statements over ``self`` filling ``message``, relative indent
+    from_proto: str  # expression over ``message``
+    doc: str | None
+
+
+@dataclass(frozen=True)
+class DataClass:
+    """A frozen dataclass over a protobuf message; an event when ``event_name`` is set."""
+
+    name: str
+    proto: str  # Python expression naming the protobuf class
+    doc: str | None
+    fields: tuple[DataField, ...]
+    event_name: str | None = None
+    contract_hash: str | None = None
+
+
+@dataclass(frozen=True)
 class SbModule:
     """One generated ``x_sb.py``."""
 
@@ -45,3 +84,5 @@ class SbModule:
     doc: str | None
     import_groups: tuple[tuple[str, ...], ...]  # isort sections: stdlib, third party, local
     services: tuple[Service, ...]
+    enums: tuple[EnumClass, ...] = ()
+    dataclasses: tuple[DataClass, ...] = ()

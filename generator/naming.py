@@ -151,3 +151,10 @@ def docstring(text: str, indent: int = 0) -> str:
 def _dedent_one(lines: list[str]) -> list[str]:
     # protoc keeps the single space after "//"; strip it so docstrings read naturally.
     return [line[1:] if line.startswith(" ") else line for line in lines]
+
+
+def comment(text: str, indent: int = 0) -> str:
+    """A proto comment as ``#`` lines, the first unindented (the template places it)."""
+    lines = _dedent_one([line.rstrip() for line in text.strip("\n").splitlines()])
+    pad = " " * indent
+    return f"\n{pad}".join(f"# {line}".rstrip() for line in lines)

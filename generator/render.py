@@ -6,7 +6,7 @@ from functools import cache
 
 import jinja2
 
-from generator import naming
+from generator import layout, naming
 from generator.model import SbModule
 from generator.resources import templates_dir
 
@@ -21,6 +21,10 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
     )
     env.filters["docstring"] = naming.docstring
+    env.filters["comment"] = naming.comment
+    env.filters["kwarg"] = layout.kwarg
+    env.filters["statement"] = layout.statement
+    env.filters["assignment"] = layout.assignment
     return env
 
 

@@ -65,11 +65,15 @@ def test_schema_describes_the_format_and_marks_extensions() -> None:
 
 @pytest.mark.parametrize("document", valid_documents())
 def test_sample_files_are_valid(document: Any) -> None:
-    jsonschema = pytest.importorskip("jsonschema", reason="jsonschema (a test extra) is not installed")
+    jsonschema = pytest.importorskip(
+        "jsonschema", reason="jsonschema (a test extra) is not installed"
+    )
     jsonschema.Draft202012Validator(format_schema()).validate(document)
 
 
 @pytest.mark.parametrize("document", INVALID.values(), ids=list(INVALID))
 def test_invalid_files_are_rejected(document: Any) -> None:
-    jsonschema = pytest.importorskip("jsonschema", reason="jsonschema (a test extra) is not installed")
+    jsonschema = pytest.importorskip(
+        "jsonschema", reason="jsonschema (a test extra) is not installed"
+    )
     assert not jsonschema.Draft202012Validator(format_schema()).is_valid(document)
