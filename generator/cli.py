@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import click
 
 from generator.errors import GeneratorError
 from generator.output import changed_files, check_out_dir, write_atomically
-from generator.package import build_package
+from generator.package import build_package, contracts
 
 
 def _version() -> str:
@@ -26,7 +27,6 @@ def _version() -> str:
     "-o",
     "--out",
     type=click.Path(path_type=Path),
-    required=True,
     help="Output package directory (created; replaced as a whole on success).",
 )
 @click.option(
@@ -43,8 +43,19 @@ def _version() -> str:
     is_flag=True,
     help="Write nothing; exit 1 and list the files that would change (a CI drift guard).",
 )
+@click.option(
+    "--print-contracts",
+    is_flag=True,
+    help="Write nothing; print each method's and event's contract hash (diff them in CI).",
+)
 @click.version_option(_version(), "-V", "--version", prog_name="sb-gen")
-def main(inputs: tuple[Path, ...], out: Path, proto_paths: tuple[Path, ...], check: bool) -> None:
+def main(
+    inputs: tuple[Path, ...],
+    out: Path | None,
+    proto_paths: tuple[Path, ...],
+    check: bool,
+    print_contracts: bool,
+) -> None:
     """Generate typed Python from INPUTS (.proto or .schema.json files, or directories of them).
 
     \b
@@ -57,25 +68,43 @@ def main(inputs: tuple[Path, ...], out: Path, proto_paths: tuple[Path, ...], che
       sb-gen protos/payment.proto -o gen/
       sb-gen protos/ -I third_party/ -o gen/
       sb-gen protos/ -o gen/ --check
+      sb-gen protos/ --print-contracts
     """
+    if print_contracts:
+        _run(lambda: _print_contracts(list(inputs), list(proto_paths)))
+        return
+    if out is None:
+        raise click.UsageError("missing option '-o' / '--out' (or pass --print-contracts)")
+    _run(lambda: _generate(list(inputs), out, list(proto_paths), check))
+
+
+def _generate(inputs: list[Path], out: Path, proto_paths: list[Path], check: bool) -> None:
+    check_out_dir(out)
+    files = build_package(inputs, proto_paths)
+    if check:
+        changed = changed_files(out, files)
+        for path in changed:
+            click.echo(f"would change: {out / path}")
+        if changed:
+            click.echo(f"{len(changed)} file(s) out of date; run sb-gen without --check", err=True)
+            sys.exit(1)
+        return
+    write_atomically(out, files)
+
+
+def _print_contracts(inputs: list[Path], proto_paths: list[Path]) -> None:
+    for subject, contract_hash in contracts(inputs, proto_paths):
+        click.echo(f"{subject}  {contract_hash}")
+
+
+def _run(job: Callable[[], None]) -> None:
+    """Run a CLI job; a user mistake prints its diagnostics and exits 1, never a traceback."""
     try:
-        check_out_dir(out)
-        files = build_package(list(inputs), list(proto_paths))
-        if check:
-            changed = changed_files(out, files)
-            for path in changed:
-                click.echo(f"would change: {out / path}")
-            if changed:
-                click.echo(
-                    f"{len(changed)} file(s) out of date; run sb-gen without --check", err=True
-                )
-                sys.exit(1)
-            return
-        write_atomically(out, files)
+        job()
     except GeneratorError as exc:
         for diagnostic in exc.diagnostics:
             click.echo(f"error: {diagnostic}", err=True)
         sys.exit(1)
     except OSError as exc:
-        click.echo(f"error: {exc.filename or out}: {exc.strerror or exc}", err=True)
+        click.echo(f"error: {exc.filename}: {exc.strerror or exc}", err=True)
         sys.exit(1)

@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 
 from google.protobuf import descriptor_pb2 as d
 
-from generator.describe import is_well_known
+from generator.describe import describe, is_well_known
 from generator.frontends.proto import compile_protos
 from generator.frontends.schema_json import load_schema_json
 from generator.inputs import Inputs, resolve_inputs
@@ -71,3 +71,21 @@ def build_package(inputs: Sequence[Path], proto_paths: Sequence[Path]) -> dict[s
 
 def _module(path: str) -> str:
     return path.rsplit(".", 1)[0]
+
+
+def contracts(inputs: Sequence[Path], proto_paths: Sequence[Path]) -> list[tuple[str, str]]:
+    """(``pkg.Service/Method`` or ``event order.placed``, contract hash), sorted."""
+    files, to_generate = load_descriptors(resolve_inputs(inputs, proto_paths))
+    out = []
+    for module in describe({f.name: f for f in files}, to_generate):
+        out += [
+            (f"{s.full_name}/{m.proto_name}", m.contract_hash)
+            for s in module.services
+            for m in s.methods
+        ]
+        out += [
+            (f"event {c.event_name}", c.contract_hash)
+            for c in module.dataclasses
+            if c.event_name and c.contract_hash
+        ]
+    return sorted(out)

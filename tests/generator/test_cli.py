@@ -197,3 +197,19 @@ def test_servicebridge_schema_files_generate_side_by_side(tmp_path: Path) -> Non
         "v2:09c7bb827d60bb1e33e49cca735ed47759bc2e08969acf55a52bfa66dc842acb",
         "/payment_nested.PaymentNested/Call",
     ]
+
+
+def test_print_contracts_lists_methods_and_events(tmp_path: Path) -> None:
+    result = sb_gen(CORPUS / "events", "-I", CORPUS, "--print-contracts", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    subjects = [line.split("  ")[0] for line in lines]
+    assert subjects == ["event order.cancelled", "event order.placed", "events.v1.Orders/Place"]
+    assert all(line.split("  ")[1].startswith("v2:") for line in lines)
+    assert not (tmp_path / "gen").exists()
+
+
+def test_out_is_required_to_generate(work: Path) -> None:
+    result = sb_gen("demo.proto", cwd=work)
+    assert result.returncode == 2
+    assert "missing option '-o' / '--out'" in result.stderr
