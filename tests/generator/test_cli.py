@@ -10,19 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.generator.conftest import CORPUS, REPO
+from tests.generator.tools import sb_gen
 
 GOOD = 'syntax = "proto3";\npackage demo;\nmessage Note { string text = 1; }\nservice Pinger { rpc Ping(Note) returns (Note); }\n'
-
-
-def sb_gen(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "generator", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def snapshot(root: Path) -> dict[str, bytes]:

@@ -18,6 +18,7 @@ from generator.contract import event_contract_hash
 from generator.frontends.proto import compile_protos
 from generator.inputs import resolve_inputs
 from tests.generator.conftest import CORPUS
+from tests.generator.tools import sb_gen
 
 
 @pytest.fixture
@@ -111,23 +112,12 @@ def test_event_metadata_and_reach(events: ModuleType) -> None:
     assert events.OrdersClient.SERVICE.full_name == "events.v1.Orders"
 
 
-def run_sb_gen(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "generator", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def test_invalid_event_name_is_reported_at_its_message(tmp_path: Path) -> None:
     (tmp_path / "bad.proto").write_text(
         'syntax = "proto3";\nimport "servicebridge/options.proto";\n\n'
         'message Placed {\n  option (servicebridge.event) = { name: "Order Placed" };\n}\n'
     )
-    result = run_sb_gen("bad.proto", "-o", "gen", cwd=tmp_path)
+    result = sb_gen("bad.proto", "-o", "gen", cwd=tmp_path)
     assert result.returncode == 1
     assert 'error: bad.proto:4:1: invalid event name "Order Placed" on Placed' in result.stderr
     assert "like order.placed" in result.stderr
@@ -158,7 +148,7 @@ def test_schema_json_events_become_dataclasses(tmp_path: Path) -> None:
             }
         )
     )
-    result = run_sb_gen("orders.schema.json", "-o", "gen", cwd=tmp_path)
+    result = sb_gen("orders.schema.json", "-o", "gen", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     check = subprocess.run(
         [

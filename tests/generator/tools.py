@@ -46,3 +46,15 @@ def run_ruff(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
     )
+
+
+def sb_gen(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """sb-gen as a user runs it, in its own process."""
+    return subprocess.run(
+        [sys.executable, "-m", "generator", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
