@@ -48,19 +48,33 @@ _EMPTY_MESSAGE = '{"f":[]}'
 _Json: TypeAlias = dict[str, object]
 
 
+class Contracts:
+    """Hashes over one set of files; index the files once, hash many methods and events."""
+
+    def __init__(self, files: Sequence[descriptor_pb2.FileDescriptorProto]) -> None:
+        self._types = _Types.of(files)
+
+    def rpc(self, input_type: str, output_type: str) -> str:
+        """The hash of a method's (request, reply) pair."""
+        return _hash(self._types.canonical(input_type), self._types.canonical(output_type))
+
+    def event(self, message_type: str) -> str:
+        """The hash of an event payload: the reply half is always the empty message."""
+        return _hash(self._types.canonical(message_type), _EMPTY_MESSAGE)
+
+
 def rpc_contract_hash(
     files: Sequence[descriptor_pb2.FileDescriptorProto], input_type: str, output_type: str
 ) -> str:
     """The hash of a method's (request, reply) pair."""
-    types = _Types.of(files)
-    return _hash(types.canonical(input_type), types.canonical(output_type))
+    return Contracts(files).rpc(input_type, output_type)
 
 
 def event_contract_hash(
     files: Sequence[descriptor_pb2.FileDescriptorProto], message_type: str
 ) -> str:
     """The hash of an event payload: the reply half is always the empty message."""
-    return _hash(_Types.of(files).canonical(message_type), _EMPTY_MESSAGE)
+    return Contracts(files).event(message_type)
 
 
 def canonical_message(files: Sequence[descriptor_pb2.FileDescriptorProto], type_name: str) -> str:

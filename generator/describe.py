@@ -7,7 +7,6 @@ from collections.abc import Iterable, Mapping
 from google.protobuf import descriptor_pb2 as d
 
 from generator import naming
-from generator.contract import rpc_contract_hash
 from generator.describe_events import describe_events
 from generator.imports import ImportSet
 from generator.model import DataClass, EnumClass, Method, SbModule, Service
@@ -29,7 +28,6 @@ def describe_file(fd: d.FileDescriptorProto, index: TypeIndex) -> SbModule:
         imports.add(source, name, alias)
         return f"{alias}.{qual}"
 
-    all_files = list(index.files.values())
     # Module-level constants share one namespace: make them unique together.
     tables = naming.unique_names(naming.service_table(s.name) for s in fd.service)
     spec_consts = iter(
@@ -53,7 +51,7 @@ def describe_file(fd: d.FileDescriptorProto, index: TypeIndex) -> SbModule:
                 server_streams=m.server_streaming,
                 request=py_type(m.input_type),
                 reply=py_type(m.output_type),
-                contract_hash=rpc_contract_hash(all_files, m.input_type, m.output_type),
+                contract_hash=index.contracts.rpc(m.input_type, m.output_type),
                 doc=docs.get((_SERVICE_FIELD, si, _METHOD_FIELD, mi)),
                 deprecated=m.options.deprecated,
             )
@@ -79,7 +77,6 @@ def describe_file(fd: d.FileDescriptorProto, index: TypeIndex) -> SbModule:
     return SbModule(
         source=fd.name,
         path=module + ".py",
-        doc=None,
         import_groups=imports.groups(),
         services=tuple(services),
         enums=tuple(events.enums),

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from google.protobuf import descriptor_pb2 as d
 
 from generator import event_fields, naming
-from generator.contract import event_contract_hash
 from generator.errors import Diagnostic, GeneratorError
 from generator.frontends.sb_options import event_name
 from generator.imports import ImportSet
@@ -67,10 +66,7 @@ def describe_events(
     builder = _Builder(index, imports, py_type, taken)
     for full, _, _ in events:
         builder.reach(full)
-    hashes = {
-        full: (name, event_contract_hash(list(index.files.values()), full))
-        for full, _, name in events
-    }
+    hashes = {full: (name, index.contracts.event(full)) for full, _, name in events}
     return EventModels(
         enums=[builder.enum_class(full) for full in builder.enums],
         dataclasses=[

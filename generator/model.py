@@ -81,7 +81,6 @@ class SbModule:
 
     source: str
     path: str
-    doc: str | None
     import_groups: tuple[tuple[str, ...], ...]  # isort sections: stdlib, third party, local
     services: tuple[Service, ...]
     enums: tuple[EnumClass, ...] = ()

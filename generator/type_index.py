@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from google.protobuf import descriptor_pb2 as d
 
+from generator.contract import Contracts
+
 _MESSAGE_TYPE = d.FileDescriptorProto.MESSAGE_TYPE_FIELD_NUMBER
 _ENUM_TYPE = d.FileDescriptorProto.ENUM_TYPE_FIELD_NUMBER
 _NESTED_TYPE = d.DescriptorProto.NESTED_TYPE_FIELD_NUMBER
@@ -29,6 +31,7 @@ class TypeIndex:
 
     def __init__(self, files: Iterable[d.FileDescriptorProto]) -> None:
         self.files = {f.name: f for f in files}
+        self.contracts = Contracts(list(self.files.values()))
         self._types: dict[str, Declared] = {}
         for f in self.files.values():
             prefix = f".{f.package}." if f.package else "."
