@@ -1,0 +1,56 @@
+"""``python -m bench <name> [--runs N] [--quick]``: run one benchmark, or ``all``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from collections.abc import Sequence
+
+from bench.report import Report
+from bench.runner import Options
+
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "codegen": ("bench.codegen", "sb-gen vs protoc vs protoc + mypy-protobuf on 100+ .proto files"),
+    "rpc": ("bench.rpc", "generated client + handler vs raw grpc.aio: latency, throughput, stream"),
+    "streaming": ("bench.streaming", "server streaming: generated vs grpc.aio vs grpclib, and why"),
+    "dataclass": ("bench.dataclass_bench", "event dataclass to_proto/from_proto vs raw protobuf"),
+    "outbox": ("bench.outbox", "durable publishes/s with group commit vs a commit per row; drain"),
+    "events": ("bench.events", "publish -> handler latency and delivered events/s on JetStream"),
+    "profile": ("bench.profiling", "cProfile of the unary RPC path and the dataclass round trip"),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    listing = "\n".join(f"  {name:<10} {text}" for name, (_, text) in BENCHMARKS.items())
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmarks of sb-gen and runtime_lib against their peers, side by side. "
+        "Each prints a table and writes it to bench/results/<name>.md.",
+        epilog=f"benchmarks:\n{listing}\n  {'all':<10} every benchmark above, in order",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("name", choices=[*BENCHMARKS, "all"], metavar="NAME")
+    parser.add_argument("--runs", type=int, default=5, help="runs per subject (default 5)")
+    parser.add_argument("--quick", action="store_true", help="smaller workloads (smoke tests)")
+    return parser
+
+
+def run(name: str, options: Options) -> Report:
+    module = importlib.import_module(BENCHMARKS[name][0])
+    report: Report = module.main(options)
+    report.write()
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.runs < 1:
+        raise SystemExit("--runs must be at least 1")
+    options = Options(runs=args.runs, quick=args.quick)
+    for name in BENCHMARKS if args.name == "all" else [args.name]:
+        run(name, options)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
