@@ -1,9 +1,9 @@
 """The embedded broker: one local ``nats-server`` per ``data_dir``, shared by every process using it.
 
 The first process to need it starts it (store under ``<data_dir>/nats``, port in
-``<data_dir>/nats/server.json``); the others read the file and connect. Each user registers its pid
-under ``<data_dir>/nats/users/``; the last one to release it (dead pids do not count) stops the
-server. A lock file serialises all of this between processes.
+``<data_dir>/nats/server.json``); the others read the file and connect. Each user registers a
+file named after its pid under ``<data_dir>/nats/users/``; the last one to release it (users whose
+process died do not count) stops the server. A lock file serialises all of this between processes.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +35,8 @@ def _locked(root: Path) -> Iterator[None]:
 
 
 def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -45,6 +48,11 @@ def _alive(pid: int) -> bool:
         # A zombie (dead, not yet reaped by its parent) still answers kill(pid, 0).
         return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
     return True
+
+
+def _user_pid(path: Path) -> int:
+    head = path.name.split(".", 1)[0]
+    return int(head) if head.isdigit() else -1
 
 
 def _is_nats_server(pid: int) -> bool:
@@ -69,7 +77,8 @@ class EmbeddedNats:
     def __init__(self, data_dir: Path) -> None:
         self.root = data_dir / "nats"
         self._server: NatsServer | None = None
-        self._user_file = self.root / "users" / str(os.getpid())
+        # pid.token: one process may hold several users (two runtimes in one process).
+        self._user_file = self.root / "users" / f"{os.getpid()}.{uuid.uuid4().hex[:8]}"
 
     @property
     def _state_file(self) -> Path:
@@ -103,7 +112,7 @@ class EmbeddedNats:
         with _locked(self.root):
             self._user_file.unlink(missing_ok=True)
             users_dir = self.root / "users"
-            live = [p for p in users_dir.iterdir() if p.name.isdigit() and _alive(int(p.name))]
+            live = [p for p in users_dir.iterdir() if _alive(_user_pid(p))]
             for stale in set(users_dir.iterdir()) - set(live):
                 stale.unlink(missing_ok=True)
             if live:

@@ -96,7 +96,7 @@ class NatsConsumer:
     async def fetch(self, batch: int, timeout_s: float) -> list[Delivery]:
         try:
             msgs: list[Msg] = await self._sub.fetch(batch, timeout=timeout_s)
-        except nats.errors.TimeoutError:
+        except TimeoutError:  # nats.errors.TimeoutError or asyncio's, depending on the path
             return []
         out: list[Delivery] = []
         for msg in msgs:
@@ -246,7 +246,9 @@ class NatsBus:
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         info = await self.js.stream_info(self.config.dlq_stream)
         out: list[DeadLetter] = []
-        seq = info.state.first_seq
+        if not info.state.messages:
+            return out
+        seq = max(info.state.first_seq, 1)
         while seq <= info.state.last_seq and len(out) < limit:
             try:
                 raw = await self.js.get_msg(self.config.dlq_stream, seq)

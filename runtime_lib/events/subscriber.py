@@ -147,7 +147,7 @@ class Subscribers:
             except Exception as exc:
                 self._release(taken)
                 failures += 1
-                log.warning("event fetch for %s failed: %s", subscription.spec.durable, exc)
+                log.warning("event fetch for %s failed: %r", subscription.spec.durable, exc)
                 await asyncio.sleep(min(0.1 * 2**failures, 2.0))
                 continue
             failures = 0
@@ -173,7 +173,10 @@ class Subscribers:
             if not subscription.pattern.matches(delivery.envelope.name):
                 await delivery.ack()  # the broker filter is a superset of '#' in the middle
                 return
-            async with self._partition(subscription, delivery.envelope.partition_key):
+            envelope = delivery.envelope
+            # With dedupe, copies of one event must not race past the seen-check together.
+            key = envelope.partition_key or (f"id:{envelope.id}" if subscription.dedupe else "")
+            async with self._partition(subscription, key):
                 await self._process(subscription, delivery)
         except asyncio.CancelledError:
             # Stopping: hand the event straight back rather than waiting out ack_wait.

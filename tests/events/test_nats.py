@@ -1,0 +1,186 @@
+"""The JetStream backend against a real nats-server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runtime_lib.events import EventContext, EventEnvelope, EventsRuntime, NatsConfig
+from runtime_lib.events.embedded import EmbeddedNats
+from runtime_lib.nats_server import NatsServer
+from tests.events.eventlib import OrderPaid, OrderPlaced, event_class
+from tests.events.helpers import wait_until
+
+Factory = Callable[..., EventsRuntime]
+
+
+@pytest.fixture
+async def runtimes(tmp_path: Path, nats_server: NatsServer) -> AsyncIterator[Factory]:
+    made: list[EventsRuntime] = []
+
+    def make(service: str, **kwargs: Any) -> EventsRuntime:
+        options: dict[str, Any] = {
+            "events": nats_server.url,
+            "data_dir": tmp_path / service,
+            "retry_ladder": (0.05, 0.1),
+            **kwargs,
+        }
+        runtime = EventsRuntime(service=service, **options)
+        made.append(runtime)
+        return runtime
+
+    yield make
+    for runtime in made:
+        await runtime.stop()
+
+
+async def test_round_trip_wildcards_and_fan_out(runtimes: Factory) -> None:
+    got: list[tuple[str, str, str]] = []
+
+    async def on_any(envelope: EventEnvelope, ctx: EventContext) -> None:
+        got.append(("audit", ctx.pattern, envelope.name))
+
+    async def on_paid(event: OrderPaid, ctx: EventContext) -> None:
+        got.append(("billing", ctx.pattern, event.order_id))
+
+    audit = runtimes("audit")
+    audit.subscribe("order.#", on_any)
+    await audit.start()
+    billing = runtimes("billing")
+    billing.subscribe(OrderPaid, on_paid)
+    await billing.start()
+    orders = runtimes("orders")
+    await orders.start()
+    await orders.publish(event_class("order")(order_id="bare"))
+    await orders.publish(OrderPaid(order_id="o-1"))
+    await orders.publish(event_class("shipping.sent")())
+    await wait_until(lambda: len(got) == 3)
+    await asyncio.sleep(0.2)
+    assert sorted(got) == [
+        ("audit", "order.#", "order"),
+        ("audit", "order.#", "order.paid"),
+        ("billing", "order.paid", "o-1"),
+    ]
+
+
+async def test_retry_then_dead_letter_with_reason_and_headers(runtimes: Factory) -> None:
+    attempts: list[int] = []
+
+    async def broken(event: OrderPlaced, ctx: EventContext) -> None:
+        attempts.append(ctx.attempt)
+        raise RuntimeError("always fails")
+
+    consumer = runtimes("broken", max_attempts=3)
+    consumer.subscribe(OrderPlaced, broken)
+    await consumer.start()
+    orders = runtimes("orders")
+    await orders.start()
+    event_id = await orders.publish(OrderPlaced(order_id="o-1"), headers={"tenant": "acme"})
+
+    async def dead() -> bool:
+        return len(await consumer.dead_letters()) == 1
+
+    await wait_until(dead)
+    await asyncio.sleep(0.3)
+    [letter] = await consumer.dead_letters()
+    assert attempts == [1, 2, 3]
+    assert letter.envelope.id == event_id
+    assert letter.envelope.decode(OrderPlaced).order_id == "o-1"
+    assert (letter.reason, letter.attempts, letter.group) == (
+        "RuntimeError: always fails",
+        3,
+        "broken",
+    )
+    assert letter.headers["tenant"] == "acme"
+    assert letter.pattern == "order.placed"
+
+
+async def test_duplicate_publish_is_dropped_by_the_broker(runtimes: Factory) -> None:
+    got: list[str] = []
+
+    async def handler(event: OrderPlaced, ctx: EventContext) -> None:
+        got.append(event.order_id)
+
+    consumer = runtimes("once")
+    consumer.subscribe(OrderPlaced, handler, dedupe=True)
+    await consumer.start()
+    orders = runtimes("orders")
+    await orders.start()
+    await orders.publish(OrderPlaced(order_id="a"), idempotency_key="k")
+    await orders.publish(OrderPlaced(order_id="b"), idempotency_key="k")
+    await orders.publish(OrderPlaced(order_id="c"))
+    await wait_until(lambda: len(got) == 2)
+    await asyncio.sleep(0.3)
+    assert got == ["a", "c"]
+
+
+async def test_consumer_dedupe_survives_redelivery(
+    runtimes: Factory, nats_server: NatsServer
+) -> None:
+    got: list[str] = []
+
+    async def handler(envelope: EventEnvelope, ctx: EventContext) -> None:
+        got.append(envelope.id)
+
+    consumer = runtimes("exactly")
+    consumer.subscribe("order.placed", handler, dedupe=True)
+    await consumer.start()
+    envelope = EventEnvelope(
+        id="0190a000-0000-7000-8000-000000000002",
+        name="order.placed",
+        payload=b"",  # an event whose fields are all defaults
+        occurred_at_ms=0,
+    )
+    for key in ("a", "b"):  # the same event id under two broker message ids
+        await consumer.bus.publish(
+            EventEnvelope(**{**_fields(envelope), "idempotency_key": key}), 5.0
+        )
+    await wait_until(lambda: len(got) == 1)
+    await asyncio.sleep(0.5)
+    assert got == [envelope.id]
+
+
+def _fields(envelope: EventEnvelope) -> dict[str, Any]:
+    return {name: getattr(envelope, name) for name in EventEnvelope.__slots__}
+
+
+async def test_embedded_server_is_shared_and_stopped_by_the_last_user(tmp_path: Path) -> None:
+    got: list[str] = []
+
+    async def handler(event: OrderPlaced, ctx: EventContext) -> None:
+        got.append(event.order_id)
+
+    consumer = EventsRuntime(service="sink", data_dir=tmp_path, events="embedded")
+    consumer.subscribe(OrderPlaced, handler)
+    publisher = EventsRuntime(service="orders", data_dir=tmp_path, events="embedded")
+    await consumer.start()
+    await publisher.start()
+    try:
+        embedded = EmbeddedNats(tmp_path)
+        url = embedded._running_url()
+        assert url is not None
+        await publisher.publish(OrderPlaced(order_id="e-1"))
+        await wait_until(lambda: got == ["e-1"])
+    finally:
+        await publisher.stop()
+        assert embedded._running_url() == url, "still used by the consumer"
+        await consumer.stop()
+    assert embedded._running_url() is None
+
+
+async def test_nats_config_object(tmp_path: Path, nats_server: NatsServer) -> None:
+    runtime = EventsRuntime(
+        service="orders",
+        data_dir=tmp_path,
+        events=NatsConfig(url=nats_server.url, stream="CUSTOM_EVENTS", dlq_stream="CUSTOM_DLQ"),
+    )
+    await runtime.start()
+    try:
+        await runtime.publish(OrderPlaced(order_id="x"))
+        assert await runtime.dead_letters() == []
+    finally:
+        await runtime.stop()

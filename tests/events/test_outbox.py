@@ -1,0 +1,206 @@
+"""The outbox on real SQLite files: durability, group commit, limits, recovery, failed rows."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from runtime_lib.errors import OutboxFullError
+from runtime_lib.events import EventContext, EventEnvelope, EventsRuntime, MemoryBus, RowState
+from runtime_lib.events.bus import PublishRejected
+from runtime_lib.events.drainer import ladder_delay
+from runtime_lib.events.outbox import Outbox, Rearm
+from tests.events.eventlib import OrderPlaced, event_class
+from tests.events.helpers import wait_until
+
+
+class DownBus(MemoryBus):
+    """A broker that never answers: every publish fails transiently."""
+
+    async def publish(self, envelope: EventEnvelope, timeout_s: float) -> None:
+        raise ConnectionError("broker down")
+
+
+class PickyBus(MemoryBus):
+    """Rejects events named ``*.poison`` for good."""
+
+    async def publish(self, envelope: EventEnvelope, timeout_s: float) -> None:
+        if envelope.name.endswith(".poison"):
+            raise PublishRejected("payload too large")
+        await super().publish(envelope, timeout_s)
+
+
+def _envelope(i: int) -> EventEnvelope:
+    return EventEnvelope(id=f"id-{i}", name="order.placed", payload=b"\x0a\x01x", occurred_at_ms=i)
+
+
+def _count(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+
+
+async def test_concurrent_publishes_share_transactions(tmp_path: Path) -> None:
+    outbox = Outbox.open(tmp_path, "orders")
+    try:
+        before = outbox.commits
+        await asyncio.gather(*(outbox.add(_envelope(i)) for i in range(500)))
+        commits = outbox.commits - before
+        assert _count(outbox.path) == 500  # durable: visible to another connection
+        assert commits < 500
+        assert outbox.rows == 500
+    finally:
+        outbox.close()
+
+
+async def test_file_is_wal_with_full_sync(tmp_path: Path) -> None:
+    outbox = Outbox.open(tmp_path, "orders")
+    try:
+        with sqlite3.connect(outbox.path) as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        outbox.close()
+
+
+async def test_full_outbox_raises_outbox_full(tmp_path: Path) -> None:
+    runtime = EventsRuntime(
+        service="orders", data_dir=tmp_path, events=DownBus(), max_outbox_rows=5
+    )
+    await runtime.start()
+    try:
+        for i in range(5):
+            await runtime.publish(OrderPlaced(order_id=str(i)))
+        with pytest.raises(OutboxFullError):
+            await runtime.publish(OrderPlaced(order_id="6"))
+        with pytest.raises(OutboxFullError):
+            await runtime.publish(OrderPlaced(order_id="7"), fire_and_forget=True)
+        counts = await runtime.outbox.counts()
+        assert sum(counts.values()) == 5
+    finally:
+        await runtime.stop()
+
+
+async def test_in_flight_rows_go_back_to_pending_on_open(tmp_path: Path) -> None:
+    outbox = Outbox.open(tmp_path, "orders")
+    for i in range(10):
+        await outbox.add(_envelope(i))
+    claimed = await outbox.claim(7)
+    assert [r.envelope.id for r in claimed] == [f"id-{i}" for i in range(7)]
+    assert (await outbox.counts())[RowState.IN_FLIGHT] == 7
+    outbox.close()  # as after a crash: the claimed rows were never settled
+
+    reopened = Outbox.open(tmp_path, "orders")
+    try:
+        counts = await reopened.counts()
+        assert counts[RowState.PENDING] == 10 and counts[RowState.IN_FLIGHT] == 0
+        again = await reopened.claim(100)
+        assert [r.envelope.id for r in again] == [f"id-{i}" for i in range(10)]
+        assert again[0].envelope == _envelope(0)
+    finally:
+        reopened.close()
+
+
+async def test_settle_deletes_rearms_and_fails(tmp_path: Path) -> None:
+    outbox = Outbox.open(tmp_path, "orders")
+    try:
+        for i in range(3):
+            await outbox.add(_envelope(i))
+        a, b, c = await outbox.claim(3)
+        await outbox.settle([a.seq], [Rearm(b.seq, 60.0, "timeout")], [(c.seq, "rejected")])
+        assert outbox.rows == 2
+        assert await outbox.claim(10) == []  # b is not due for a minute
+        [failed] = await outbox.list(RowState.FAILED)
+        assert (failed.envelope.id, failed.last_error, failed.attempts) == ("id-2", "rejected", 1)
+        await outbox.make_due()
+        [due] = await outbox.claim(10)
+        assert (due.envelope.id, due.attempts, due.last_error) == ("id-1", 1, "timeout")
+    finally:
+        outbox.close()
+
+
+def test_drain_ladder_with_jitter() -> None:
+    for attempts, base in [(1, 1.0), (2, 5.0), (3, 30.0), (4, 120.0), (5, 600.0), (9, 600.0)]:
+        delays = [ladder_delay(attempts) for _ in range(50)]
+        assert all(base * 0.75 <= d <= base * 1.25 for d in delays)
+
+
+async def test_each_live_instance_takes_its_own_file(tmp_path: Path) -> None:
+    first = Outbox.open(tmp_path, "orders")
+    second = Outbox.open(tmp_path, "orders")
+    try:
+        assert first.path.name == "outbox-orders.sqlite3"
+        assert second.path.name == "outbox-orders.1.sqlite3"
+    finally:
+        first.close()
+        second.close()
+    again = Outbox.open(tmp_path, "orders")
+    try:
+        assert again.path.name == "outbox-orders.sqlite3"
+    finally:
+        again.close()
+
+
+async def test_rejected_rows_are_listed_retried_and_discarded(tmp_path: Path) -> None:
+    bus = PickyBus()
+    got: list[str] = []
+
+    async def handler(envelope: EventEnvelope, ctx: EventContext) -> None:
+        got.append(envelope.name)
+
+    consumer = EventsRuntime(service="sink", data_dir=tmp_path / "sink", events=bus)
+    consumer.subscribe("order.#", handler)
+    publisher = EventsRuntime(service="orders", data_dir=tmp_path / "orders", events=bus)
+    await consumer.start()
+    await publisher.start()
+    try:
+        poison = event_class("order.poison")
+        first = await publisher.publish(poison(order_id="p-1"))
+        second = await publisher.publish(poison(order_id="p-2"))
+        await publisher.publish(OrderPlaced(order_id="fine"))
+
+        async def two_failed() -> bool:
+            return len(await publisher.outbox.failed()) == 2
+
+        await wait_until(two_failed)
+        failed = await publisher.outbox.failed()
+        assert {r.envelope.id for r in failed} == {first, second}
+        assert all(r.last_error == "rejected: payload too large" for r in failed)
+        assert await publisher.outbox.counts() == {"pending": 0, "in_flight": 0, "failed": 2}
+
+        assert await publisher.outbox.discard([first]) == 1
+        bus.publish = MemoryBus.publish.__get__(bus)  # type: ignore[method-assign]
+        assert await publisher.outbox.retry() == 1
+        await wait_until(lambda: sorted(got) == ["order.placed", "order.poison"])
+        assert await publisher.outbox.counts() == {"pending": 0, "in_flight": 0, "failed": 0}
+    finally:
+        await publisher.stop()
+        await consumer.stop()
+
+
+async def test_rows_survive_a_restart_while_the_broker_is_down(tmp_path: Path) -> None:
+    first = EventsRuntime(service="orders", data_dir=tmp_path, events=DownBus())
+    await first.start()
+    ids = [await first.publish(OrderPlaced(order_id=str(i))) for i in range(20)]
+    await first.stop()
+    assert _count(tmp_path / "outbox-orders.sqlite3") == 20
+
+    bus = MemoryBus()
+    got: list[str] = []
+
+    async def handler(event: OrderPlaced, ctx: EventContext) -> None:
+        got.append(ctx.event_id)
+
+    consumer = EventsRuntime(service="sink", data_dir=tmp_path / "sink", events=bus)
+    consumer.subscribe(OrderPlaced, handler)
+    await consumer.start()
+    second = EventsRuntime(service="orders", data_dir=tmp_path, events=bus)
+    await second.start()
+    try:
+        await wait_until(lambda: len(got) == 20)
+        assert sorted(got) == sorted(ids)
+    finally:
+        await second.stop()
+        await consumer.stop()
+    assert _count(tmp_path / "outbox-orders.sqlite3") == 0
