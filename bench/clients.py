@@ -1,0 +1,157 @@
+"""The client side of each RPC subject behind one small interface, so every subject runs the same loop."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Protocol
+
+import grpc
+
+from bench.generated import Generated
+
+PAYLOAD = b"x" * 32
+
+
+class BenchClient(Protocol):
+    async def echo(self, n: int) -> None: ...
+
+    async def stream(self, count: int, size: int) -> int:
+        """Receive a server stream of ``count`` replies; return how many arrived."""
+        ...
+
+    async def stream_chunks(self, count: int, size: int, chunk: int) -> int: ...
+
+    async def close(self) -> None: ...
+
+
+class SbClient:
+    """The sb-gen generated ``BenchClient`` on a runtime_lib Bridge (default call options)."""
+
+    def __init__(self, gen: Generated, address: str) -> None:
+        import runtime_lib as sb
+
+        self._pb2 = gen.sb_pb2("bench_rpc")
+        self._bridge = sb.Bridge("bench-client")
+        self._client: Any = self._bridge.client(gen.sb("bench_rpc").BenchClient, address=address)
+
+    async def start(self) -> SbClient:
+        await self._bridge.start()
+        return self
+
+    async def echo(self, n: int) -> None:
+        await self._client.echo(self._pb2.EchoRequest(id="req", n=n, payload=PAYLOAD))
+
+    async def stream(self, count: int, size: int) -> int:
+        received = 0
+        async for _ in self._client.stream(self._pb2.StreamRequest(count=count, size=size)):
+            received += 1
+        return received
+
+    async def stream_chunks(self, count: int, size: int, chunk: int) -> int:
+        request = self._pb2.StreamRequest(count=count, size=size, chunk=chunk)
+        received = 0
+        async for reply in self._client.stream_chunks(request):
+            received += len(reply.items)
+        return received
+
+    async def close(self) -> None:
+        await self._bridge.stop()
+
+
+class AioClient:
+    """A plain grpcio ``grpc.aio`` stub (grpc_tools ``--grpc_python_out``)."""
+
+    def __init__(self, gen: Generated, address: str) -> None:
+        self._pb2 = gen.raw("bench_rpc_pb2")
+        self._channel = grpc.aio.insecure_channel(address)
+        self._stub: Any = gen.raw("bench_rpc_pb2_grpc").BenchStub(self._channel)
+
+    async def echo(self, n: int) -> None:
+        await self._stub.Echo(self._pb2.EchoRequest(id="req", n=n, payload=PAYLOAD))
+
+    async def stream(self, count: int, size: int) -> int:
+        received = 0
+        async for _ in self._stub.Stream(self._pb2.StreamRequest(count=count, size=size)):
+            received += 1
+        return received
+
+    async def stream_read(self, count: int, size: int) -> int:
+        """The same stream read with ``call.read()`` instead of ``async for``."""
+        call = self._stub.Stream(self._pb2.StreamRequest(count=count, size=size))
+        received = 0
+        while (await call.read()) is not grpc.aio.EOF:
+            received += 1
+        return received
+
+    async def stream_chunks(self, count: int, size: int, chunk: int) -> int:
+        request = self._pb2.StreamRequest(count=count, size=size, chunk=chunk)
+        received = 0
+        async for reply in self._stub.StreamChunks(request):
+            received += len(reply.items)
+        return received
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+
+class SyncClient:
+    """grpcio's synchronous stack, its blocking calls run in a worker thread."""
+
+    def __init__(self, gen: Generated, address: str) -> None:
+        self._pb2 = gen.raw("bench_rpc_pb2")
+        self._channel = grpc.insecure_channel(address)
+        self._stub: Any = gen.raw("bench_rpc_pb2_grpc").BenchStub(self._channel)
+
+    async def echo(self, n: int) -> None:
+        request = self._pb2.EchoRequest(id="req", n=n, payload=PAYLOAD)
+        await asyncio.to_thread(self._stub.Echo, request)
+
+    def _drain(self, call: Any) -> int:
+        return sum(1 for _ in call)
+
+    async def stream(self, count: int, size: int) -> int:
+        call = self._stub.Stream(self._pb2.StreamRequest(count=count, size=size))
+        return await asyncio.to_thread(self._drain, call)
+
+    async def stream_chunks(self, count: int, size: int, chunk: int) -> int:
+        request = self._pb2.StreamRequest(count=count, size=size, chunk=chunk)
+        call = self._stub.StreamChunks(request)
+        return await asyncio.to_thread(lambda: sum(len(r.items) for r in call))
+
+    async def close(self) -> None:
+        self._channel.close()
+
+
+class GrpclibClient:
+    """grpclib (pure Python, HTTP/2 by h2) with its generated ``BenchStub``."""
+
+    def __init__(self, gen: Generated, address: str) -> None:
+        from grpclib.client import Channel
+
+        host, port = address.rsplit(":", 1)
+        self._pb2 = gen.raw("bench_rpc_pb2")
+        self._channel = Channel(host, int(port))
+        self._stub: Any = gen.raw("bench_rpc_grpc").BenchStub(self._channel)
+
+    async def echo(self, n: int) -> None:
+        await self._stub.Echo(self._pb2.EchoRequest(id="req", n=n, payload=PAYLOAD))
+
+    async def stream(self, count: int, size: int) -> int:
+        received = 0
+        async with self._stub.Stream.open() as call:
+            await call.send_message(self._pb2.StreamRequest(count=count, size=size), end=True)
+            async for _ in call:
+                received += 1
+        return received
+
+    async def stream_chunks(self, count: int, size: int, chunk: int) -> int:
+        request = self._pb2.StreamRequest(count=count, size=size, chunk=chunk)
+        received = 0
+        async with self._stub.StreamChunks.open() as call:
+            await call.send_message(request, end=True)
+            async for reply in call:
+                received += len(reply.items)
+        return received
+
+    async def close(self) -> None:
+        self._channel.close()

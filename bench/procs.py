@@ -1,0 +1,64 @@
+"""Bench servers in other processes: started, announced, and always stopped."""
+
+from __future__ import annotations
+
+import contextlib
+import selectors
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from bench.generated import Generated
+from bench.tools import PYTHON, python_path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    """Terminate, wait, and kill if it will not go."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+def _read_port(process: subprocess.Popen[str], timeout: float) -> int:
+    assert process.stdout is not None
+    end = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        while time.monotonic() < end:
+            if selector.select(min(0.2, max(0.0, end - time.monotonic()))):
+                line = process.stdout.readline()
+                if line.startswith("PORT "):
+                    return int(line.split()[1])
+                if not line:
+                    break
+            if process.poll() is not None:
+                break
+    raise RuntimeError(f"bench server did not announce a port within {timeout}s")
+
+
+@contextlib.contextmanager
+def rpc_server(kind: str, gen: Generated) -> Iterator[str]:
+    """``127.0.0.1:<port>`` of a ``bench.rpc_server`` of this kind, stopped on exit."""
+    process = subprocess.Popen(
+        [PYTHON, "-m", "bench.rpc_server", kind, str(gen.root)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=python_path(REPO, *gen.paths),
+    )
+    try:
+        port = _read_port(process, 30.0)
+        yield f"127.0.0.1:{port}"
+    finally:
+        if process.stdin is not None:
+            process.stdin.close()
+        stop(process)
+        if process.stdout is not None:
+            process.stdout.close()

@@ -1,0 +1,106 @@
+"""rpc: the generated client + handler vs a plain grpc.aio stub + servicer, servers in another process."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.clients import AioClient, BenchClient, SbClient
+from bench.generated import Generated, generate
+from bench.measure import latency, stream_rate, throughput
+from bench.procs import rpc_server
+from bench.report import Report, Row, verdict
+from bench.runner import Options, alternate
+from bench.stats import Summary, ratio
+
+SB = "sb-gen client + handler"
+RAW = "grpc.aio stub + servicer"
+IN_FLIGHT = 64
+STREAM_SIZE = 32
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    sequential: int
+    concurrent: int
+    stream: int
+
+    @classmethod
+    def of(cls, options: Options) -> Workload:
+        return cls(300, 1280, 3000) if options.quick else cls(2000, 6400, 20000)
+
+
+async def one_run(make: Callable[[], Awaitable[BenchClient]], work: Workload) -> dict[str, float]:
+    client = await make()
+    try:
+        for n in range(200):  # connect, warm caches
+            await client.echo(n)
+        await client.stream(100, STREAM_SIZE)
+        figures = await latency(client, work.sequential)
+        figures["calls/s"] = await throughput(client, work.concurrent, IN_FLIGHT)
+        figures["msgs/s"] = await stream_rate(
+            lambda: client.stream(work.stream, STREAM_SIZE), work.stream
+        )
+        return figures
+    finally:
+        await client.close()
+
+
+def _runner(
+    make: Callable[[], Awaitable[BenchClient]], work: Workload
+) -> Callable[[], Mapping[str, float]]:
+    return lambda: asyncio.run(one_run(make, work))
+
+
+def measure(gen: Generated, options: Options) -> dict[str, dict[str, Summary]]:
+    work = Workload.of(options)
+    with rpc_server("sb", gen) as sb_address, rpc_server("grpcio", gen) as raw_address:
+
+        async def sb() -> BenchClient:
+            return await SbClient(gen, sb_address).start()
+
+        async def raw() -> BenchClient:
+            return AioClient(gen, raw_address)
+
+        return alternate({SB: _runner(sb, work), RAW: _runner(raw, work)}, options.runs)
+
+
+def main(options: Options) -> Report:
+    work = Workload.of(options)
+    report = Report(
+        "rpc",
+        "RPC: generated client + handler vs raw grpc.aio",
+        f"python -m bench rpc --runs {options.runs}" + (" --quick" if options.quick else ""),
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-rpc-") as tmp:
+        results = measure(generate(Path(tmp)), options)
+    ours, peer = results[SB], results[RAW]
+    cases = [
+        ("p50", f"unary p50 latency ({work.sequential} sequential calls)", "µs", False),
+        ("p99", f"unary p99 latency ({work.sequential} sequential calls)", "µs", False),
+        ("calls/s", f"unary throughput, {IN_FLIGHT} in flight", "calls/s", True),
+        ("msgs/s", f"server stream of {work.stream} × {STREAM_SIZE} B", "msgs/s", True),
+    ]
+    for key, case, unit, higher in cases:
+        r = ratio(ours[key], peer[key])
+        if key == "p50":
+            target = f"≤ 1.10× raw: {verdict(r <= 1.10)}"
+        elif key == "calls/s":
+            target = f"≥ 0.90× raw: {verdict(r >= 0.90)}"
+        elif key == "msgs/s":
+            target = f"≥ 0.90× raw: {verdict(r >= 0.90)}"
+        else:
+            target = ""
+        label = f"{r:.2f}× raw" + ("" if higher else f" ({(r - 1) * 100:+.0f}%)")
+        report.add(Row(case, SB, ours[key], unit, label, target))
+        report.add(Row(case, RAW, peer[key], unit, "1.00×", ""))
+    report.notes.append(
+        "Both servers run in their own processes on 127.0.0.1 (bench/rpc_server.py); the client "
+        "is this process. Subjects alternate each run. The sb-gen client uses default call "
+        "options (30 s deadline, request id, retry policy, breaker); the grpc.aio stub none. "
+        "Replies are built per call for unary, prebuilt for streams."
+    )
+    return report
