@@ -17,6 +17,16 @@ from runtime_lib.errors import (
     ServiceBridgeError,
     ValidationError,
 )
+from runtime_lib.events import (
+    DeadLetter,
+    EventContext,
+    EventEnvelope,
+    EventsRuntime,
+    EventType,
+    MemoryBus,
+    NatsConfig,
+    OutboxAdmin,
+)
 from runtime_lib.registry.base import Instance, Registry
 from runtime_lib.registry.nats_kv import NatsKvRegistry
 from runtime_lib.registry.static import StaticRegistry
@@ -40,17 +50,25 @@ __all__ = [
     "ClientBase",
     "ConfigError",
     "ConnectionFailedError",
+    "DeadLetter",
     "ErrorCode",
+    "EventContext",
+    "EventEnvelope",
+    "EventType",
+    "EventsRuntime",
     "HandlerBase",
     "HandlerError",
     "IdempotencyPolicy",
     "Instance",
     "InvalidEventNameError",
     "Invoker",
+    "MemoryBus",
     "Metadata",
     "MethodSpec",
+    "NatsConfig",
     "NatsKvRegistry",
     "NoLiveInstanceError",
+    "OutboxAdmin",
     "OutboxFullError",
     "OverloadedError",
     "Registry",

@@ -1,7 +1,8 @@
 """Bridge: the one object a service process owns.
 
-It serves handler instances over gRPC, builds typed clients, and owns every background part
-(server, channels, registry): ``start()`` brings them up, ``stop()`` drains and closes them all.
+It serves handler instances over gRPC, builds typed clients, publishes and subscribes to events,
+and owns every background part (server, channels, registry, events): ``start()`` brings them up,
+``stop()`` drains and closes them all.
 
     bridge = Bridge("payment", registry={"ledger": ["127.0.0.1:50052"]})
     bridge.serve(Payments())
@@ -11,13 +12,20 @@ It serves handler instances over gRPC, builds typed clients, and owns every back
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
 import grpc
 
 from runtime_lib.errors import ConfigError
+from runtime_lib.events.context import EventContext
+from runtime_lib.events.envelope import EventEnvelope
+from runtime_lib.events.event_type import E, EventType
+from runtime_lib.events.outbox import OutboxAdmin
+from runtime_lib.events.runtime import EventsConfig, EventsRuntime
 from runtime_lib.registry.base import Instance, Registry
 from runtime_lib.registry.static import StaticRegistry
 from runtime_lib.rpc.admission import Admission, AdmissionLimits
@@ -49,6 +57,11 @@ class Bridge:
       breaker: circuit breaker policy for each endpoint this bridge calls (10 s, 10, 50 %, 30 s).
       drain_timeout: how long ``stop()`` waits for in-flight calls.
       interceptors: ``grpc.aio`` server interceptors (authentication, logging), outermost first.
+      data_dir: where the event outbox (and the embedded broker's store) live.
+      events: ``"embedded"`` (a local nats-server shared under data_dir), ``"memory"``, a
+        ``nats://`` URL or a :class:`NatsConfig`. Started on ``start()`` when there are
+        subscriptions or a backlog, else on the first ``publish()``.
+      max_outbox_rows, events_max_in_flight, event_max_attempts: event limits (100 000, 32, 5).
     """
 
     def __init__(
@@ -64,6 +77,11 @@ class Bridge:
         breaker: BreakerPolicy | None = None,
         drain_timeout: float = 30.0,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        data_dir: str | Path = ".servicebridge",
+        events: EventsConfig = "embedded",
+        max_outbox_rows: int = 100_000,
+        events_max_in_flight: int = 32,
+        event_max_attempts: int = 5,
     ) -> None:
         if not service:
             raise ConfigError("a bridge needs a service name")
@@ -91,6 +109,14 @@ class Bridge:
         self._pool: EndpointPool | None = None
         self._address: str | None = None
         self._started = False
+        self.events = EventsRuntime(
+            service=service,
+            data_dir=data_dir,
+            events=events,
+            max_outbox_rows=max_outbox_rows,
+            events_max_in_flight=events_max_in_flight,
+            max_attempts=event_max_attempts,
+        )
 
     # -- serving ---------------------------------------------------------------------------
 
@@ -141,6 +167,72 @@ class Bridge:
             self._pool = EndpointPool(self._breaker)
         return self._pool
 
+    # -- events ----------------------------------------------------------------------------
+
+    async def publish(
+        self,
+        event: EventType,
+        *,
+        idempotency_key: str | None = None,
+        partition_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        occurred_at: datetime | None = None,
+        fire_and_forget: bool = False,
+    ) -> str:
+        """Store ``event`` in the durable outbox; return its id (UUIDv7) once it is durable."""
+        if not self._started:
+            raise ConfigError(f"bridge {self.service!r} is not started: start() before publish()")
+        await self.events.ensure_started()
+        return await self.events.publish(
+            event,
+            idempotency_key=idempotency_key,
+            partition_key=partition_key,
+            headers=headers,
+            occurred_at=occurred_at,
+            fire_and_forget=fire_and_forget,
+        )
+
+    @overload
+    def subscribe(
+        self,
+        event: type[E],
+        handler: Callable[[E, EventContext], Awaitable[None]],
+        *,
+        filter: Mapping[str, Any] | None = None,
+        dedupe: bool = False,
+        name: str = "",
+    ) -> None: ...
+
+    @overload
+    def subscribe(
+        self,
+        event: str,
+        handler: Callable[[EventEnvelope, EventContext], Awaitable[None]],
+        *,
+        filter: Mapping[str, Any] | None = None,
+        dedupe: bool = False,
+        name: str = "",
+    ) -> None: ...
+
+    def subscribe(
+        self,
+        event: type[EventType] | str,
+        handler: Callable[[Any, EventContext], Awaitable[None]],
+        *,
+        filter: Mapping[str, Any] | None = None,
+        dedupe: bool = False,
+        name: str = "",
+    ) -> None:
+        """Handle an event class or a pattern (``order.*``, ``order.#``); call before ``start()``."""
+        if self._started:
+            raise ConfigError("subscribe() must be called before start()")
+        self.events.subscribe(event, handler, filter=filter, dedupe=dedupe, name=name)
+
+    @property
+    def outbox(self) -> OutboxAdmin:
+        """Failed, pending and per-state counts of the outbox; retry or discard failed rows."""
+        return self.events.outbox
+
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -160,6 +252,8 @@ class Bridge:
             await self.registry.register(
                 self.service, self._advertise or self._address, self._dispatcher.contracts()
             )
+        if self.events.has_subscriptions or await self.events.has_backlog():
+            await self.events.start()
 
     async def stop(self) -> None:
         """Drain in-flight calls, refuse new ones, withdraw from the registry, close everything."""
@@ -170,6 +264,7 @@ class Bridge:
             await self.registry.stop()
             if self._server is not None:
                 await self._server.stop()
+            await self.events.stop()
         finally:
             self._server = None
             self._address = None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import enum
 import fcntl
 import json
@@ -132,6 +133,18 @@ class Outbox:
                 raise
             return cls(writer, lock_file, max_rows, rows)
         raise ConfigError(f"no free outbox slot under {data_dir} for service {service!r}")
+
+    @staticmethod
+    def has_backlog(data_dir: Path, service: str) -> bool:
+        """Whether an outbox file of ``service`` under ``data_dir`` still holds rows."""
+        for path in data_dir.glob(f"outbox-{_safe(service)}*.sqlite3"):
+            try:
+                with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+                    if conn.execute("SELECT 1 FROM outbox LIMIT 1").fetchone():
+                        return True
+            except sqlite3.Error:
+                return True  # unreadable: let open() deal with it
+        return False
 
     def set_wake(self, wake: Callable[[], None]) -> None:
         """``wake`` is called (from any thread) after new rows commit."""

@@ -92,6 +92,7 @@ class EventsRuntime:
         self._outbox: Outbox | None = None
         self._drainer: Drainer | None = None
         self._subscribers: Subscribers | None = None
+        self._start_lock = asyncio.Lock()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -123,6 +124,19 @@ class EventsRuntime:
         except BaseException:
             await self.stop()
             raise
+
+    async def ensure_started(self) -> None:
+        """Start unless started (safe to call from many tasks at once)."""
+        async with self._start_lock:
+            await self.start()
+
+    @property
+    def has_subscriptions(self) -> bool:
+        return bool(self._pending)
+
+    async def has_backlog(self) -> bool:
+        """Whether a previous run left events in this service's outbox."""
+        return await asyncio.to_thread(Outbox.has_backlog, self.data_dir, self.service)
 
     async def _make_bus(self) -> Bus:
         config = self._events_config

@@ -1,0 +1,49 @@
+"""Events through the Bridge: publish, subscribe and the outbox delegate to its EventsRuntime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runtime_lib.bridge import Bridge
+from runtime_lib.errors import ConfigError
+from runtime_lib.events import EventContext, EventEnvelope, MemoryBus
+from tests.events.eventlib import OrderPlaced
+from tests.events.helpers import wait_until
+
+
+async def test_bridge_publish_and_subscribe(tmp_path: Path) -> None:
+    bus = MemoryBus()
+    typed: list[OrderPlaced] = []
+    raw: list[str] = []
+
+    async def on_order(event: OrderPlaced, ctx: EventContext) -> None:
+        typed.append(event)
+
+    async def on_any(envelope: EventEnvelope, ctx: EventContext) -> None:
+        raw.append(envelope.name)
+
+    notifications = Bridge("notifications", data_dir=tmp_path / "n", events=bus)
+    notifications.subscribe(OrderPlaced, on_order)
+    notifications.subscribe("order.#", on_any)
+    orders = Bridge("orders", data_dir=tmp_path / "o", events=bus)
+    async with notifications, orders:
+        assert not orders.events.started, "no subscriptions, no backlog: events start lazily"
+        event_id = await orders.publish(OrderPlaced(order_id="o-1", amount=42.0))
+        await wait_until(lambda: len(typed) == 1 and raw == ["order.placed"])
+        assert typed == [OrderPlaced(order_id="o-1", amount=42.0)]
+        assert event_id
+        assert await orders.outbox.counts() == {"pending": 0, "in_flight": 0, "failed": 0}
+        with pytest.raises(ConfigError):
+            notifications.subscribe("late.*", on_any)
+    assert not orders.events.started and not notifications.events.started
+
+
+async def test_bridge_without_events_use_starts_nothing(tmp_path: Path) -> None:
+    bridge = Bridge("rpc-only", data_dir=tmp_path)
+    async with bridge:
+        assert not bridge.events.started
+    assert not (tmp_path / "nats").exists()
+    with pytest.raises(ConfigError):
+        await bridge.publish(OrderPlaced())
