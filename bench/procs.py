@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import selectors
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.generated import Generated
@@ -43,9 +45,20 @@ def _read_port(process: subprocess.Popen[str], timeout: float) -> int:
     raise RuntimeError(f"bench server did not announce a port within {timeout}s")
 
 
+@dataclass(frozen=True, slots=True)
+class Server:
+    address: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server process has used so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
-def rpc_server(kind: str, gen: Generated) -> Iterator[str]:
-    """``127.0.0.1:<port>`` of a ``bench.rpc_server`` of this kind, stopped on exit."""
+def rpc_server(kind: str, gen: Generated) -> Iterator[Server]:
+    """A ``bench.rpc_server`` of this kind on ``127.0.0.1``, stopped on exit."""
     process = subprocess.Popen(
         [PYTHON, "-m", "bench.rpc_server", kind, str(gen.root)],
         stdin=subprocess.PIPE,
@@ -55,7 +68,7 @@ def rpc_server(kind: str, gen: Generated) -> Iterator[str]:
     )
     try:
         port = _read_port(process, 30.0)
-        yield f"127.0.0.1:{port}"
+        yield Server(f"127.0.0.1:{port}", process.pid)
     finally:
         if process.stdin is not None:
             process.stdin.close()

@@ -57,13 +57,13 @@ def _runner(
 
 def measure(gen: Generated, options: Options) -> dict[str, dict[str, Summary]]:
     work = Workload.of(options)
-    with rpc_server("sb", gen) as sb_address, rpc_server("grpcio", gen) as raw_address:
+    with rpc_server("sb", gen) as sb_server, rpc_server("grpcio", gen) as raw_server:
 
         async def sb() -> BenchClient:
-            return await SbClient(gen, sb_address).start()
+            return await SbClient(gen, sb_server.address).start()
 
         async def raw() -> BenchClient:
-            return AioClient(gen, raw_address)
+            return AioClient(gen, raw_server.address)
 
         return alternate({SB: _runner(sb, work), RAW: _runner(raw, work)}, options.runs)
 
