@@ -47,3 +47,17 @@ async def test_bridge_without_events_use_starts_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "nats").exists()
     with pytest.raises(ConfigError):
         await bridge.publish(OrderPlaced())
+
+
+async def test_memory_events_are_shared_by_bridges_on_one_loop(tmp_path: Path) -> None:
+    got: list[str] = []
+
+    async def handler(event: OrderPlaced, ctx: EventContext) -> None:
+        got.append(event.order_id)
+
+    sink = Bridge("sink", data_dir=tmp_path / "s", events="memory")
+    sink.subscribe(OrderPlaced, handler)
+    source = Bridge("source", data_dir=tmp_path / "p", events="memory")
+    async with sink, source:
+        await source.publish(OrderPlaced(order_id="m-1"))
+        await wait_until(lambda: got == ["m-1"])
