@@ -174,31 +174,37 @@ def _bar(span: SpanRow, t0: int, total: int, width: int, glyph: str) -> str:
 
 
 def print_trace(t: Trace, out: TextIO, columns: int, glyphs: Glyphs) -> None:
+    """The waterfall: service, indented operation, bar on the trace's time line, duration."""
     t0, total = t.start, max(1, t.end - t.start)
     rows = list(_walk(t.roots))
-    labels = []
-    for depth, span in rows:
-        kind = "" if span.kind == "INTERNAL" else f" ({span.kind.lower()})"
-        labels.append(f"{'  ' * depth}{span.service}  {span.name}{kind}")
+    service_w = max(len("SERVICE"), *(len(span.service) for _, span in rows))
+    operations = [f"{'  ' * depth}{span.name}" for depth, span in rows]
     durations = [format_duration(span.duration) for _, span in rows]
     duration_w = max(len(d) for d in durations)
-    label_w = min(max(len(label) for label in labels), max(20, columns * 2 // 5))
-    bar_w = max(10, columns - label_w - duration_w - 7)
+    label_w = min(
+        max(len("OPERATION"), *(len(op) for op in operations)),
+        max(16, columns * 2 // 5 - service_w),
+    )
+    # One column short of the width, so a terminal never wraps a full line.
+    bar_w = max(10, columns - 1 - service_w - label_w - duration_w - 8)
     errors = f", {t.errors} with errors" if t.errors else ""
     out.write(
         f"trace {t.trace_id}  {len(t.spans)} spans  {format_duration(t.end - t.start)}{errors}\n"
     )
     scale_end = format_duration(total)
-    out.write(f"  {'':{label_w}} |{'0'.ljust(bar_w - len(scale_end))}{scale_end}|\n")
-    for (_, span), label, duration in zip(rows, labels, durations, strict=True):
+    out.write(
+        f"  {'SERVICE':{service_w}}  {'OPERATION':{label_w}} "
+        f"|{'0'.ljust(bar_w - len(scale_end))}{scale_end}|\n"
+    )
+    for (depth, span), operation, duration in zip(rows, operations, durations, strict=True):
         mark = glyphs.error if span.error is not None else " "
-        line = (
-            f"{mark} {_fit(label, label_w)} |{_bar(span, t0, total, bar_w, glyphs.bar)}| "
-            f"{duration:>{duration_w}}"
+        out.write(
+            f"{mark} {span.service:{service_w}}  {_fit(operation, label_w)} "
+            f"|{_bar(span, t0, total, bar_w, glyphs.bar)}| {duration:>{duration_w}}\n"
         )
         if span.error is not None:
-            line += f"  {glyphs.error} {span.error}"
-        out.write(line.rstrip() + "\n")
+            indent = " " * (2 + service_w + 2 + 2 * depth + 2)
+            out.write(_fit(f"{indent}{glyphs.error} {span.error}", columns - 1).rstrip() + "\n")
 
 
 def _shared(a: str, b: str) -> int:
