@@ -30,6 +30,20 @@ OutboxSource = Callable[[], OutboxStats | None]
 """The outbox's current stats, or None while it is closed."""
 
 
+class InFlight:
+    """Calls in flight per attribute set (service, method), kept without the SDK."""
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[tuple[str, str], ...], int] = {}
+
+    def add(self, delta: int, attributes: tuple[tuple[str, str], ...]) -> None:
+        self._counts[attributes] = self._counts.get(attributes, 0) + delta
+
+    def observe(self, options: CallbackOptions) -> Iterable[Observation]:
+        for attributes, count in list(self._counts.items()):
+            yield Observation(count, dict(attributes))
+
+
 class RuntimeMetrics:
     def __init__(self, meter: Meter, service: str) -> None:
         self._service = service
@@ -39,11 +53,21 @@ class RuntimeMetrics:
         self.server_duration = meter.create_histogram(
             "rpc.server.call.duration", unit="s", description="Handled calls"
         )
-        self.client_active = meter.create_up_down_counter(
-            "sb.rpc.client.active_calls", unit="{call}", description="Client calls in flight"
+        # In-flight counts are plain dicts read at collection: two SDK measurements per call
+        # (up, then down) would cost more than the rest of the call's metrics together.
+        self.client_active = InFlight()
+        self.server_active = InFlight()
+        meter.create_observable_up_down_counter(
+            "sb.rpc.client.active_calls",
+            callbacks=[self.client_active.observe],
+            unit="{call}",
+            description="Client calls in flight",
         )
-        self.server_active = meter.create_up_down_counter(
-            "sb.rpc.server.active_calls", unit="{call}", description="Handled calls in flight"
+        meter.create_observable_up_down_counter(
+            "sb.rpc.server.active_calls",
+            callbacks=[self.server_active.observe],
+            unit="{call}",
+            description="Handled calls in flight",
         )
         self.retries = meter.create_counter(
             "sb.rpc.client.retries", unit="{attempt}", description="Attempts after the first"

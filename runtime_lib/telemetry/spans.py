@@ -127,7 +127,7 @@ class RpcClientCall(_Hop):
 
 
 class RecordingClientCall(RpcClientCall):
-    __slots__ = ("_attrs", "_ended", "_metrics", "_span", "_start")
+    __slots__ = ("_attrs", "_ended", "_key", "_metrics", "_span", "_start")
 
     def __init__(self, tracer: Tracer, metrics: RuntimeMetrics, path: str) -> None:
         service, method = split_path(path)
@@ -141,7 +141,8 @@ class RecordingClientCall(RpcClientCall):
             path.lstrip("/"), kind=SpanKind.CLIENT, attributes=self._attrs
         )
         self._ended = False
-        metrics.client_active.add(1, self._attrs)
+        self._key = (("rpc.service", service), ("rpc.method", method))
+        metrics.client_active.add(1, self._key)
         self._start = time.perf_counter()
 
     def metadata(self) -> list[tuple[str, str]]:
@@ -153,13 +154,11 @@ class RecordingClientCall(RpcClientCall):
         span = self._span
         if span.is_recording():
             host, port = _split_address(address)
-            event: dict[str, Any] = {"sb.attempt": number, "server.address": host}
-            span.set_attribute("server.address", host)
-            span.set_attribute("sb.attempts", number)
+            where: dict[str, Any] = {"server.address": host}
             if port is not None:
-                event["server.port"] = port
-                span.set_attribute("server.port", port)
-            span.add_event("attempt", event)
+                where["server.port"] = port
+            span.set_attributes({**where, "sb.attempts": number})
+            span.add_event("attempt", {"sb.attempt": number, **where})
 
     def end(self, error: BaseException | None = None) -> None:
         if self._ended:
@@ -169,7 +168,7 @@ class RecordingClientCall(RpcClientCall):
         elapsed = time.perf_counter() - self._start
         done = {**self._attrs, "rpc.grpc.status_code": code.value[0]}
         self._metrics.client_duration.record(elapsed, done)
-        self._metrics.client_active.add(-1, self._attrs)
+        self._metrics.client_active.add(-1, self._key)
         span = self._span
         if span.is_recording():
             span.set_attribute("rpc.grpc.status_code", code.value[0])
@@ -192,7 +191,7 @@ class RpcServerCall(_Hop):
 
 
 class RecordingServerCall(RpcServerCall):
-    __slots__ = ("_attrs", "_ended", "_metrics", "_span", "_start", "_token")
+    __slots__ = ("_attrs", "_ended", "_key", "_metrics", "_span", "_start", "_token")
 
     def __init__(
         self,
@@ -217,7 +216,8 @@ class RecordingServerCall(RpcServerCall):
             self._span.set_attribute("sb.caller", caller)
         self._token: Token[Context] | None = None
         self._ended = False
-        metrics.server_active.add(1, self._attrs)
+        self._key = (("rpc.service", service), ("rpc.method", method))
+        metrics.server_active.add(1, self._key)
         self._start = time.perf_counter()
 
     def __enter__(self) -> RpcServerCall:
@@ -233,7 +233,7 @@ class RecordingServerCall(RpcServerCall):
         self._metrics.server_duration.record(
             elapsed, {**self._attrs, "rpc.grpc.status_code": code.value[0]}
         )
-        self._metrics.server_active.add(-1, self._attrs)
+        self._metrics.server_active.add(-1, self._key)
         span = self._span
         if span.is_recording():
             span.set_attribute("rpc.grpc.status_code", code.value[0])

@@ -50,6 +50,11 @@ def test_attempts_are_events_of_one_client_span_and_retries_are_counted() -> Non
     with orders.rpc_client(CHARGE) as call:
         call.attempt(1, "10.0.0.7:1")
         call.attempt(2, "10.0.0.8:1")
+        [(attrs, point)] = orders.memory.metrics()["sb.rpc.client.active_calls"]
+        assert (attrs, point.value) == (
+            {"rpc.service": "payment.v1.Payment", "rpc.method": "Charge"},
+            1,
+        )
     (client,) = orders.memory.spans()
     assert [(e.name, dict(e.attributes or {})) for e in client.events] == [
         ("attempt", {"sb.attempt": 1, "server.address": "10.0.0.7", "server.port": 1}),
@@ -59,6 +64,7 @@ def test_attempts_are_events_of_one_client_span_and_retries_are_counted() -> Non
     metrics = orders.memory.metrics()
     [(attrs, point)] = metrics["sb.rpc.client.retries"]
     assert point.value == 1 and attrs["rpc.method"] == "Charge"
+    assert [p.value for _, p in metrics["sb.rpc.client.active_calls"]] == [0]
 
 
 def test_failed_call_marks_client_error_and_server_by_convention() -> None:
