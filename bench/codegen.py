@@ -74,8 +74,8 @@ def main(options: Options) -> Report:
     for name in (SBGEN, PYI, MYPY):
         s = results[name]["seconds"]
         r = ratio(s, peer)
-        target = f"≤ 1.00× protoc + mypy-protobuf: {verdict(r <= 1.0)}" if name == SBGEN else ""
-        report.add(Row(case, name, s, "s", f"{r:.2f}× protoc + mypy-protobuf", target))
+        target = f"≤ 1.00x protoc + mypy-protobuf: {verdict(r <= 1.0)}" if name == SBGEN else ""
+        report.add(Row(case, name, s, "s", f"{r:.2f}x protoc + mypy-protobuf", target))
     report.notes.append(
         f"Corpus: {files} synthetic files (bench/corpus.py) in 5 directories, each with an enum, "
         "11 messages (8 scalars, repeated, map, a nested message with a nested enum, optional, "

@@ -31,7 +31,9 @@ def sample_event(module: ModuleType) -> Any:
         status=module.Status.STATUS_OK,
         amount=money(units=12_345, currency="EUR"),
         items=[
-            module.LineItem(sku=f"sku-{i}", quantity=i + 1, price=money(units=1000 * i, currency="EUR"))
+            module.LineItem(
+                sku=f"sku-{i}", quantity=i + 1, price=money(units=1000 * i, currency="EUR")
+            )
             for i in range(3)
         ],
         tags=["new", "web", "priority", "eu"],
@@ -115,9 +117,9 @@ def main(options: Options) -> Report:
         results = alternate({s: measure(case, s) for s in subjects}, options.runs)
         ours, peer = results[OURS][case], results[RAW][case]
         r = ratio(ours, peer)
-        target = f"≥ 0.30× raw: {verdict(r >= 0.30)}" if case.startswith("round trip") else ""
-        report.add(Row(case, OURS, ours, "ops/s", f"{r:.2f}× raw", target))
-        report.add(Row(case, RAW, peer, "ops/s", "1.00×", ""))
+        target = f"≥ 0.30x raw: {verdict(r >= 0.30)}" if case.startswith("round trip") else ""
+        report.add(Row(case, OURS, ours, "ops/s", f"{r:.2f}x raw", target))
+        report.add(Row(case, RAW, peer, "ops/s", "1.00x", ""))
     report.notes.append(
         f"{iterations} operations per run. The event (bench/protos/bench_event.proto, generated "
         "by sb-gen) has 5 scalars, an enum, a nested message, a repeated message field (3 items, "

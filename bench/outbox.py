@@ -205,17 +205,17 @@ def main(options: Options) -> Report:
             OURS,
             ours,
             "events/s",
-            f"{r:.1f}× baseline",
-            f"≥ 50,000/s: {verdict(ours.median >= 50_000)}; ≥ 10× baseline: {verdict(r >= 10)}",
+            f"{r:.1f}x baseline",
+            f"≥ 50,000/s: {verdict(ours.median >= 50_000)}; ≥ 10x baseline: {verdict(r >= 10)}",
         )
     )
-    report.add(Row(case, BASELINE, base, "rows/s", "1.0×"))
+    report.add(Row(case, BASELINE, base, "rows/s", "1.0x"))
     drain, raw = results[DRAIN], results[RAW_JS]
     dr = ratio(drain, raw)
     case = "to nats-server (JetStream, acked)"
     target = f"≥ 15,000/s: {verdict(drain.median >= 15_000)}"
-    report.add(Row(case, DRAIN, drain, "events/s", f"{dr:.2f}× nats-py alone", target))
-    report.add(Row(case, RAW_JS, raw, "msgs/s", "1.00×"))
+    report.add(Row(case, DRAIN, drain, "events/s", f"{dr:.2f}x nats-py alone", target))
+    report.add(Row(case, RAW_JS, raw, "msgs/s", "1.00x"))
     report.notes.append(
         f"Publishes: {work.publishes} per run from {PUBLISHERS} tasks through one "
         "runtime_lib.Bridge (outbox in WAL mode, synchronous=FULL, the drainer sending to a real "

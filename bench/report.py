@@ -40,14 +40,14 @@ class Report:
 
     def table(self) -> str:
         lines = [
-            "| case | subject | median | min–max | runs | ratio | target |",
+            "| case | subject | median | min-max | runs | ratio | target |",
             "|---|---|---:|---:|---:|---|---|",
         ]
         for r in self.rows:
             s = r.summary
             lines.append(
                 f"| {r.case} | {r.subject} | {fmt(s.median)} {r.unit} | "
-                f"{fmt(s.low)}–{fmt(s.high)} | {s.runs} | {r.ratio} | {r.target} |"
+                f"{fmt(s.low)}-{fmt(s.high)} | {s.runs} | {r.ratio} | {r.target} |"
             )
         return "\n".join(lines)
 

@@ -82,21 +82,19 @@ def main(options: Options) -> Report:
         ("p50", f"unary p50 latency ({work.sequential} sequential calls)", "µs", False),
         ("p99", f"unary p99 latency ({work.sequential} sequential calls)", "µs", False),
         ("calls/s", f"unary throughput, {IN_FLIGHT} in flight", "calls/s", True),
-        ("msgs/s", f"server stream of {work.stream} × {STREAM_SIZE} B", "msgs/s", True),
+        ("msgs/s", f"server stream of {work.stream} x {STREAM_SIZE} B", "msgs/s", True),
     ]
     for key, case, unit, higher in cases:
         r = ratio(ours[key], peer[key])
         if key == "p50":
-            target = f"≤ 1.10× raw: {verdict(r <= 1.10)}"
-        elif key == "calls/s":
-            target = f"≥ 0.90× raw: {verdict(r >= 0.90)}"
-        elif key == "msgs/s":
-            target = f"≥ 0.90× raw: {verdict(r >= 0.90)}"
+            target = f"≤ 1.10x raw: {verdict(r <= 1.10)}"
+        elif key == "calls/s" or key == "msgs/s":
+            target = f"≥ 0.90x raw: {verdict(r >= 0.90)}"
         else:
             target = ""
-        label = f"{r:.2f}× raw" + ("" if higher else f" ({(r - 1) * 100:+.0f}%)")
+        label = f"{r:.2f}x raw" + ("" if higher else f" ({(r - 1) * 100:+.0f}%)")
         report.add(Row(case, SB, ours[key], unit, label, target))
-        report.add(Row(case, RAW, peer[key], unit, "1.00×", ""))
+        report.add(Row(case, RAW, peer[key], unit, "1.00x", ""))
     report.notes.append(
         "Both servers run in their own processes on 127.0.0.1 (bench/rpc_server.py); the client "
         "is this process. Subjects alternate each run. The sb-gen client uses default call "

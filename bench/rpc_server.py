@@ -13,7 +13,7 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from concurrent import futures
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import grpc
 
@@ -145,24 +145,24 @@ def serve_grpcio_sync(gen: Generated) -> None:
 
 
 async def serve_grpclib(gen: Generated) -> None:
-    from grpclib.server import Server, Stream
+    from grpclib.server import Server
 
     base = gen.raw("bench_rpc_grpc").BenchBase
     replies = Replies(gen.raw("bench_rpc_pb2"))
 
     class Handler(base):  # type: ignore[misc,valid-type]
-        async def Echo(self, stream: Stream[Any, Any]) -> None:
+        async def Echo(self, stream: Any) -> None:
             request = await stream.recv_message()
             await stream.send_message(replies.echo(request))
 
-        async def Stream(self, stream: Stream[Any, Any]) -> None:
+        async def Stream(self, stream: Any) -> None:
             request = await stream.recv_message()
             assert request is not None
             item = replies.item(request.size)
             for _ in range(request.count):
                 await stream.send_message(item)
 
-        async def StreamChunks(self, stream: Stream[Any, Any]) -> None:
+        async def StreamChunks(self, stream: Any) -> None:
             request = await stream.recv_message()
             assert request is not None
             chunk = replies.chunk(request.size, request.chunk)
@@ -172,8 +172,8 @@ async def serve_grpclib(gen: Generated) -> None:
     server = Server([Handler()])
     await server.start(HOST, 0)
     try:
-        assert server._server is not None
-        _announce(int(server._server.sockets[0].getsockname()[1]))
+        listening = cast(asyncio.Server, server._server)
+        _announce(int(listening.sockets[0].getsockname()[1]))
         await _until_stopped()
     finally:
         server.close()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import cProfile
-import pstats
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -17,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.clients import AioClient, BenchClient, GrpclibClient, SbClient, SyncClient
+from bench.cprofile_table import table
 from bench.generated import Generated, generate
 from bench.procs import Server, rpc_server
-from bench.report import Report, Row, fmt, verdict
+from bench.report import Report, Row, verdict
 from bench.runner import Options, alternate
 from bench.stats import ratio
 
@@ -75,7 +75,9 @@ async def _client(kind: str, gen: Generated, address: str) -> BenchClient:
     return GrpclibClient(gen, address)
 
 
-async def one_stream(subject: Subject, gen: Generated, server: Server, count: int) -> dict[str, float]:
+async def one_stream(
+    subject: Subject, gen: Generated, server: Server, count: int
+) -> dict[str, float]:
     client = await _client(subject.client, gen, server.address)
     try:
         await subject.receive(client, CHUNK * 4)  # connect and warm up
@@ -83,7 +85,10 @@ async def one_stream(subject: Subject, gen: Generated, server: Server, count: in
         start = time.perf_counter()
         received = await subject.receive(client, count)
         elapsed = time.perf_counter() - start
-        client_used, server_used = time.process_time() - client_cpu, server.cpu_seconds() - server_cpu
+        client_used, server_used = (
+            time.process_time() - client_cpu,
+            server.cpu_seconds() - server_cpu,
+        )
     finally:
         await client.close()
     if received != count:
@@ -97,6 +102,7 @@ async def one_stream(subject: Subject, gen: Generated, server: Server, count: in
 
 def profile_aio_client(gen: Generated, server: Server, count: int) -> list[str]:
     """cProfile one grpc.aio stream on the client: loop iterations and top costs per message."""
+    profiler = cProfile.Profile()
 
     async def receive() -> None:
         client = AioClient(gen, server.address)
@@ -108,24 +114,9 @@ def profile_aio_client(gen: Generated, server: Server, count: int) -> list[str]:
         finally:
             await client.close()
 
-    profiler = cProfile.Profile()
     asyncio.run(receive())
-    stats = pstats.Stats(profiler)
-    rows = []
-    entries = stats.stats  # type: ignore[attr-defined]
-    for (file, line, name), (_, calls, own, total, _) in entries.items():
-        where = f"{Path(file).name}:{line}({name})" if line else name
-        rows.append((own, calls, total, where))
-    rows.sort(reverse=True)
-    lines = [
-        f"| function (cProfile of the grpc.aio client, {count} messages) | calls/msg | own µs/msg | total µs/msg |",
-        "|---|---:|---:|---:|",
-    ]
-    for own, calls, total, where in rows[:12]:
-        lines.append(
-            f"| `{where}` | {fmt(calls / count)} | {fmt(own / count * 1e6)} | {fmt(total / count * 1e6)} |"
-        )
-    return lines
+    title = f"function (cProfile of the grpc.aio client, {count} messages; op = 1 message)"
+    return table(profiler, count, title, top=12)
 
 
 def main(options: Options) -> Report:
@@ -160,9 +151,9 @@ def main(options: Options) -> Report:
     for name in SUBJECTS:
         figures = results[name]
         r = ratio(figures["msgs/s"], peer["msgs/s"])
-        target = f"≥ 0.90× grpc.aio: {verdict(r >= 0.90)}" if name == SB else ""
-        case = f"stream of {count} × {SIZE} B"
-        report.add(Row(case, name, figures["msgs/s"], "msgs/s", f"{r:.2f}× grpc.aio", target))
+        target = f"≥ 0.90x grpc.aio: {verdict(r >= 0.90)}" if name == SB else ""
+        case = f"stream of {count} x {SIZE} B"
+        report.add(Row(case, name, figures["msgs/s"], "msgs/s", f"{r:.2f}x grpc.aio", target))
     for name in SUBJECTS:
         figures = results[name]
         for key in ("client µs/msg", "server µs/msg"):
