@@ -15,7 +15,9 @@ class EventType(Protocol):
 
     EVENT_NAME: ClassVar[str]
     CONTRACT_HASH: ClassVar[str]
-    PROTO: ClassVar[type[Message]]
+    # ``Any``: a generated class declares its own message class here, and a ClassVar protocol
+    # member is invariant, so ``type[Message]`` would reject every generated event.
+    PROTO: ClassVar[type[Any]]
 
     def to_proto(self) -> Message: ...
 

@@ -1,0 +1,25 @@
+"""The notifications service: tells customers about their orders.  python notifications.py DATA_DIR"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from gen.shop_sb import OrderPlaced
+from lifecycle import serve_until_stopped
+
+import runtime_lib as sb
+
+
+async def on_order_placed(event: OrderPlaced, ctx: sb.EventContext) -> None:
+    print(
+        f"notifications: {event.customer}, order {event.order_id} "
+        f"({event.total_cents / 100:.2f}) is confirmed [event {ctx.event_id}, attempt {ctx.attempt}]",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    bridge = sb.Bridge("notifications", data_dir=sys.argv[1])
+    bridge.subscribe(OrderPlaced, on_order_placed)
+    asyncio.run(serve_until_stopped(bridge))
