@@ -20,6 +20,7 @@ from bench.nats import nats_server, small_event
 from bench.report import Report, Row, verdict
 from bench.runner import Options, alternate
 from bench.stats import ratio
+from bench.writer_prototype import prototype_rate
 from runtime_lib.events.envelope import EventEnvelope, new_event_id
 from runtime_lib.events.outbox import Outbox
 
@@ -28,6 +29,7 @@ OURS = "bridge.publish (outbox, group commit)"
 BASELINE = "sqlite3 loop, one commit per row"
 DRAIN = "drainer: outbox -> JetStream"
 RAW_JS = f"nats-py js.publish, {PUBLISHERS} in flight"
+PROTOTYPE = "experiment: batched writer prototype (bench/writer_prototype.py)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +186,7 @@ def main(options: Options) -> Report:
         module = generate(root / "gen").sb("bench_event")
         scratch = Scratch(root / "runs")
         scratch.root.mkdir()
+        payload = small_event(module, 0).to_proto().SerializeToString()
         with nats_server(root / "nats") as url:
 
             def run(measure: Callable[[Path], float]) -> Callable[[], Mapping[str, float]]:
@@ -192,6 +195,9 @@ def main(options: Options) -> Report:
             subjects = {
                 OURS: run(lambda d: asyncio.run(publish_rate(module, url, d, work.publishes))),
                 BASELINE: run(lambda d: baseline_rate(d, work.baseline_rows)),
+                PROTOTYPE: run(
+                    lambda d: asyncio.run(prototype_rate(d, work.publishes, PUBLISHERS, payload))
+                ),
                 DRAIN: run(lambda d: asyncio.run(drain_rate(module, url, d, work.drain))),
                 RAW_JS: run(lambda d: asyncio.run(raw_js_rate(module, url, d.name, work.drain))),
             }
@@ -210,6 +216,8 @@ def main(options: Options) -> Report:
         )
     )
     report.add(Row(case, BASELINE, base, "rows/s", "1.0x"))
+    proto = results[PROTOTYPE]
+    report.add(Row(case, PROTOTYPE, proto, "rows/s", f"{ratio(proto, base):.1f}x baseline"))
     drain, raw = results[DRAIN], results[RAW_JS]
     dr = ratio(drain, raw)
     case = "to nats-server (JetStream, acked)"

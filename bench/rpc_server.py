@@ -55,7 +55,8 @@ async def _until_stopped() -> None:
     await stop.wait()
 
 
-async def serve_sb(gen: Generated) -> None:
+def sb_handler(gen: Generated) -> Any:
+    """An instance of the generated ``BenchHandler``, subclassed as a user would."""
     import runtime_lib as sb
 
     module = gen.sb("bench_rpc")
@@ -75,14 +76,21 @@ async def serve_sb(gen: Generated) -> None:
             for _ in range(request.count // request.chunk):
                 yield chunk
 
+    return Handler()
+
+
+async def serve_sb(gen: Generated) -> None:
+    import runtime_lib as sb
+
     bridge = sb.Bridge("bench-server", listen=f"{HOST}:0", drain_timeout=1.0)
-    bridge.serve(Handler())
+    bridge.serve(sb_handler(gen))
     async with bridge:
         _announce(int(bridge.address.rsplit(":", 1)[1]))
         await _until_stopped()
 
 
-def _servicer(gen: Generated) -> Any:
+def aio_servicer(gen: Generated) -> Any:
+    """A grpc.aio servicer of the grpc_tools-generated ``BenchServicer``."""
     grpc_module = gen.raw("bench_rpc_pb2_grpc")
     replies = Replies(gen.raw("bench_rpc_pb2"))
 
@@ -105,7 +113,7 @@ def _servicer(gen: Generated) -> Any:
 
 async def serve_grpcio(gen: Generated) -> None:
     server = grpc.aio.server()
-    gen.raw("bench_rpc_pb2_grpc").add_BenchServicer_to_server(_servicer(gen), server)
+    gen.raw("bench_rpc_pb2_grpc").add_BenchServicer_to_server(aio_servicer(gen), server)
     port = server.add_insecure_port(f"{HOST}:0")
     await server.start()
     try:
