@@ -37,6 +37,7 @@ from runtime_lib.rpc.context import CallContext
 from runtime_lib.rpc.idempotency import IdempotencyPolicy
 from runtime_lib.rpc.options import CallOptions, Metadata, RetryPolicy, Timeout, Transport
 from runtime_lib.rpc.spec import Cardinality, MethodSpec, ServiceSpec
+from runtime_lib.telemetry import Op, Telemetry, TelemetryConfig, TraceContextFilter
 
 __all__ = [
     "AdmissionLimits",
@@ -68,6 +69,7 @@ __all__ = [
     "NatsConfig",
     "NatsKvRegistry",
     "NoLiveInstanceError",
+    "Op",
     "OutboxAdmin",
     "OutboxFullError",
     "OverloadedError",
@@ -76,7 +78,10 @@ __all__ = [
     "ServiceBridgeError",
     "ServiceSpec",
     "StaticRegistry",
+    "Telemetry",
+    "TelemetryConfig",
     "Timeout",
+    "TraceContextFilter",
     "Transport",
     "ValidationError",
     "deprecated",

@@ -12,6 +12,7 @@ and owns every background part (server, channels, registry, events): ``start()``
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -38,6 +39,8 @@ from runtime_lib.rpc.endpoints import EndpointPool
 from runtime_lib.rpc.idempotency import IdempotencyCache, IdempotencyPolicy
 from runtime_lib.rpc.options import CallOptions
 from runtime_lib.rpc.server import RpcServer
+from runtime_lib.telemetry.api import Telemetry
+from runtime_lib.telemetry.config import TelemetryConfig
 
 C = TypeVar("C", bound=ClientBase)
 
@@ -62,6 +65,8 @@ class Bridge:
         ``nats://`` URL or a :class:`NatsConfig`. Started on ``start()`` when there are
         subscriptions or a backlog, else on the first ``publish()``.
       max_outbox_rows, events_max_in_flight, event_max_attempts: event limits (100 000, 32, 5).
+      telemetry: spans, metrics and logs of every call and event (:class:`TelemetryConfig`;
+        off by default). User code reaches it as ``bridge.telemetry``.
     """
 
     def __init__(
@@ -82,6 +87,7 @@ class Bridge:
         max_outbox_rows: int = 100_000,
         events_max_in_flight: int = 32,
         event_max_attempts: int = 5,
+        telemetry: TelemetryConfig | None = None,
     ) -> None:
         if not service:
             raise ConfigError("a bridge needs a service name")
@@ -90,6 +96,10 @@ class Bridge:
         if default_timeout is not None:
             parse_timeout(default_timeout)  # a bad default fails here, not on the first call
         self.service = service
+        self.telemetry = Telemetry(service, telemetry)
+        self.telemetry.observe_breakers(
+            lambda: self._pool.breaker_states() if self._pool is not None else []
+        )
         self.registry: Registry = (
             StaticRegistry(registry)
             if registry is None or isinstance(registry, Mapping)
@@ -102,6 +112,7 @@ class Bridge:
         self._dispatcher = Dispatcher(
             Admission(admission or AdmissionLimits()),
             IdempotencyCache(idempotency or IdempotencyPolicy()),
+            self.telemetry,
         )
         self._drain_timeout = drain_timeout
         self._interceptors = tuple(interceptors)
@@ -116,6 +127,7 @@ class Bridge:
             max_outbox_rows=max_outbox_rows,
             events_max_in_flight=events_max_in_flight,
             max_attempts=event_max_attempts,
+            telemetry=self.telemetry,
         )
 
     # -- serving ---------------------------------------------------------------------------
@@ -159,6 +171,7 @@ class Bridge:
             dispatcher=self._dispatcher,
             caller=self.service,
             defaults=self._call_defaults,
+            telemetry=self.telemetry,
         )
         return client_class(invoker)
 
@@ -271,6 +284,9 @@ class Bridge:
             pool, self._pool = self._pool, None
             if pool is not None:
                 await pool.close()
+            if self.telemetry.enabled:
+                # Off the loop: exporters may block on the network (otlp) or the disk (file).
+                await asyncio.to_thread(self.telemetry.force_flush)
 
     async def __aenter__(self) -> Bridge:
         await self.start()

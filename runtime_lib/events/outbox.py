@@ -159,6 +159,14 @@ class Outbox:
         """Rows in the outbox (pending, in flight and failed), including uncommitted adds."""
         return self._rows
 
+    def oldest_age(self) -> float:
+        """Seconds since the oldest row was added (0 when empty). Reads on its own connection,
+        so any thread may ask (the telemetry gauge does, at metric collection)."""
+        uri = f"file:{self.path}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
+            (oldest,) = conn.execute("SELECT MIN(created_at) FROM outbox").fetchone()
+        return 0.0 if oldest is None else max(0.0, time.time() - oldest)
+
     def _reserve(self) -> None:
         with self._rows_lock:
             if self._rows >= self.max_rows:

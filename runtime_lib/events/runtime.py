@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, overload
 
 from google.protobuf.message import Message
-from opentelemetry import propagate
 
 from runtime_lib.errors import ConfigError, ErrorCode, ServiceBridgeError, ValidationError
 from runtime_lib.events.bus import Bus, ConsumerSpec, DeadLetter
@@ -33,6 +32,8 @@ from runtime_lib.events.subscriber import (
     Subscription,
     group_token,
 )
+from runtime_lib.telemetry.api import DISABLED, Telemetry
+from runtime_lib.telemetry.metrics import OutboxStats
 
 log = logging.getLogger("runtime_lib.events")
 
@@ -66,6 +67,7 @@ class EventsRuntime:
         drain_batch: int = 256,
         publish_timeout: float = 5.0,
         stop_timeout: float = 5.0,
+        telemetry: Telemetry = DISABLED,
     ) -> None:
         if max_attempts < 1 or events_max_in_flight < 1 or max_outbox_rows < 1:
             raise ConfigError("max_attempts, events_max_in_flight and max_outbox_rows must be >= 1")
@@ -93,6 +95,8 @@ class EventsRuntime:
         self._drainer: Drainer | None = None
         self._subscribers: Subscribers | None = None
         self._start_lock = asyncio.Lock()
+        self._telemetry = telemetry
+        telemetry.observe_outbox(self._outbox_stats)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -117,7 +121,9 @@ class EventsRuntime:
                 ladder=self._drain_ladder,
             )
             self._drainer.start()
-            self._subscribers = Subscribers(self._bus, self._settings, self._message_types.get)
+            self._subscribers = Subscribers(
+                self._bus, self._settings, self._message_types.get, self._telemetry
+            )
             for subscription in self._pending:
                 await self._subscribers.add(subscription)
             await self._subscribers.start()
@@ -137,6 +143,13 @@ class EventsRuntime:
     async def has_backlog(self) -> bool:
         """Whether a previous run left events in this service's outbox."""
         return await asyncio.to_thread(Outbox.has_backlog, self.data_dir, self.service)
+
+    def _outbox_stats(self) -> OutboxStats | None:
+        """For the outbox gauges; called at metric collection, from any thread."""
+        outbox = self._outbox
+        if outbox is None:
+            return None
+        return OutboxStats(depth=outbox.rows, oldest_age=outbox.oldest_age())
 
     async def _make_bus(self) -> Bus:
         config = self._events_config
@@ -210,23 +223,23 @@ class EventsRuntime:
         if reserved:
             raise ValidationError(f"header names reserved by the event envelope: {reserved}")
         self._message_types.setdefault(name, cls.PROTO)
-        trace_headers: dict[str, str] = {}
-        propagate.inject(trace_headers)
         occurred_ms = (
             int(occurred_at.timestamp() * 1000) if occurred_at else time.time_ns() // 1_000_000
         )
-        envelope = EventEnvelope(
-            id=new_event_id(),
-            name=name,
-            payload=event.to_proto().SerializeToString(),
-            occurred_at_ms=occurred_ms,
-            idempotency_key=idempotency_key or "",
-            partition_key=partition_key or "",
-            contract_hash=cls.CONTRACT_HASH,
-            trace_headers=trace_headers,
-            headers=user_headers,
-        )
-        await outbox.add(envelope, durable=not fire_and_forget)
+        event_id = new_event_id()
+        with self._telemetry.publish(name, event_id) as published:
+            envelope = EventEnvelope(
+                id=event_id,
+                name=name,
+                payload=event.to_proto().SerializeToString(),
+                occurred_at_ms=occurred_ms,
+                idempotency_key=idempotency_key or "",
+                partition_key=partition_key or "",
+                contract_hash=cls.CONTRACT_HASH,
+                trace_headers=published.headers(),
+                headers=user_headers,
+            )
+            await outbox.add(envelope, durable=not fire_and_forget)
         return envelope.id
 
     # -- subscribing ---------------------------------------------------------------------------

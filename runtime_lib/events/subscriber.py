@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf.message import Message
-from opentelemetry import context as otel_context
-from opentelemetry import propagate
 
 from runtime_lib.events.bus import Bus, Consumer, ConsumerSpec, DeadLetter, Delivery
 from runtime_lib.events.context import EventContext
@@ -33,6 +31,8 @@ from runtime_lib.events.drainer import ladder_delay
 from runtime_lib.events.event_type import EventType
 from runtime_lib.events.filters import PayloadFilter
 from runtime_lib.events.names import Pattern
+from runtime_lib.telemetry.api import DISABLED, Telemetry
+from runtime_lib.telemetry.spans import EventDelivery
 
 log = logging.getLogger("runtime_lib.events")
 
@@ -80,8 +80,10 @@ class Subscribers:
         bus: Bus,
         settings: SubscriberSettings,
         message_type: Callable[[str], type[Message] | None],
+        telemetry: Telemetry = DISABLED,
     ) -> None:
         self._bus = bus
+        self._telemetry = telemetry
         self._settings = settings
         self._message_type = message_type
         self._subscriptions: list[Subscription] = []
@@ -177,7 +179,8 @@ class Subscribers:
             # With dedupe, copies of one event must not race past the seen-check together.
             key = envelope.partition_key or (f"id:{envelope.id}" if subscription.dedupe else "")
             async with self._partition(subscription, key):
-                await self._process(subscription, delivery)
+                with self._observe(subscription, delivery) as observed:
+                    await self._process(subscription, delivery, observed)
         except asyncio.CancelledError:
             # Stopping: hand the event straight back rather than waiting out ack_wait.
             with contextlib.suppress(Exception):
@@ -211,7 +214,21 @@ class Subscribers:
             else:
                 self._partitions[slot] = (lock, users - 1)
 
-    async def _process(self, subscription: Subscription, delivery: Delivery) -> None:
+    def _observe(self, subscription: Subscription, delivery: Delivery) -> EventDelivery:
+        """The consumer span of this delivery: the handler, and its settling, run inside it."""
+        envelope = delivery.envelope
+        return self._telemetry.deliver(
+            name=envelope.name,
+            event_id=envelope.id,
+            trace_headers=envelope.trace_headers,
+            attempt=delivery.attempt,
+            group=subscription.spec.group,
+            subscription=subscription.pattern.text,
+        )
+
+    async def _process(
+        self, subscription: Subscription, delivery: Delivery, observed: EventDelivery
+    ) -> None:
         envelope = delivery.envelope
         spec = subscription.spec
         settings = self._settings
@@ -224,12 +241,12 @@ class Subscribers:
         )
         if delivery.attempt > settings.max_attempts:
             # Only the server's backstop delivery gets here: the last attempt's DLQ write failed.
-            await self._dead_letter(subscription, delivery, "max attempts exceeded")
+            await self._dead_letter(subscription, delivery, "max attempts exceeded", observed)
             return
         try:
             argument = self._argument(subscription, envelope)
         except Exception as exc:
-            await self._dead_letter(subscription, delivery, f"undecodable payload: {exc}")
+            await self._dead_letter(subscription, delivery, f"undecodable payload: {exc}", observed)
             return
         if argument is None:
             await delivery.ack()  # filtered out
@@ -237,10 +254,10 @@ class Subscribers:
         if subscription.dedupe and await self._bus.seen(spec.durable, envelope.id):
             await delivery.ack()
             return
-        token = otel_context.attach(propagate.extract(envelope.trace_headers))
         try:
             await subscription.handler(argument, ctx)
         except Exception as exc:
+            observed.failed(exc)
             reason = f"{type(exc).__name__}: {exc}"
             log.warning(
                 "handler for %s failed (attempt %d/%d): %s",
@@ -249,20 +266,24 @@ class Subscribers:
                 settings.max_attempts,
                 reason,
             )
-            await self._retry_or_dead_letter(subscription, delivery, None, reason)
+            await self._retry_or_dead_letter(subscription, delivery, None, reason, observed)
             return
-        finally:
-            otel_context.detach(token)
         if ctx.decision == "reject":
-            await self._dead_letter(subscription, delivery, ctx.reject_reason or "rejected")
+            reason = ctx.reject_reason or "rejected"
+            await self._dead_letter(subscription, delivery, reason, observed)
         elif ctx.decision == "retry":
             await self._retry_or_dead_letter(
-                subscription, delivery, ctx.retry_delay, "retry requested on the last attempt"
+                subscription,
+                delivery,
+                ctx.retry_delay,
+                "retry requested on the last attempt",
+                observed,
             )
         else:
             if subscription.dedupe:
                 await self._bus.mark_seen(spec.durable, envelope.id)
             await delivery.ack()
+            observed.acked()
 
     def _argument(self, subscription: Subscription, envelope: Any) -> Any:
         """What the handler gets (typed event or envelope), or None when the filter says no."""
@@ -285,17 +306,23 @@ class Subscribers:
         return envelope if cls is None else cls.from_proto(message)
 
     async def _retry_or_dead_letter(
-        self, subscription: Subscription, delivery: Delivery, delay: float | None, reason: str
+        self,
+        subscription: Subscription,
+        delivery: Delivery,
+        delay: float | None,
+        reason: str,
+        observed: EventDelivery,
     ) -> None:
         if delivery.attempt >= self._settings.max_attempts:
-            await self._dead_letter(subscription, delivery, reason)
+            await self._dead_letter(subscription, delivery, reason, observed)
             return
         if delay is None:
             delay = ladder_delay(delivery.attempt, self._settings.retry_ladder)
+        observed.retry(delay, reason)
         await delivery.nak(delay)
 
     async def _dead_letter(
-        self, subscription: Subscription, delivery: Delivery, reason: str
+        self, subscription: Subscription, delivery: Delivery, reason: str, observed: EventDelivery
     ) -> None:
         envelope = delivery.envelope
         letter = DeadLetter(
@@ -310,7 +337,10 @@ class Subscribers:
             await self._bus.dead_letter(delivery, letter, self._settings.bus_timeout)
         except Exception as exc:
             log.warning("dead-letter write for %s failed: %s; redelivering", envelope.id, exc)
-            await delivery.nak(ladder_delay(1, self._settings.retry_ladder))
+            delay = ladder_delay(1, self._settings.retry_ladder)
+            observed.retry(delay, f"dead-letter write failed: {exc}")
+            await delivery.nak(delay)
             return
+        observed.dead_letter(reason)
         log.warning("event %s (%s) dead-lettered: %s", envelope.id, envelope.name, reason)
         await delivery.term()

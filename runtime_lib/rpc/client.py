@@ -10,6 +10,7 @@ its circuit breaker. See ``retry.py`` for what may be retried.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import time
 import uuid
@@ -31,10 +32,12 @@ from runtime_lib.errors import (
 from runtime_lib.registry.base import Instance
 from runtime_lib.rpc import balancer, deadline, inproc, retry, wire, wire_errors
 from runtime_lib.rpc.context import CallContext
-from runtime_lib.rpc.dispatch import Dispatcher, Route
+from runtime_lib.rpc.dispatch import Dispatcher, Route, closing
 from runtime_lib.rpc.endpoints import Endpoint, EndpointPool
 from runtime_lib.rpc.options import CallOptions, RetryPolicy
 from runtime_lib.rpc.spec import MethodSpec
+from runtime_lib.telemetry.api import DISABLED, Telemetry
+from runtime_lib.telemetry.spans import NO_RPC_CLIENT, RpcClientCall
 
 Req = TypeVar("Req", bound=Message)
 Rep = TypeVar("Rep", bound=Message)
@@ -65,6 +68,14 @@ class _Call:
     metadata: tuple[tuple[str, str], ...]
     retry: RetryPolicy
     transport: str
+    observer: RpcClientCall = NO_RPC_CLIENT
+
+    def observed(self, observer: RpcClientCall) -> _Call:
+        """This call under ``observer``, whose trace context then travels in the metadata."""
+        if observer is NO_RPC_CLIENT:
+            return self  # telemetry off: nothing to carry
+        metadata = (*self.metadata, *observer.metadata())
+        return dataclasses.replace(self, metadata=metadata, observer=observer)
 
     def wire(self, left: float) -> tuple[tuple[str, str], ...]:
         """Metadata for one attempt with ``left`` seconds to go."""
@@ -99,6 +110,7 @@ class RpcInvoker:
         caller: str,
         defaults: CallOptions,
         rng: random.Random | None = None,
+        telemetry: Telemetry = DISABLED,
     ) -> None:
         self._target = target
         self._pool = pool
@@ -106,6 +118,7 @@ class RpcInvoker:
         self._caller = caller
         self._defaults = defaults
         self._rng = rng or random.Random()
+        self._telemetry = telemetry
 
     async def close(self) -> None:
         """Channels belong to the bridge, which closes them on ``stop()``."""
@@ -115,67 +128,90 @@ class RpcInvoker:
     async def unary(self, method: MethodSpec[Req, Rep], request: Req, options: CallOptions) -> Rep:
         call = self._prepare(method, options)
         route = self._local_route(call)
-        if route is not None:
-            reply = await inproc.unary(self._dispatcher, route, request, call.context(self._caller))
+        with self._telemetry.rpc_client(method.path) as observer:
+            call = call.observed(observer)
+            if route is not None:
+                ctx = call.context(self._caller)
+                reply = await inproc.unary(self._dispatcher, route, request, ctx)
+                return _as(method.reply, reply)
+
+            async def attempt(endpoint: Endpoint, left: float) -> Rep:
+                stub = endpoint.channel.unary_unary(
+                    method.path, _serialize, method.reply.FromString
+                )
+                result: Rep = await stub(request, timeout=left, metadata=call.wire(left))
+                return result
+
+            endpoint, reply = await self._retrying(call, attempt, replayable=True)
+            self._finish(endpoint, True)
             return _as(method.reply, reply)
-
-        async def attempt(endpoint: Endpoint, left: float) -> Rep:
-            stub = endpoint.channel.unary_unary(method.path, _serialize, method.reply.FromString)
-            result: Rep = await stub(request, timeout=left, metadata=call.wire(left))
-            return result
-
-        endpoint, reply = await self._retrying(call, attempt, replayable=True)
-        self._finish(endpoint, True)
-        return _as(method.reply, reply)
 
     async def client_stream(
         self, method: MethodSpec[Req, Rep], requests: AsyncIterable[Req], options: CallOptions
     ) -> Rep:
         call = self._prepare(method, options)
         route = self._local_route(call)
-        if route is not None:
-            ctx = call.context(self._caller)
-            reply = await inproc.client_stream(self._dispatcher, route, requests, ctx)
+        with self._telemetry.rpc_client(method.path) as observer:
+            call = call.observed(observer)
+            if route is not None:
+                ctx = call.context(self._caller)
+                reply = await inproc.client_stream(self._dispatcher, route, requests, ctx)
+                return _as(method.reply, reply)
+
+            async def attempt(endpoint: Endpoint, left: float) -> Rep:
+                stub = endpoint.channel.stream_unary(
+                    method.path, _serialize, method.reply.FromString
+                )
+                result: Rep = await stub(_each(requests), timeout=left, metadata=call.wire(left))
+                return result
+
+            endpoint, reply = await self._retrying(call, attempt, replayable=False)
+            self._finish(endpoint, True)
             return _as(method.reply, reply)
-
-        async def attempt(endpoint: Endpoint, left: float) -> Rep:
-            stub = endpoint.channel.stream_unary(method.path, _serialize, method.reply.FromString)
-            result: Rep = await stub(_each(requests), timeout=left, metadata=call.wire(left))
-            return result
-
-        endpoint, reply = await self._retrying(call, attempt, replayable=False)
-        self._finish(endpoint, True)
-        return _as(method.reply, reply)
 
     def server_stream(
         self, method: MethodSpec[Req, Rep], request: Req, options: CallOptions
     ) -> AsyncIterator[Rep]:
         call = self._prepare(method, options)
         route = self._local_route(call)
-        if route is not None:
-            ctx = call.context(self._caller)
-            return _typed(method.reply, inproc.server_stream(self._dispatcher, route, request, ctx))
 
-        def open_stream(endpoint: Endpoint, left: float) -> Any:
-            stub = endpoint.channel.unary_stream(method.path, _serialize, method.reply.FromString)
-            return stub(request, timeout=left, metadata=call.wire(left))
+        def open_replies(call: _Call) -> AsyncIterator[Any]:
+            if route is not None:
+                ctx = call.context(self._caller)
+                replies = inproc.server_stream(self._dispatcher, route, request, ctx)
+                return _typed(method.reply, replies)
 
-        return self._stream(call, open_stream, replayable=True)
+            def open_stream(endpoint: Endpoint, left: float) -> Any:
+                stub = endpoint.channel.unary_stream(
+                    method.path, _serialize, method.reply.FromString
+                )
+                return stub(request, timeout=left, metadata=call.wire(left))
+
+            return self._stream(call, open_stream, replayable=True)
+
+        return self._observed(call, open_replies)
 
     def bidi_stream(
         self, method: MethodSpec[Req, Rep], requests: AsyncIterable[Req], options: CallOptions
     ) -> AsyncIterator[Rep]:
         call = self._prepare(method, options)
         route = self._local_route(call)
-        if route is not None:
-            ctx = call.context(self._caller)
-            return _typed(method.reply, inproc.bidi_stream(self._dispatcher, route, requests, ctx))
 
-        def open_stream(endpoint: Endpoint, left: float) -> Any:
-            stub = endpoint.channel.stream_stream(method.path, _serialize, method.reply.FromString)
-            return stub(_each(requests), timeout=left, metadata=call.wire(left))
+        def open_replies(call: _Call) -> AsyncIterator[Any]:
+            if route is not None:
+                ctx = call.context(self._caller)
+                replies = inproc.bidi_stream(self._dispatcher, route, requests, ctx)
+                return _typed(method.reply, replies)
 
-        return self._stream(call, open_stream, replayable=False)
+            def open_stream(endpoint: Endpoint, left: float) -> Any:
+                stub = endpoint.channel.stream_stream(
+                    method.path, _serialize, method.reply.FromString
+                )
+                return stub(_each(requests), timeout=left, metadata=call.wire(left))
+
+            return self._stream(call, open_stream, replayable=False)
+
+        return self._observed(call, open_replies)
 
     # -- options, transport ----------------------------------------------------------------
 
@@ -252,6 +288,7 @@ class RpcInvoker:
                         ),
                         sent=False,
                     )
+                call.observer.attempt(number, endpoint.address)
                 return endpoint, await self._attempt(endpoint, call, attempt)
             except _Failed as failed:
                 error = failed.error
@@ -305,6 +342,25 @@ class RpcInvoker:
             endpoint.breaker.release()
         else:
             endpoint.breaker.record(ok)
+
+    async def _observed(
+        self, call: _Call, open_replies: Callable[[_Call], AsyncIterator[Any]]
+    ) -> AsyncIterator[Any]:
+        """A stream under its own client span, begun when the reader starts (so does the call)
+        and ended with the stream."""
+        observer = self._telemetry.rpc_client(call.method.path)
+        replies = open_replies(call.observed(observer))
+        try:
+            async with closing(replies):
+                async for reply in replies:
+                    yield reply
+        except GeneratorExit:
+            observer.end()  # the reader left early: its choice, not a failed call
+            raise
+        except BaseException as exc:
+            observer.end(exc)
+            raise
+        observer.end()
 
     async def _stream(
         self,

@@ -21,6 +21,8 @@ from runtime_lib.rpc.base import HandlerBase
 from runtime_lib.rpc.context import CallContext
 from runtime_lib.rpc.idempotency import IdempotencyCache
 from runtime_lib.rpc.spec import MethodSpec, ServiceSpec
+from runtime_lib.telemetry.api import DISABLED, Telemetry
+from runtime_lib.telemetry.spans import RpcServerCall
 
 M = TypeVar("M", bound=Message)
 
@@ -32,8 +34,14 @@ class Route:
 
 
 class Dispatcher:
-    def __init__(self, admission: Admission, idempotency: IdempotencyCache) -> None:
+    def __init__(
+        self,
+        admission: Admission,
+        idempotency: IdempotencyCache,
+        telemetry: Telemetry = DISABLED,
+    ) -> None:
         self.admission = admission
+        self.telemetry = telemetry
         self._idempotency = idempotency
         self._routes: dict[str, Route] = {}
         self._services: dict[str, ServiceSpec] = {}
@@ -67,41 +75,53 @@ class Dispatcher:
             )
 
     async def unary(self, route: Route, request: Message, ctx: CallContext) -> Message:
-        async with self.admission.slot():
-            deadline.inherit(ctx.deadline)
-            key = ctx.idempotency_key
-            if key:
-                # The cache sees the handler's own exceptions, so it can tell a business
-                # answer (stored) from a crash (not stored) before both become HandlerError.
-                return await _guard(
-                    self._idempotency.run, route.method.path, key, lambda: route.call(request, ctx)
-                )
-            return await _guard(route.call, request, ctx)
+        with self._span(ctx):
+            async with self.admission.slot():
+                deadline.inherit(ctx.deadline)
+                key = ctx.idempotency_key
+                if key:
+                    # The cache sees the handler's own exceptions, so it can tell a business
+                    # answer (stored) from a crash (not stored) before both become HandlerError.
+                    return await _guard(
+                        self._idempotency.run,
+                        route.method.path,
+                        key,
+                        lambda: route.call(request, ctx),
+                    )
+                return await _guard(route.call, request, ctx)
 
     async def client_stream(
         self, route: Route, requests: AsyncIterator[Message], ctx: CallContext
     ) -> Message:
-        async with self.admission.slot():
-            deadline.inherit(ctx.deadline)
-            return await _guard(route.call, requests, ctx)
+        with self._span(ctx):
+            async with self.admission.slot():
+                deadline.inherit(ctx.deadline)
+                return await _guard(route.call, requests, ctx)
 
     async def server_stream(
         self, route: Route, request: Message, ctx: CallContext
     ) -> AsyncIterator[Message]:
-        async with self.admission.slot():
-            deadline.inherit(ctx.deadline)
-            async with closing(_guard_stream(route.call, request, ctx)) as replies:
-                async for reply in replies:
-                    yield reply
+        with self._span(ctx):
+            async with self.admission.slot():
+                deadline.inherit(ctx.deadline)
+                async with closing(_guard_stream(route.call, request, ctx)) as replies:
+                    async for reply in replies:
+                        yield reply
 
     async def bidi_stream(
         self, route: Route, requests: AsyncIterator[Message], ctx: CallContext
     ) -> AsyncIterator[Message]:
-        async with self.admission.slot():
-            deadline.inherit(ctx.deadline)
-            async with closing(_guard_stream(route.call, requests, ctx)) as replies:
-                async for reply in replies:
-                    yield reply
+        with self._span(ctx):
+            async with self.admission.slot():
+                deadline.inherit(ctx.deadline)
+                async with closing(_guard_stream(route.call, requests, ctx)) as replies:
+                    async for reply in replies:
+                        yield reply
+
+    def _span(self, ctx: CallContext) -> RpcServerCall:
+        """The server span of a call, parented by the caller's ``traceparent``; the handler,
+        admission wait included, runs inside it."""
+        return self.telemetry.rpc_server(ctx.method, ctx.metadata, ctx.caller)
 
 
 async def _guard(call: Callable[..., Awaitable[Message]], *args: Any) -> Message:

@@ -55,6 +55,10 @@ class EndpointPool:
             self._endpoints[address] = endpoint
         return endpoint
 
+    def breaker_states(self) -> list[tuple[str, str]]:
+        """``(address, state)`` of every endpoint's breaker (for the telemetry gauge)."""
+        return [(e.address, e.breaker.state.value) for e in list(self._endpoints.values())]
+
     async def close(self) -> None:
         endpoints, self._endpoints = list(self._endpoints.values()), {}
         await asyncio.gather(*(e.channel.close(grace=None) for e in endpoints))

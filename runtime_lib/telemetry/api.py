@@ -37,11 +37,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 INSTRUMENTATION_NAME = "runtime_lib"
 BUSINESS_KEY = "sb.business_key"
 
-_NO_CLIENT = spans.RpcClientCall()
-_NO_SERVER = spans.RpcServerCall()
-_NO_PUBLISH = spans.EventPublish()
-_NO_DELIVERY = spans.EventDelivery()
-
 
 def _attribute(value: Any) -> AttributeValue:
     """OpenTelemetry takes str, bool, int, float and sequences of one of them; str() the rest."""
@@ -239,7 +234,7 @@ class Telemetry:
     def rpc_client(self, path: str) -> spans.RpcClientCall:
         """The observer of one logical outgoing call to method ``path``."""
         if self._runtime is None:
-            return _NO_CLIENT
+            return spans.NO_RPC_CLIENT
         return spans.RecordingClientCall(self.tracer, self._runtime, path)
 
     def rpc_server(
@@ -247,13 +242,13 @@ class Telemetry:
     ) -> spans.RpcServerCall:
         """The observer of one handled call; enter it around the handler."""
         if self._runtime is None:
-            return _NO_SERVER
+            return spans.NO_RPC_SERVER
         return spans.RecordingServerCall(self.tracer, self._runtime, path, metadata, caller)
 
     def publish(self, name: str, event_id: str) -> spans.EventPublish:
         """The observer of one publish; put its ``headers()`` in the event."""
         if self._runtime is None:
-            return _NO_PUBLISH
+            return spans.NO_PUBLISH
         return spans.RecordingPublish(self.tracer, self._runtime, name, event_id)
 
     def deliver(
@@ -268,7 +263,7 @@ class Telemetry:
     ) -> spans.EventDelivery:
         """The observer of one delivery; enter it around the handler."""
         if self._runtime is None:
-            return _NO_DELIVERY
+            return spans.NO_DELIVERY
         return spans.RecordingDelivery(
             self.tracer,
             self._runtime,
@@ -289,3 +284,7 @@ class Telemetry:
         """Report outbox depth and oldest-row age from ``source`` at every metric collection."""
         if self._runtime is not None:
             self._runtime.observe_outbox(source)
+
+
+DISABLED = Telemetry("disabled")
+"""What a part of the runtime built without a bridge (in tests, say) reports to: nothing."""

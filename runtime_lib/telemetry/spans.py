@@ -60,8 +60,8 @@ def grpc_status(error: BaseException | None) -> grpc.StatusCode:
         return error.code()
     if isinstance(error, TimeoutError):
         return grpc.StatusCode.DEADLINE_EXCEEDED
-    if isinstance(error, (asyncio.CancelledError, GeneratorExit)):
-        return grpc.StatusCode.CANCELLED  # cancelled, or a stream its reader left
+    if isinstance(error, asyncio.CancelledError):
+        return grpc.StatusCode.CANCELLED
     return grpc.StatusCode.UNKNOWN
 
 
@@ -399,3 +399,10 @@ class RecordingDelivery(EventDelivery):
         if self._token is not None:
             otel_context.detach(self._token)
             self._token = None
+
+
+# The shared no-op observers handed out while telemetry is off.
+NO_RPC_CLIENT = RpcClientCall()
+NO_RPC_SERVER = RpcServerCall()
+NO_PUBLISH = EventPublish()
+NO_DELIVERY = EventDelivery()
