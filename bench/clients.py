@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 from typing import Any, Protocol
 
 import grpc
@@ -10,6 +11,14 @@ import grpc
 from bench.generated import Generated
 
 PAYLOAD = b"x" * 32
+
+
+def grpclib_module(name: str) -> Any:
+    """``grpclib.<name>``: grpclib is the ``bench`` extra, imported only by the subjects using it."""
+    try:
+        return importlib.import_module(f"grpclib.{name}")
+    except ImportError as exc:
+        raise SystemExit("grpclib is missing: pip install -e '.[bench]'") from exc
 
 
 class BenchClient(Protocol):
@@ -126,11 +135,10 @@ class GrpclibClient:
     """grpclib (pure Python, HTTP/2 by h2) with its generated ``BenchStub``."""
 
     def __init__(self, gen: Generated, address: str) -> None:
-        from grpclib.client import Channel
-
+        channel_class = grpclib_module("client").Channel
         host, port = address.rsplit(":", 1)
         self._pb2 = gen.raw("bench_rpc_pb2")
-        self._channel = Channel(host, int(port))
+        self._channel: Any = channel_class(host, int(port))
         self._stub: Any = gen.raw("bench_rpc_grpc").BenchStub(self._channel)
 
     async def echo(self, n: int) -> None:

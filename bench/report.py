@@ -12,7 +12,8 @@ from pathlib import Path
 
 from bench.stats import Summary
 
-RESULTS_DIR = Path(__file__).parent / "results"
+RESULTS_DIR = Path(os.environ.get("BENCH_RESULTS_DIR") or Path(__file__).parent / "results")
+"""Where reports are written; BENCH_RESULTS_DIR overrides it (the smoke tests use a temp dir)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +59,11 @@ class Report:
             parts += [*self.notes, ""]
         return "\n".join(parts)
 
-    def write(self, directory: Path = RESULTS_DIR) -> Path:
+    def write(self, directory: Path | None = None) -> Path:
         """Print the table and write the whole report to ``<directory>/<name>.md``."""
         text = self.markdown()
         print(text, flush=True)
+        directory = directory or RESULTS_DIR
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"{self.name}.md"
         path.write_text(text, encoding="utf-8")

@@ -17,6 +17,7 @@ from typing import Any, cast
 
 import grpc
 
+from bench.clients import grpclib_module
 from bench.generated import Generated
 
 HOST = "127.0.0.1"
@@ -153,8 +154,6 @@ def serve_grpcio_sync(gen: Generated) -> None:
 
 
 async def serve_grpclib(gen: Generated) -> None:
-    from grpclib.server import Server
-
     base = gen.raw("bench_rpc_grpc").BenchBase
     replies = Replies(gen.raw("bench_rpc_pb2"))
 
@@ -177,7 +176,7 @@ async def serve_grpclib(gen: Generated) -> None:
             for _ in range(request.count // request.chunk):
                 await stream.send_message(chunk)
 
-    server = Server([Handler()])
+    server = grpclib_module("server").Server([Handler()])
     await server.start(HOST, 0)
     try:
         listening = cast(asyncio.Server, server._server)
