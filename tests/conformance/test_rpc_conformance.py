@@ -63,7 +63,7 @@ async def test_rpc_scenario(scenario: dict[str, Any] | None, echo_root: Path) ->
                     skipped.append(call["method"])
                     continue
                 service = "callee" if call["method"] in behaviours else call["method"]
-                client = caller.client(_module().EchoClient, service=service)
+                client = caller.client(_module().CalleeClient, service=service)
                 await _run_step(client, step)
     finally:
         if callee is not None:

@@ -14,5 +14,5 @@ def echo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def echo(echo_root: Path) -> ModuleType:
-    """The generated-shape ``echo_sb`` module (clients, handler base, service table)."""
+    """The sb-gen generated ``echo_sb`` module (client, handler base, service table)."""
     return load(echo_root)

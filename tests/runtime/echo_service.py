@@ -1,15 +1,15 @@
-"""Test fixture code: compiles the conformance Echo proto and provides a counting handler.
+"""Test fixture code: generates the conformance Echo proto and provides a counting handler.
 
-``build(dir)`` runs grpc_tools.protoc into ``dir/echo_pkg`` (messages and a plain grpcio stub) and
-adds the hand-written generated-shape module ``echo_sb``; ``load(dir)`` imports the package.
-The same code serves the in-test handlers and the callee processes.
+``build(dir)`` runs sb-gen into ``dir/echo_pkg`` (messages, ``echo_sb`` with the client, handler
+base and service table) and adds a plain grpcio stub from grpc_tools for interop tests;
+``load(dir)`` imports the package. The same code serves the in-test handlers and the callee
+processes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib
-import shutil
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -20,6 +20,8 @@ from typing import Any
 from grpc_tools import protoc
 
 import runtime_lib as sb
+from generator.output import write_atomically
+from generator.package import build_package
 
 PROTO = """
 syntax = "proto3";
@@ -45,9 +47,9 @@ SDK = "sb-gen-python"
 
 def build(root: Path) -> Path:
     pkg = root / "echo_pkg"
-    pkg.mkdir(parents=True, exist_ok=True)
     (root / "echo.proto").write_text(PROTO)
-    args = ["protoc", f"-I{root}", f"--python_out={pkg}", f"--grpc_python_out={pkg}", "echo.proto"]
+    write_atomically(pkg, build_package([root / "echo.proto"], []))
+    args = ["protoc", f"-I{root}", f"--grpc_python_out={pkg}", "echo.proto"]
     if protoc.main(args) != 0:
         raise RuntimeError("protoc failed on echo.proto")
     # grpc_python_out imports ``echo_pb2`` absolutely; make it relative inside the package.
@@ -55,8 +57,6 @@ def build(root: Path) -> Path:
     grpc_mod.write_text(
         grpc_mod.read_text().replace("import echo_pb2 as", "from . import echo_pb2 as")
     )
-    shutil.copy(Path(__file__).with_name("echo_sb_template.py"), pkg / "echo_sb.py")
-    (pkg / "__init__.py").write_text("")
     return root
 
 
@@ -76,7 +76,7 @@ def make_handler(
     pb = sys.modules["echo_pkg.echo_pb2"]
     behaviours = behaviours or {}
 
-    class Counting(sbmod.EchoHandler):  # type: ignore[misc, name-defined]
+    class Counting(sbmod.CalleeHandler):  # type: ignore[misc, name-defined]
         def __init__(self) -> None:
             self.served: Counter[str] = Counter()
             self.contexts: list[sb.CallContext] = []

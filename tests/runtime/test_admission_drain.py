@@ -38,7 +38,7 @@ async def test_burst_beyond_running_plus_queued_is_refused_with_the_marker(
     server = sb.Bridge("echo", admission=sb.AdmissionLimits(max_concurrent=4, max_queued=4))
     server.serve(handler)
     async with server, sb.Bridge("caller") as caller:
-        client = caller.client(echo.EchoClient, address=server.address)
+        client = caller.client(echo.CalleeClient, address=server.address)
         calls = [
             asyncio.create_task(client.slow(pb().Echo(text=str(i)), retry=ONCE)) for i in range(20)
         ]
@@ -62,7 +62,7 @@ async def test_stop_drains_in_flight_calls_and_refuses_new_ones(echo: ModuleType
     await server.start()
     address = server.address
     async with sb.Bridge("caller") as caller, grpc.aio.insecure_channel(address) as channel:
-        client = caller.client(echo.EchoClient, address=address)
+        client = caller.client(echo.CalleeClient, address=address)
         in_flight = [asyncio.create_task(client.slow(pb().Echo(text=str(i)))) for i in range(3)]
         await _until(lambda: handler.served["slow"] == 3, "three calls running")
         stopping = asyncio.create_task(server.stop())

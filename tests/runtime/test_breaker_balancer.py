@@ -107,7 +107,7 @@ async def test_breaker_cycle_on_real_grpc(echo: ModuleType) -> None:
     try:
         policy = sb.BreakerPolicy(open_for=0.3)
         async with sb.Bridge("caller", breaker=policy) as caller:
-            client = caller.client(echo.EchoClient, address=server.address)
+            client = caller.client(echo.CalleeClient, address=server.address)
             faults.plan[echo_path] = ["INTERNAL"] * 10
             for _ in range(10):
                 with pytest.raises(sb.ServiceBridgeError):

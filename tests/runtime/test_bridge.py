@@ -32,7 +32,7 @@ async def test_all_four_cardinalities(echo: ModuleType) -> None:
     server = sb.Bridge("echo")
     server.serve(handler)
     async with server, sb.Bridge("caller") as caller:
-        client = caller.client(echo.EchoClient, address=server.address)
+        client = caller.client(echo.CalleeClient, address=server.address)
         reply = await client.echo(pb().Echo(text="hi", n=3))
         assert (reply.text, reply.n, reply.handled_by) == ("hi", 3, SDK)
         watched = [r.n async for r in client.watch(pb().Echo(text="w", n=4))]
@@ -48,7 +48,7 @@ async def test_handler_context_carries_caller_request_id_key_and_deadline(echo: 
     server = sb.Bridge("echo")
     server.serve(handler)
     async with server, sb.Bridge("billing") as caller:
-        client = caller.client(echo.EchoClient, address=server.address)
+        client = caller.client(echo.CalleeClient, address=server.address)
         reply = await client.info(
             pb().Echo(), idempotency_key="k-1", request_id="r-1", timeout="4s"
         )
@@ -67,7 +67,7 @@ async def test_handler_errors_reach_the_caller(echo: ModuleType) -> None:
     server = sb.Bridge("echo")
     server.serve(handler)
     async with server, sb.Bridge("caller") as caller:
-        client = caller.client(echo.EchoClient, address=server.address)
+        client = caller.client(echo.CalleeClient, address=server.address)
         with pytest.raises(sb.HandlerError) as declined:
             await client.decline(pb().Echo())
         assert declined.value.handler_code == "CARD_DECLINED"
@@ -86,7 +86,7 @@ async def test_slow_handler_times_out(echo: ModuleType) -> None:
     server = sb.Bridge("echo")
     server.serve(handler)
     async with server, sb.Bridge("caller") as caller:
-        client = caller.client(echo.EchoClient, address=server.address)
+        client = caller.client(echo.CalleeClient, address=server.address)
         with pytest.raises(sb.CallTimeoutError) as timed_out:
             await client.slow(pb().Echo(), timeout="200ms")
         assert not timed_out.value.retryable
@@ -99,7 +99,7 @@ async def test_breaking_out_of_a_server_stream_cancels_the_call(echo: ModuleType
     server = sb.Bridge("echo")
     server.serve(handler)
     async with server, sb.Bridge("caller") as caller:
-        client = caller.client(echo.EchoClient, address=server.address)
+        client = caller.client(echo.CalleeClient, address=server.address)
         # No reference kept: leaving the loop is all the caller does.
         async for reply in client.watch(pb().Echo(text="w", n=1_000_000)):
             if reply.n == 2:
@@ -145,7 +145,7 @@ async def test_bridge_client_calls_a_plain_grpc_servicer(echo: ModuleType) -> No
     await server.start()
     try:
         async with sb.Bridge("caller") as caller:
-            client = caller.client(echo.EchoClient, address=f"127.0.0.1:{port}")
+            client = caller.client(echo.CalleeClient, address=f"127.0.0.1:{port}")
             assert (await client.echo(pb().Echo(text="x"))).handled_by == "plain"
             with pytest.raises(sb.ServiceBridgeError) as denied:
                 await client.decline(pb().Echo())

@@ -57,7 +57,7 @@ async def test_replay_returns_stored_reply_and_duplicates_wait_for_the_first(
     server = sb.Bridge("echo")
     server.serve(handler)
     async with server, sb.Bridge("caller") as caller:
-        client = caller.client(echo.EchoClient, address=server.address)
+        client = caller.client(echo.CalleeClient, address=server.address)
         first = asyncio.create_task(client.slow(pb().Echo(text="a"), idempotency_key="pay-1"))
         second = asyncio.create_task(client.slow(pb().Echo(text="b"), idempotency_key="pay-1"))
         for _ in range(300):
@@ -109,7 +109,7 @@ async def test_inproc_transport_all_cardinalities_without_a_socket(echo: ModuleT
     bridge = sb.Bridge("echo")  # no registry entry: auto picks inproc for its own service
     bridge.serve(handler)
     async with bridge:
-        client = bridge.client(echo.EchoClient, service="echo")
+        client = bridge.client(echo.CalleeClient, service="echo")
         reply = await client.echo(pb().Echo(text="in", n=2))
         assert (reply.text, reply.n, reply.handled_by) == ("in", 2, SDK)
         assert [r.n async for r in client.watch(pb().Echo(n=3))] == [0, 1, 2]
@@ -125,14 +125,14 @@ async def test_inproc_transport_all_cardinalities_without_a_socket(echo: ModuleT
         with pytest.raises(sb.CallTimeoutError):
             await client.slow(pb().Echo(), timeout="100ms")
         assert handler.cancelled == 1
-        by_address = bridge.client(echo.EchoClient, address=bridge.address)
+        by_address = bridge.client(echo.CalleeClient, address=bridge.address)
         assert (await by_address.echo(pb().Echo(text="x"), transport="inproc")).text == "x"
         assert (await by_address.echo(pb().Echo(text="y"), transport="direct")).text == "y"
 
 
 async def test_inproc_needs_a_local_handler(echo: ModuleType) -> None:
     async with sb.Bridge("caller") as caller:
-        client = caller.client(echo.EchoClient, service="echo")
+        client = caller.client(echo.CalleeClient, service="echo")
         with pytest.raises(sb.NoLiveInstanceError) as missing:
             await client.echo(pb().Echo(), transport="inproc")
         assert missing.value.retryable
@@ -143,7 +143,7 @@ async def test_call_defaults_layer_under_call_options(echo: ModuleType) -> None:
     server.serve(make_handler(echo))
     defaults: sb.CallOptions = {"timeout": "3s", "idempotency_key": "default-key"}
     async with server, sb.Bridge("caller", call_defaults=defaults) as caller:
-        client = caller.client(echo.EchoClient, address=server.address)
+        client = caller.client(echo.CalleeClient, address=server.address)
         info = await client.info(pb().Echo())
         assert 0 < info.n <= 3000
         assert info.handled_by == "default-key"
@@ -161,7 +161,7 @@ async def test_a_call_made_inside_a_handler_inherits_the_remaining_deadline(
     downstream.serve(make_handler(echo, "ledger"))
     await downstream.start()
     front = sb.Bridge("front")
-    ledger = front.client(echo.EchoClient, address=downstream.address)
+    ledger = front.client(echo.CalleeClient, address=downstream.address)
     handler = make_handler(echo, "front")
 
     async def relay(request: Any, ctx: sb.CallContext) -> Any:
@@ -171,7 +171,7 @@ async def test_a_call_made_inside_a_handler_inherits_the_remaining_deadline(
     front.serve(handler)
     try:
         async with front, sb.Bridge("edge") as edge:
-            client = edge.client(echo.EchoClient, address=front.address)
+            client = edge.client(echo.CalleeClient, address=front.address)
             inner = await client.echo(pb().Echo(), timeout="2s")
             assert inner.text == "front"  # ledger saw front as its caller
             assert 0 < inner.n <= 2000

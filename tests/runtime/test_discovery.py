@@ -52,7 +52,7 @@ async def test_replicas_register_are_found_and_withdraw(echo: ModuleType, nats_u
     caller = sb.Bridge("caller", registry=sb.NatsKvRegistry(nats_url))
     await caller.start()
     try:
-        client = caller.client(echo.EchoClient, service="echo")
+        client = caller.client(echo.CalleeClient, service="echo")
         assert len(caller.registry.instances("echo")) == 2
         seen = Counter([(await client.echo(pb().Echo())).handled_by for _ in range(40)])
         assert set(seen) == {"r1", "r2"}
@@ -74,9 +74,9 @@ async def test_caller_is_routed_only_to_matching_contracts(echo: ModuleType, nat
     server.serve(make_handler(echo))
     caller = sb.Bridge("caller", registry=sb.NatsKvRegistry(nats_url))
     async with server, caller:
-        client = caller.client(echo.EchoClient, service="echo")
+        client = caller.client(echo.CalleeClient, service="echo")
         assert (await client.echo(pb().Echo(text="v"))).text == "v"
-        v2 = dataclasses.replace(echo._ECHO, contract_hash="v2:newer")
+        v2 = dataclasses.replace(echo._CALLEE_ECHO, contract_hash="v2:newer")
         with pytest.raises(sb.NoLiveInstanceError) as mismatch:
             await client._unary(v2, pb().Echo(), {})
         assert "matching contract" in mismatch.value.message
@@ -115,7 +115,7 @@ async def test_failover_when_one_of_three_callees_is_killed_mid_load(
     try:
         await caller.start()
         await _until(lambda: len(caller.registry.instances("echo")) == 3, "three registered")
-        client = caller.client(echo.EchoClient, service="echo")
+        client = caller.client(echo.CalleeClient, service="echo")
         queue: asyncio.Queue[int] = asyncio.Queue()
         for i in range(total):
             queue.put_nowait(i)
@@ -152,7 +152,7 @@ async def test_a_terminated_callee_drains_and_exits_cleanly(
     callee = start_callee(echo_root, "echo", behaviours={"slow": {"sleepMs": 300}})
     try:
         async with sb.Bridge("caller", registry={"echo": [callee.address]}) as caller:
-            client = caller.client(echo.EchoClient, service="echo")
+            client = caller.client(echo.CalleeClient, service="echo")
             call = asyncio.create_task(client.slow(pb().Echo(text="last")))
             await asyncio.sleep(0.1)
             stopped = asyncio.get_running_loop().run_in_executor(None, callee.terminate)

@@ -42,7 +42,7 @@ async def test_ambiguous_failure_without_key_is_not_retried(echo: ModuleType, st
     faults.plan[ECHO] = [status]
     try:
         async with sb.Bridge("caller") as caller:
-            client = caller.client(echo.EchoClient, address=server.address)
+            client = caller.client(echo.CalleeClient, address=server.address)
             with pytest.raises(sb.ServiceBridgeError) as failed:
                 await client.echo(pb().Echo(text="once"), retry=FAST)
             assert not failed.value.not_dispatched
@@ -60,7 +60,7 @@ async def test_ambiguous_failure_with_key_runs_handler_once_and_replies(
     faults.plan[ECHO] = [status]
     try:
         async with sb.Bridge("caller") as caller:
-            client = caller.client(echo.EchoClient, address=server.address)
+            client = caller.client(echo.CalleeClient, address=server.address)
             reply = await client.echo(pb().Echo(text="safe"), idempotency_key="k1", retry=FAST)
             assert reply.text == "safe"
             assert faults.seen[ECHO] == 2  # sent twice...
@@ -75,7 +75,7 @@ async def test_definite_answers_are_never_retried_even_with_a_key(echo: ModuleTy
     faults.plan[ECHO] = ["DENY"]
     try:
         async with sb.Bridge("caller") as caller:
-            client = caller.client(echo.EchoClient, address=server.address)
+            client = caller.client(echo.CalleeClient, address=server.address)
             opts: Any = {"idempotency_key": "k", "retry": FAST}
             with pytest.raises(sb.ServiceBridgeError) as denied:
                 await client.echo(pb().Echo(), **opts)
@@ -84,11 +84,11 @@ async def test_definite_answers_are_never_retried_even_with_a_key(echo: ModuleTy
                 await client.decline(pb().Echo(), **opts)
             with pytest.raises(sb.CallTimeoutError):
                 await client.slow(pb().Echo(), timeout="300ms", **opts)
-            mismatched = dataclasses.replace(echo._ECHO, contract_hash="v2:other")
+            mismatched = dataclasses.replace(echo._CALLEE_ECHO, contract_hash="v2:other")
             with pytest.raises(sb.ValidationError) as invalid:
                 await client._unary(mismatched, pb().Echo(), opts)
             assert "v2:other" in invalid.value.message
-            assert echo.CONTRACT in invalid.value.message
+            assert echo._CALLEE_ECHO.contract_hash in invalid.value.message
             assert faults.seen[ECHO] == 2
             assert faults.seen["/conformance.Callee/Decline"] == 1
             assert faults.seen["/conformance.Callee/Slow"] == 1
@@ -104,7 +104,7 @@ async def test_no_connection_is_retried_on_another_endpoint(echo: ModuleType) ->
     try:
         registry = {"echo": [dead, server.address]}
         async with sb.Bridge("caller", registry=registry) as caller:
-            client = caller.client(echo.EchoClient, service="echo")
+            client = caller.client(echo.CalleeClient, service="echo")
             for i in range(6):  # no key: only the pre-dispatch proof allows these retries
                 assert (await client.echo(pb().Echo(n=i), retry=FAST)).n == i
             assert handler.served["echo"] == 6
@@ -119,7 +119,7 @@ async def test_not_dispatched_marker_is_retried_on_another_endpoint(echo: Module
     try:
         async with sb.Bridge("holder", registry={"echo": [full.address]}) as holder:
             blocker = asyncio.create_task(
-                holder.client(echo.EchoClient, service="echo").slow(pb().Echo())
+                holder.client(echo.CalleeClient, service="echo").slow(pb().Echo())
             )
             for _ in range(500):
                 if busy.served["slow"]:
@@ -127,7 +127,7 @@ async def test_not_dispatched_marker_is_retried_on_another_endpoint(echo: Module
                 await asyncio.sleep(0.01)
             registry = {"echo": [full.address, spare.address]}
             async with sb.Bridge("caller", registry=registry) as caller:
-                client = caller.client(echo.EchoClient, service="echo")
+                client = caller.client(echo.CalleeClient, service="echo")
                 replies = [await client.echo(pb().Echo(n=i), retry=FAST) for i in range(16)]
                 assert {r.handled_by for r in replies} == {"spare"}
                 assert idle.served["echo"] == 16
@@ -145,7 +145,7 @@ async def test_not_dispatched_marker_is_retried_on_another_endpoint(echo: Module
 async def test_retry_disabled_with_one_attempt(echo: ModuleType) -> None:
     dead = f"127.0.0.1:{free_port()}"
     async with sb.Bridge("caller") as caller:
-        client = caller.client(echo.EchoClient, address=dead)
+        client = caller.client(echo.CalleeClient, address=dead)
         with pytest.raises(sb.ConnectionFailedError) as failed:
             await client.echo(pb().Echo(), retry=sb.RetryPolicy(max_attempts=1))
         assert failed.value.retryable
