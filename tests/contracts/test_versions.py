@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from generator.output import write_atomically
 from generator.package import build_package
-from runtime_lib.nats_server import NatsServer
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -67,15 +65,6 @@ async def main() -> None:
 
 asyncio.run(main())
 """
-
-
-@pytest.fixture
-def nats_url(tmp_path: Path) -> Iterator[str]:
-    server = NatsServer(store_dir=tmp_path / "nats").start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 def generate(root: Path) -> dict[str, str]:

@@ -1,22 +1,10 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 
 from runtime_lib.events import MemoryBus
-from runtime_lib.nats_server import NatsServer
-
-
-@pytest.fixture
-def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
-    """A real ``nats-server -js`` on a free port with its store under tmp_path."""
-    server = NatsServer(store_dir=tmp_path / "nats-store").start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

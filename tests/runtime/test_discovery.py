@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -16,22 +15,12 @@ from echo_service import make_handler
 from processes import Callee, start_callee
 
 import runtime_lib as sb
-from runtime_lib.nats_server import NatsServer
 
 pytestmark = pytest.mark.timeout(60)
 
 
 def pb() -> Any:
     return sys.modules["echo_pkg.echo_pb2"]
-
-
-@pytest.fixture
-def nats_url(tmp_path: Path) -> Iterator[str]:
-    server = NatsServer(store_dir=tmp_path / "nats").start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 async def _until(predicate: Any, what: str) -> None:
