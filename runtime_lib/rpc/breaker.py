@@ -34,6 +34,7 @@ class CircuitBreaker:
         self._policy = policy
         self._clock = clock
         self._outcomes: deque[tuple[float, bool]] = deque()
+        self._failures = 0  # failures among _outcomes, kept so record() never rescans the window
         self._state = BreakerState.CLOSED
         self._opened_at = 0.0
         self._probing = False
@@ -67,18 +68,19 @@ class CircuitBreaker:
             return  # a call sent before the breaker opened says nothing new
         if self._state is BreakerState.HALF_OPEN:
             self._probing = False
-            self._outcomes.clear()
+            self._forget()
             if ok:
                 self._state = BreakerState.CLOSED
             else:
                 self._open(now)
             return
         self._outcomes.append((now, ok))
-        while self._outcomes and self._outcomes[0][0] < now - self._policy.window:
-            self._outcomes.popleft()
-        failures = sum(1 for _, good in self._outcomes if not good)
+        self._failures += not ok
+        horizon = now - self._policy.window
+        while self._outcomes[0][0] < horizon:
+            self._failures -= not self._outcomes.popleft()[1]
         total = len(self._outcomes)
-        if total >= self._policy.min_calls and failures > self._policy.failure_ratio * total:
+        if total >= self._policy.min_calls and self._failures > self._policy.failure_ratio * total:
             self._open(now)
 
     def release(self) -> None:
@@ -89,7 +91,11 @@ class CircuitBreaker:
     def _open(self, now: float) -> None:
         self._state = BreakerState.OPEN
         self._opened_at = now
+        self._forget()
+
+    def _forget(self) -> None:
         self._outcomes.clear()
+        self._failures = 0
 
     def _cool(self) -> bool:
         return self._clock() >= self._opened_at + self._policy.open_for
