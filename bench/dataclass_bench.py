@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from bench.generated import generate
+from bench.generated import shared
 from bench.report import Report, Row, verdict
 from bench.runner import Options, alternate
 from bench.stats import ratio
@@ -103,9 +101,8 @@ def main(options: Options) -> Report:
         "Event dataclass round trip vs raw protobuf",
         f"python -m bench dataclass --runs {options.runs}" + (" --quick" if options.quick else ""),
     )
-    with tempfile.TemporaryDirectory(prefix="bench-dataclass-") as tmp:
-        module = generate(Path(tmp)).sb("bench_event")
-        cases = operations(module)
+    module = shared().sb("bench_event")
+    cases = operations(module)
 
     def measure(case: str, subject: str) -> Callable[[], Mapping[str, float]]:
         operation = cases[case][subject]

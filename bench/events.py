@@ -21,7 +21,7 @@ import nats
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 import runtime_lib as sb
-from bench.generated import generate
+from bench.generated import shared
 from bench.nats import nats_server, small_event
 from bench.outbox import Scratch
 from bench.report import Report, Row, verdict
@@ -171,8 +171,7 @@ def main(options: Options) -> Report:
     )
     with tempfile.TemporaryDirectory(prefix="bench-events-") as tmp:
         root = Path(tmp)
-        (root / "gen").mkdir()
-        module = generate(root / "gen").sb("bench_event")
+        module = shared().sb("bench_event")
         scratch = Scratch(root / "runs")
         scratch.root.mkdir()
         with nats_server(root / "nats") as url:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -48,6 +49,17 @@ class Generated:
         """A grpcio/grpclib module: ``bench_rpc_pb2``, ``bench_rpc_pb2_grpc``, ``bench_rpc_grpc``."""
         self.activate()
         return importlib.import_module(module)
+
+
+_SHARED: list[tuple[tempfile.TemporaryDirectory[str], Generated]] = []
+
+
+def shared() -> Generated:
+    """The bench protos generated once per process (imported modules stay valid across benchmarks)."""
+    if not _SHARED:
+        directory = tempfile.TemporaryDirectory(prefix="bench-generated-")
+        _SHARED.append((directory, generate(Path(directory.name))))
+    return _SHARED[0][1]
 
 
 def generate(root: Path) -> Generated:

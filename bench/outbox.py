@@ -15,7 +15,7 @@ from types import ModuleType
 import nats
 
 import runtime_lib as sb
-from bench.generated import generate
+from bench.generated import shared
 from bench.nats import nats_server, small_event
 from bench.report import Report, Row, verdict
 from bench.runner import Options, alternate
@@ -182,8 +182,7 @@ def main(options: Options) -> Report:
     )
     with tempfile.TemporaryDirectory(prefix="bench-outbox-") as tmp:
         root = Path(tmp)
-        (root / "gen").mkdir()
-        module = generate(root / "gen").sb("bench_event")
+        module = shared().sb("bench_event")
         scratch = Scratch(root / "runs")
         scratch.root.mkdir()
         payload = small_event(module, 0).to_proto().SerializeToString()

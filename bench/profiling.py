@@ -24,7 +24,7 @@ from bench.clients import AioClient, SbClient
 from bench.corpus import write_corpus
 from bench.cprofile_table import table, total_seconds
 from bench.dataclass_bench import sample_event
-from bench.generated import Generated, generate
+from bench.generated import Generated, shared
 from bench.outbox import publish_rate
 from bench.report import Report, Row
 from bench.rpc_server import aio_servicer, sb_handler
@@ -184,12 +184,11 @@ def main(options: Options) -> Report:
         "Profiles of the hot paths (cProfile)",
         f"python -m bench profile --runs {options.runs}" + (" --quick" if options.quick else ""),
     )
-    with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
-        gen = generate(Path(tmp))
-        report.notes += rpc_section(gen, calls, options.runs, report)
-        report.notes += ["", *dataclass_section(gen, 2_000 if options.quick else 20_000)]
-        report.notes += ["", *codegen_section(20 if options.quick else 100)]
-        report.notes += ["", *publish_section(gen, 256 * (4 if options.quick else 40))]
+    gen = shared()
+    report.notes += rpc_section(gen, calls, options.runs, report)
+    report.notes += ["", *dataclass_section(gen, 2_000 if options.quick else 20_000)]
+    report.notes += ["", *codegen_section(20 if options.quick else 100)]
+    report.notes += ["", *publish_section(gen, 256 * (4 if options.quick else 40))]
     ratio = report.rows[0].summary.median / report.rows[1].summary.median
     report.notes.insert(0, f"In-process unary call: sb-gen costs {ratio:.2f}x raw grpc.aio.\n")
     return report

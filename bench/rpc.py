@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from bench.clients import AioClient, BenchClient, SbClient
-from bench.generated import Generated, generate
+from bench.generated import Generated, shared
 from bench.measure import latency, stream_rate, throughput
 from bench.procs import rpc_server
 from bench.report import Report, Row, verdict
@@ -75,8 +73,7 @@ def main(options: Options) -> Report:
         "RPC: generated client + handler vs raw grpc.aio",
         f"python -m bench rpc --runs {options.runs}" + (" --quick" if options.quick else ""),
     )
-    with tempfile.TemporaryDirectory(prefix="bench-rpc-") as tmp:
-        results = measure(generate(Path(tmp)), options)
+    results = measure(shared(), options)
     ours, peer = results[SB], results[RAW]
     cases = [
         ("p50", f"unary p50 latency ({work.sequential} sequential calls)", "µs", False),

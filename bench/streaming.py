@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import cProfile
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from bench.clients import AioClient, BenchClient, GrpclibClient, SbClient, SyncClient
 from bench.cprofile_table import table
-from bench.generated import Generated, generate
+from bench.generated import Generated, shared
 from bench.procs import Server, rpc_server
 from bench.report import Report, Row, verdict
 from bench.runner import Options, alternate
@@ -126,27 +124,26 @@ def main(options: Options) -> Report:
         "Server streaming: sb-gen vs grpc.aio vs grpclib, and why grpc.aio streams slowly",
         f"python -m bench streaming --runs {options.runs}" + (" --quick" if options.quick else ""),
     )
-    with tempfile.TemporaryDirectory(prefix="bench-streaming-") as tmp:
-        gen = generate(Path(tmp))
-        with (
-            rpc_server("sb", gen) as sb_server,
-            rpc_server("grpcio", gen) as aio_server,
-            rpc_server("grpcio-sync", gen) as sync_server,
-            rpc_server("grpclib", gen) as grpclib_server,
-        ):
-            servers = {
-                "sb": sb_server,
-                "grpcio": aio_server,
-                "grpcio-sync": sync_server,
-                "grpclib": grpclib_server,
-            }
+    gen = shared()
+    with (
+        rpc_server("sb", gen) as sb_server,
+        rpc_server("grpcio", gen) as aio_server,
+        rpc_server("grpcio-sync", gen) as sync_server,
+        rpc_server("grpclib", gen) as grpclib_server,
+    ):
+        servers = {
+            "sb": sb_server,
+            "grpcio": aio_server,
+            "grpcio-sync": sync_server,
+            "grpclib": grpclib_server,
+        }
 
-            def measure(subject: Subject) -> Callable[[], Mapping[str, float]]:
-                server = servers[subject.server]
-                return lambda: asyncio.run(one_stream(subject, gen, server, count))
+        def measure(subject: Subject) -> Callable[[], Mapping[str, float]]:
+            server = servers[subject.server]
+            return lambda: asyncio.run(one_stream(subject, gen, server, count))
 
-            results = alternate({n: measure(s) for n, s in SUBJECTS.items()}, options.runs)
-            profile = profile_aio_client(gen, aio_server, count)
+        results = alternate({n: measure(s) for n, s in SUBJECTS.items()}, options.runs)
+        profile = profile_aio_client(gen, aio_server, count)
     peer = results[RAW]
     for name in SUBJECTS:
         figures = results[name]
