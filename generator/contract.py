@@ -82,6 +82,10 @@ def canonical_message(files: Sequence[descriptor_pb2.FileDescriptorProto], type_
     return _Types.of(files).canonical(type_name)
 
 
+def _dumps(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def _hash(canonical_input: str, canonical_output: str) -> str:
     digest = hashlib.sha256(f"{canonical_input}:{canonical_output}".encode()).hexdigest()
     return f"v2:{digest}"
@@ -93,6 +97,13 @@ class _Types:
 
     messages: dict[str, descriptor_pb2.DescriptorProto] = dataclass_field(default_factory=dict)
     enums: dict[str, descriptor_pb2.EnumDescriptorProto] = dataclass_field(default_factory=dict)
+    # Memos: a corpus hashes many methods over the same messages.
+    _canonical: dict[str, str] = dataclass_field(default_factory=dict)
+    _described: dict[str, str] = dataclass_field(default_factory=dict)
+    _names: dict[str, str] = dataclass_field(default_factory=dict)
+    _enum_texts: dict[str, str] = dataclass_field(default_factory=dict)
+    _reach: dict[str, dict[str, str]] = dataclass_field(default_factory=dict)
+    _in_progress: set[str] = dataclass_field(default_factory=set)
 
     @classmethod
     def of(cls, files: Sequence[descriptor_pb2.FileDescriptorProto]) -> _Types:
@@ -116,13 +127,18 @@ class _Types:
             self._add(name, message.nested_type, message.enum_type)
 
     def canonical(self, type_name: str) -> str:
-        message = self._message(type_name)
-        body = self._describe(message)
-        reachable: dict[str, _Json] = {}
-        self._collect(message, reachable)
+        known = self._canonical.get(type_name)
+        if known is not None:
+            return known
+        reachable = self._reach_of(type_name)
+        text = self._describe(type_name)
         if reachable:
-            body["r"] = reachable
-        return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            # Canonical JSON built from the entries' own canonical texts: "r" sorts after "f"
+            # and "o", and its keys are sorted, exactly as json.dumps(sort_keys=True) would.
+            table = ",".join(f"{_dumps(k)}:{reachable[k]}" for k in sorted(reachable))
+            text = f'{text[:-1]},"r":{{{table}}}}}'
+        self._canonical[type_name] = text
+        return text
 
     def _message(self, type_name: str) -> descriptor_pb2.DescriptorProto:
         try:
@@ -132,8 +148,11 @@ class _Types:
 
     def _name(self, type_name: str) -> str:
         """The name a message goes by in the hash: its wire_name when it has one."""
-        wire = wire_name(self._message(type_name).options)
-        return f".{wire}" if wire is not None else type_name
+        name = self._names.get(type_name)
+        if name is None:
+            wire = wire_name(self._message(type_name).options)
+            name = self._names[type_name] = f".{wire}" if wire is not None else type_name
+        return name
 
     def _map_entry(
         self, fd: descriptor_pb2.FieldDescriptorProto
@@ -143,7 +162,12 @@ class _Types:
         entry = self._message(fd.type_name)
         return entry if entry.options.map_entry else None
 
-    def _describe(self, message: descriptor_pb2.DescriptorProto) -> _Json:
+    def _describe(self, type_name: str) -> str:
+        """The canonical JSON ``{"f": ..., "o": ...}`` of one message, without ``r``."""
+        known = self._described.get(type_name)
+        if known is not None:
+            return known
+        message = self._message(type_name)
         fields = [self._field(f) for f in sorted(message.field, key=lambda f: f.number)]
         body: _Json = {"f": fields}
         # A proto3 `optional` sits in a synthetic oneof of its own; it is not a group.
@@ -154,7 +178,8 @@ class _Types:
         if groups:
             # Groups are disjoint, so sorting the sorted lists orders them by their first number.
             body["o"] = [{"f": g} for g in sorted(sorted(g) for g in groups.values())]
-        return body
+        text = self._described[type_name] = _dumps(body)
+        return text
 
     def _field(self, fd: descriptor_pb2.FieldDescriptorProto) -> _Json:
         entry = self._map_entry(fd)
@@ -173,21 +198,49 @@ class _Types:
             return f"m:{self._name(fd.type_name)}"
         return _SCALARS[fd.type]
 
-    def _collect(self, message: descriptor_pb2.DescriptorProto, seen: dict[str, _Json]) -> None:
-        """Add every message and enum reachable from ``message``'s fields to ``seen``."""
+    def _reach_of(self, type_name: str) -> dict[str, str]:
+        """Canonical texts of every message and enum reachable from ``type_name``'s fields.
+
+        Memoized per type: many methods reach the same imported types, and walking them again
+        for each one dominated large corpora.
+        """
+        known = self._reach.get(type_name)
+        if known is not None:
+            return known
+        self._in_progress.add(type_name)
+        seen: dict[str, str] = {}
+        self._collect(self._message(type_name), seen, memo=True)
+        self._in_progress.discard(type_name)
+        self._reach[type_name] = seen
+        return seen
+
+    def _collect(
+        self, message: descriptor_pb2.DescriptorProto, seen: dict[str, str], *, memo: bool
+    ) -> None:
         for f in message.field:
-            if f.type == _Field.TYPE_ENUM and f.type_name not in seen:
-                values = sorted({v.number for v in self._enum(f.type_name).value})
-                seen[f.type_name] = {"e": values}
+            if f.type == _Field.TYPE_ENUM:
+                if f.type_name not in seen:
+                    seen[f.type_name] = self._enum_text(f.type_name)
             elif f.type in (_Field.TYPE_MESSAGE, _Field.TYPE_GROUP):
                 target = self._message(f.type_name)
                 if target.options.map_entry:  # expressed inline through c/k/t
-                    self._collect(target, seen)
+                    self._collect(target, seen, memo=memo)
                     continue
                 name = self._name(f.type_name)
-                if name not in seen:
-                    seen[name] = self._describe(target)
-                    self._collect(target, seen)
+                if name in seen:
+                    continue
+                seen[name] = self._describe(f.type_name)
+                if memo and f.type_name not in self._in_progress:
+                    seen.update(self._reach_of(f.type_name))
+                else:  # a cycle back into a type being memoized: walk it plainly
+                    self._collect(target, seen, memo=False)
+
+    def _enum_text(self, type_name: str) -> str:
+        text = self._enum_texts.get(type_name)
+        if text is None:
+            values = sorted({v.number for v in self._enum(type_name).value})
+            text = self._enum_texts[type_name] = _dumps({"e": values})
+        return text
 
     def _enum(self, type_name: str) -> descriptor_pb2.EnumDescriptorProto:
         try:

@@ -10,7 +10,7 @@ from generator import naming
 from generator.describe_events import describe_events
 from generator.imports import ImportSet
 from generator.model import DataClass, EnumClass, Method, SbModule, Service
-from generator.type_index import TypeIndex, comments
+from generator.type_index import TypeIndex
 
 _SERVICE_FIELD = d.FileDescriptorProto.SERVICE_FIELD_NUMBER
 _METHOD_FIELD = d.ServiceDescriptorProto.METHOD_FIELD_NUMBER
@@ -18,7 +18,7 @@ _METHOD_FIELD = d.ServiceDescriptorProto.METHOD_FIELD_NUMBER
 
 def describe_file(fd: d.FileDescriptorProto, index: TypeIndex) -> SbModule:
     module = naming.module_path(fd.name, "_sb")
-    docs = comments(fd)
+    docs = index.comments(fd.name)
     imports = ImportSet()
 
     def py_type(full_name: str) -> str:

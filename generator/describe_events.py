@@ -14,7 +14,7 @@ from generator.errors import Diagnostic, GeneratorError
 from generator.frontends.sb_options import event_name
 from generator.imports import ImportSet
 from generator.model import DataClass, DataField, EnumClass, EnumMember
-from generator.type_index import Declared, TypeIndex, comments, position
+from generator.type_index import Declared, TypeIndex, position
 
 F = d.FieldDescriptorProto
 EVENT_NAME = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
@@ -123,7 +123,7 @@ class _Builder:
         members = _member_names(declared.enum)
         return EnumClass(
             name=self.enums[full],
-            doc=comments(self.index.files[declared.file]).get(declared.path),
+            doc=self.index.comments(declared.file).get(declared.path),
             members=tuple(EnumMember(members[v.name], v.number) for v in declared.enum.value),
         )
 
@@ -131,7 +131,7 @@ class _Builder:
         declared = self.index.get(full)
         message = declared.message
         assert message is not None
-        docs = comments(self.index.files[declared.file])
+        docs = self.index.comments(declared.file)
         names = naming.unique_names(
             (f.name for f in message.field),
             _MEMBERS | _ANNOTATION_NAMES | self.taken,

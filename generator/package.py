@@ -55,13 +55,12 @@ def _closure(files: Sequence[d.FileDescriptorProto], roots: Iterable[str]) -> li
 def build_package(inputs: Sequence[Path], proto_paths: Sequence[Path]) -> dict[str, bytes]:
     """Every file of the output package, by relative path."""
     files, to_generate = load_descriptors(resolve_inputs(inputs, proto_paths))
-    sources = {
-        **python_modules(files, to_generate),
-        **stub_modules(files, to_generate),
-    }
+    stubs = stub_modules(files, to_generate)  # runs alongside the next two steps when large
+    ours = generate_sb_modules(files, to_generate)
+    sources = {**python_modules(files, to_generate), **stubs()}
     generated = {_module(path) for path in sources}
     out = {path: make_relative(text, _module(path), generated) for path, text in sources.items()}
-    out.update(generate_sb_modules(files, to_generate))
+    out.update(ours)
     packages = {str(parent) for p in out for parent in PurePosixPath(p).parents}
     for package in sorted(packages):
         out.setdefault("__init__.py" if package == "." else f"{package}/__init__.py", INIT_MARKER)

@@ -15,6 +15,7 @@ from generator import naming
 
 _FROM = re.compile(r"^from ([\w.]+) import (\w+_pb2)\b(.*)$", re.MULTILINE)
 _PLAIN = re.compile(r"^import (\w+_pb2)\b(.*)$", re.MULTILINE)
+_BODY = re.compile(r"^DESCRIPTOR\b", re.MULTILINE)
 _MODULE_NAME = re.compile(
     r"^(_builder\.BuildTopDescriptorsAndMessages\(DESCRIPTOR, )'[\w.]+'", re.MULTILINE
 )
@@ -36,7 +37,10 @@ def make_relative(source: str, module: str, generated: Set[str]) -> str:
     def plain_import(m: re.Match[str]) -> str:
         return local(m.group(1), m.group(2)) or m.group(0)
 
-    source = _FROM.sub(from_import, source)
-    source = _PLAIN.sub(plain_import, source)
+    # Both tools write every import before the module's DESCRIPTOR; only that head is rewritten
+    # (the rest can be large: serialized descriptors and stub classes).
+    end = _BODY.search(source)
+    cut = end.start() if end else len(source)
+    head = _PLAIN.sub(plain_import, _FROM.sub(from_import, source[:cut]))
     # Classes report the module they really live in (pickling, repr), not protoc's guess.
-    return _MODULE_NAME.sub(r"\1__name__", source)
+    return head + _MODULE_NAME.sub(r"\1__name__", source[cut:])

@@ -33,6 +33,8 @@ class TypeIndex:
         self.files = {f.name: f for f in files}
         self.contracts = Contracts(list(self.files.values()))
         self._types: dict[str, Declared] = {}
+        self._by_file: dict[str, list[tuple[str, Declared]]] | None = None
+        self._comments: dict[str, dict[tuple[int, ...], str]] = {}
         for f in self.files.values():
             prefix = f".{f.package}." if f.package else "."
             self._add(f.name, prefix, "", (_MESSAGE_TYPE,), f.message_type)
@@ -66,17 +68,23 @@ class TypeIndex:
 
     def messages_in(self, file: str) -> list[tuple[str, Declared]]:
         """(full name, declaration) of every message declared in ``file``, in source order."""
-        return [(n, t) for n, t in self._types.items() if t.file == file and t.message is not None]
+        if self._by_file is None:
+            self._by_file = {}
+            for n, t in self._types.items():
+                if t.message is not None:
+                    self._by_file.setdefault(t.file, []).append((n, t))
+        return self._by_file.get(file, [])
 
-
-def comments(fd: d.FileDescriptorProto) -> dict[tuple[int, ...], str]:
-    """Leading (or else trailing) comments by source path."""
-    out = {}
-    for loc in fd.source_code_info.location:
-        text = loc.leading_comments or loc.trailing_comments
-        if text.strip():
-            out[tuple(loc.path)] = text
-    return out
+    def comments(self, file: str) -> dict[tuple[int, ...], str]:
+        """Leading (or else trailing) comments of ``file`` by source path."""
+        found = self._comments.get(file)
+        if found is None:
+            found = self._comments[file] = {}
+            for loc in self.files[file].source_code_info.location:
+                text = loc.leading_comments or loc.trailing_comments
+                if text.strip():
+                    found[tuple(loc.path)] = text
+        return found
 
 
 def position(fd: d.FileDescriptorProto, path: tuple[int, ...]) -> str:
