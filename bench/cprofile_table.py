@@ -51,3 +51,15 @@ def total_seconds(profiler: cProfile.Profile) -> float:
     """Own time summed over every function: the profiled CPU time of the thread."""
     entries = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
     return float(sum(own for (_, _, own, _, _) in entries.values()))
+
+
+def waiting_seconds(profiler: cProfile.Profile) -> float:
+    """Time spent blocked in epoll/select (waiting, not working)."""
+    entries = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    return float(
+        sum(
+            own
+            for (_, line, name), (_, _, own, _, _) in entries.items()
+            if not line and "poll" in name
+        )
+    )
