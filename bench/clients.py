@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import uuid
 from typing import Any, Protocol
 
 import grpc
@@ -68,15 +69,29 @@ class SbClient:
 
 
 class AioClient:
-    """A plain grpcio ``grpc.aio`` stub (grpc_tools ``--grpc_python_out``)."""
+    """A plain grpcio ``grpc.aio`` stub (grpc_tools ``--grpc_python_out``).
 
-    def __init__(self, gen: Generated, address: str) -> None:
+    ``like_sb`` sends what an sb-gen call sends on the wire besides the request: a deadline
+    (30 s) and three metadata entries (caller, a fresh request id, the contract hash).
+    """
+
+    def __init__(self, gen: Generated, address: str, *, like_sb: bool = False) -> None:
         self._pb2 = gen.raw("bench_rpc_pb2")
         self._channel = grpc.aio.insecure_channel(address)
         self._stub: Any = gen.raw("bench_rpc_pb2_grpc").BenchStub(self._channel)
+        self._like_sb = like_sb
 
     async def echo(self, n: int) -> None:
-        await self._stub.Echo(self._pb2.EchoRequest(id="req", n=n, payload=PAYLOAD))
+        request = self._pb2.EchoRequest(id="req", n=n, payload=PAYLOAD)
+        if self._like_sb:
+            metadata = (
+                ("sb-caller", "bench-client"),
+                ("sb-request-id", str(uuid.uuid4())),
+                ("sb-contract", "v2:" + "0" * 64),
+            )
+            await self._stub.Echo(request, timeout=30.0, metadata=metadata)
+        else:
+            await self._stub.Echo(request)
 
     async def stream(self, count: int, size: int) -> int:
         received = 0
