@@ -63,3 +63,15 @@ def waiting_seconds(profiler: cProfile.Profile) -> float:
             if not line and "poll" in name
         )
     )
+
+
+def own_seconds(profiler: cProfile.Profile, keep: Callable[[str], bool]) -> float:
+    """Own time summed over the functions ``keep`` selects."""
+    entries = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    return float(
+        sum(
+            own
+            for (file, line, name), (_, _, own, _, _) in entries.items()
+            if keep(_where(file, line, name))
+        )
+    )
