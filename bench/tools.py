@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -35,11 +36,15 @@ def run(command: Sequence[str], cwd: Path | None = None) -> None:
         raise SystemExit(f"failed ({done.returncode}): {' '.join(command)}\n{done.stderr[-4000:]}")
 
 
-def timed(command: Sequence[str], cwd: Path | None = None) -> float:
-    """Wall-clock seconds of one run of ``command``."""
+def timed(command: Sequence[str], cwd: Path | None = None) -> tuple[float, float]:
+    """Wall-clock and CPU (user + system, all its processes) seconds of one run of ``command``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     run(command, cwd)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
 
 
 def python_path(*directories: Path) -> dict[str, str]:
