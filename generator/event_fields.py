@@ -93,13 +93,13 @@ def enum(py: str, zero_member: str, proto_enum: str) -> Element:
 
 
 def dataclass_message(py: str) -> Element:
+    """A nested dataclass fills its protobuf sub-message in place (no temporary, no copy)."""
     return Element(
         py,
         "None",
         True,
         from_value=lambda x: f"{py}.from_proto({x})",
-        fill=lambda t, v: f"{t}.CopyFrom({v}.to_proto())",
-        to_message=lambda v: f"{v}.to_proto()",
+        fill=lambda t, v: f"{v}._fill({t})",
     )
 
 

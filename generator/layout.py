@@ -42,3 +42,16 @@ def assignment(target: str, value: str, indent: int) -> str:
     if len(pad) + len(target) + len(value) + 3 <= LINE_LENGTH:
         return f"{target} = {value}"
     return f"{target} = (\n{pad}    {value}\n{pad})"
+
+
+def signature(name: str, params: str, returns: str, indent: int) -> str:
+    """``def name(params) -> returns:``, split over lines as ruff format does when too long."""
+    pad = " " * indent
+    line = f"def {name}({params}) -> {returns}:"
+    if indent + len(line) <= LINE_LENGTH:
+        return line
+    inner = f"{pad}    {params}"
+    if len(inner) <= LINE_LENGTH:
+        return f"def {name}(\n{inner}\n{pad}) -> {returns}:"
+    body = "".join(f"{pad}    {p.strip()},\n" for p in params.split(","))
+    return f"def {name}(\n{body}{pad}) -> {returns}:"

@@ -25,6 +25,7 @@ def _environment() -> jinja2.Environment:
     env.filters["kwarg"] = layout.kwarg
     env.filters["statement"] = layout.statement
     env.filters["assignment"] = layout.assignment
+    env.globals["signature"] = layout.signature
     return env
 
 
