@@ -169,3 +169,17 @@ _DEFAULTS: dict[str, Any] = {
     "crash": {"throw": "database is down"},
     "slow": {"sleepMs": 3000},
 }
+
+
+def pb() -> Any:
+    """The generated ``echo_pb2`` module (loaded by the ``echo`` fixture)."""
+    return sys.modules["echo_pkg.echo_pb2"]
+
+
+async def until(predicate: Any, what: str) -> None:
+    """Poll ``predicate`` for up to 5 s; fail naming ``what`` if it never holds."""
+    for _ in range(500):
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never happened: {what}")

@@ -3,31 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from types import ModuleType
-from typing import Any
 
 import grpc
 import pytest
-from echo_service import make_handler
+from echo_service import make_handler, pb, until
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 import runtime_lib as sb
 
 pytestmark = pytest.mark.timeout(30)
 ONCE = sb.RetryPolicy(max_attempts=1)
-
-
-def pb() -> Any:
-    return sys.modules["echo_pkg.echo_pb2"]
-
-
-async def _until(predicate: Any, what: str) -> None:
-    for _ in range(500):
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"never happened: {what}")
 
 
 async def test_burst_beyond_running_plus_queued_is_refused_with_the_marker(
@@ -42,7 +28,7 @@ async def test_burst_beyond_running_plus_queued_is_refused_with_the_marker(
         calls = [
             asyncio.create_task(client.slow(pb().Echo(text=str(i)), retry=ONCE)) for i in range(20)
         ]
-        await _until(lambda: sum(c.done() for c in calls) == 12, "12 refusals")
+        await until(lambda: sum(c.done() for c in calls) == 12, "12 refusals")
         assert handler.served["slow"] == 4  # four run, four wait in the queue
         handler.gate.set()
         results = await asyncio.gather(*calls, return_exceptions=True)
@@ -64,11 +50,11 @@ async def test_stop_drains_in_flight_calls_and_refuses_new_ones(echo: ModuleType
     async with sb.Bridge("caller") as caller, grpc.aio.insecure_channel(address) as channel:
         client = caller.client(echo.CalleeClient, address=address)
         in_flight = [asyncio.create_task(client.slow(pb().Echo(text=str(i)))) for i in range(3)]
-        await _until(lambda: handler.served["slow"] == 3, "three calls running")
+        await until(lambda: handler.served["slow"] == 3, "three calls running")
         stopping = asyncio.create_task(server.stop())
         health = health_pb2_grpc.HealthStub(channel)
         check = health_pb2.HealthCheckRequest(service="")
-        await _until(lambda: not server._started, "drain begun")
+        await until(lambda: not server._started, "drain begun")
         status = (await health.Check(check, timeout=5)).status
         assert status == health_pb2.HealthCheckResponse.NOT_SERVING
         with pytest.raises(sb.ConnectionFailedError) as refused:

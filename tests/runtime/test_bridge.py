@@ -10,16 +10,12 @@ from typing import Any
 
 import grpc
 import pytest
-from echo_service import SDK, make_handler
+from echo_service import SDK, make_handler, pb
 from google.rpc import error_details_pb2, status_pb2
 
 import runtime_lib as sb
 
 pytestmark = pytest.mark.timeout(30)
-
-
-def pb() -> Any:
-    return sys.modules["echo_pkg.echo_pb2"]
 
 
 async def _requests(*texts: str) -> AsyncIterator[Any]:

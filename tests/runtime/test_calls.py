@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from types import ModuleType
 from typing import Any
 
 import pytest
-from echo_service import SDK, make_handler
+from echo_service import SDK, make_handler, pb
 
 import runtime_lib as sb
 from runtime_lib.rpc.deadline import parse_timeout
 from runtime_lib.rpc.idempotency import IdempotencyCache
 
 pytestmark = pytest.mark.timeout(30)
-
-
-def pb() -> Any:
-    return sys.modules["echo_pkg.echo_pb2"]
 
 
 async def _requests(*texts: str) -> AsyncIterator[Any]:

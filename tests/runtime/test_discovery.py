@@ -4,31 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import sys
 from collections import Counter
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import pytest
-from echo_service import make_handler
+from echo_service import make_handler, pb, until
 from processes import Callee, start_callee
 
 import runtime_lib as sb
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def pb() -> Any:
-    return sys.modules["echo_pkg.echo_pb2"]
-
-
-async def _until(predicate: Any, what: str) -> None:
-    for _ in range(500):
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"never happened: {what}")
 
 
 async def test_replicas_register_are_found_and_withdraw(echo: ModuleType, nats_url: str) -> None:
@@ -46,10 +32,10 @@ async def test_replicas_register_are_found_and_withdraw(echo: ModuleType, nats_u
         seen = Counter([(await client.echo(pb().Echo())).handled_by for _ in range(40)])
         assert set(seen) == {"r1", "r2"}
         await replicas[0].stop()
-        await _until(lambda: len(caller.registry.instances("echo")) == 1, "r1 withdrawn")
+        await until(lambda: len(caller.registry.instances("echo")) == 1, "r1 withdrawn")
         assert {(await client.echo(pb().Echo())).handled_by for _ in range(5)} == {"r2"}
         await replicas[1].stop()
-        await _until(lambda: not caller.registry.instances("echo"), "r2 withdrawn")
+        await until(lambda: not caller.registry.instances("echo"), "r2 withdrawn")
         with pytest.raises(sb.NoLiveInstanceError) as none_left:
             await client.echo(pb().Echo())
         assert none_left.value.retryable
@@ -78,7 +64,7 @@ async def test_a_silent_death_expires_with_the_heartbeat_ttl(
     caller = sb.Bridge("caller", registry=sb.NatsKvRegistry(nats_url))
     try:
         await caller.start()
-        await _until(lambda: len(caller.registry.instances("echo")) == 1, "callee registered")
+        await until(lambda: len(caller.registry.instances("echo")) == 1, "callee registered")
         callee.kill()  # no withdrawal: only the missing heartbeat tells
         for _ in range(100):
             if not caller.registry.instances("echo"):
@@ -103,7 +89,7 @@ async def test_failover_when_one_of_three_callees_is_killed_mid_load(
     failures: list[BaseException] = []
     try:
         await caller.start()
-        await _until(lambda: len(caller.registry.instances("echo")) == 3, "three registered")
+        await until(lambda: len(caller.registry.instances("echo")) == 3, "three registered")
         client = caller.client(echo.CalleeClient, service="echo")
         queue: asyncio.Queue[int] = asyncio.Queue()
         for i in range(total):
@@ -122,7 +108,7 @@ async def test_failover_when_one_of_three_callees_is_killed_mid_load(
                     failures.append(exc)
 
         workers = [asyncio.create_task(worker()) for _ in range(16)]
-        await _until(lambda: sum(done.values()) >= 60, "load under way")
+        await until(lambda: sum(done.values()) >= 60, "load under way")
         callees[0].kill()
         await asyncio.wait_for(asyncio.gather(*workers), 40)
         assert failures == []

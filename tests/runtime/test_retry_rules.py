@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import sys
 from types import ModuleType
 from typing import Any
 
 import pytest
-from echo_service import make_handler
+from echo_service import make_handler, pb
 from faults import Faults
 
 import runtime_lib as sb
@@ -19,10 +18,6 @@ pytestmark = pytest.mark.timeout(30)
 
 ECHO = "/conformance.Callee/Echo"
 FAST = sb.RetryPolicy(base_delay=0.01, max_delay=0.05)
-
-
-def pb() -> Any:
-    return sys.modules["echo_pkg.echo_pb2"]
 
 
 async def _serving(
