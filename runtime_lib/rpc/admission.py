@@ -37,32 +37,47 @@ class Admission:
         """Calls admitted and not yet finished (running or queued)."""
         return self._active
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
+    async def enter(self) -> None:
+        """Admit one call, waiting in the queue for a slot if none is free, or refuse it; every
+        call admitted (this returned) must ``leave()`` when it ends."""
         if self._draining:
             raise ConnectionFailedError("server is draining", not_dispatched=True)
-        if self._slots.locked() and self._queued >= self._limits.max_queued:
+        if self._queued >= self._limits.max_queued and self._slots.locked():
             raise OverloadedError(
                 f"server overloaded: {self._limits.max_concurrent} running, "
                 f"{self._limits.max_queued} queued",
                 not_dispatched=True,
             )
+        if self._active == 0:
+            self._idle.clear()
         self._active += 1
-        self._idle.clear()
+        self._queued += 1
         try:
-            self._queued += 1
-            try:
-                await self._slots.acquire()
-            finally:
-                self._queued -= 1
-            try:
-                yield
-            finally:
-                self._slots.release()
+            await self._slots.acquire()
+        except BaseException:
+            self._finished()
+            raise
         finally:
-            self._active -= 1
-            if self._active == 0:
-                self._idle.set()
+            self._queued -= 1
+
+    def leave(self) -> None:
+        """A call admitted by ``enter()`` has ended."""
+        self._slots.release()
+        self._finished()
+
+    def _finished(self) -> None:
+        self._active -= 1
+        if self._active == 0:
+            self._idle.set()
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """``enter()`` and ``leave()`` around a block."""
+        await self.enter()
+        try:
+            yield
+        finally:
+            self.leave()
 
     def drain(self) -> None:
         """Refuse new calls from now on; admitted ones (running or queued) still finish."""

@@ -12,6 +12,9 @@ def pick(
     endpoints: Sequence[Endpoint], rng: random.Random, avoid: frozenset[str] = frozenset()
 ) -> Endpoint | None:
     """An endpoint to send to, preferring those not in ``avoid`` (already tried by this call)."""
+    if len(endpoints) == 1:  # the common case: nothing to choose, only whether it may be used
+        only = endpoints[0]
+        return only if only.breaker.available() else None
     usable = [e for e in endpoints if e.breaker.available()]
     fresh = [e for e in usable if e.address not in avoid]
     candidates = fresh or usable

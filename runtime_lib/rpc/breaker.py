@@ -47,6 +47,8 @@ class CircuitBreaker:
 
     def available(self) -> bool:
         """Whether a call may be sent now (no side effect; ``acquire`` takes the probe)."""
+        if self._state is BreakerState.CLOSED:
+            return True
         state = self.state
         return state is BreakerState.CLOSED or (
             state is BreakerState.HALF_OPEN and not self._probing
@@ -54,6 +56,8 @@ class CircuitBreaker:
 
     def acquire(self) -> bool:
         """Claim the right to send one call; in half-open only the first claimant gets it."""
+        if self._state is BreakerState.CLOSED:
+            return True
         if not self.available():
             return False
         if self.state is BreakerState.HALF_OPEN:

@@ -37,7 +37,12 @@ def parse_timeout(value: Timeout) -> float:
 
 def call_deadline(timeout: Timeout | None) -> float:
     """The monotonic instant a call must finish by: its timeout, capped by an inherited deadline."""
-    own = time.monotonic() + parse_timeout(timeout if timeout is not None else DEFAULT_TIMEOUT)
+    return deadline_in(parse_timeout(timeout if timeout is not None else DEFAULT_TIMEOUT))
+
+
+def deadline_in(seconds: float) -> float:
+    """``seconds`` from now, capped by an inherited deadline (``seconds`` already parsed)."""
+    own = time.monotonic() + seconds
     inherited = _inherited.get()
     return own if inherited is None else min(own, inherited)
 

@@ -75,20 +75,29 @@ class Dispatcher:
             )
 
     async def unary(self, route: Route, request: Message, ctx: CallContext) -> Message:
+        # The hot path: admission and the handler guard written out (no context-manager or
+        # wrapper coroutine per call); the same steps as the streaming methods.
+        admission = self.admission
         with self._span(ctx):
-            async with self.admission.slot():
+            await admission.enter()
+            try:
                 deadline.inherit(ctx.deadline)
                 key = ctx.idempotency_key
-                if key:
-                    # The cache sees the handler's own exceptions, so it can tell a business
-                    # answer (stored) from a crash (not stored) before both become HandlerError.
-                    return await _guard(
-                        self._idempotency.run,
-                        route.method.path,
-                        key,
-                        lambda: route.call(request, ctx),
-                    )
-                return await _guard(route.call, request, ctx)
+                try:
+                    if key:
+                        # The cache sees the handler's own exceptions, so it can tell a business
+                        # answer (stored) from a crash (not stored) before both become
+                        # HandlerError.
+                        reply: Message = await self._idempotency.run(
+                            route.method.path, key, lambda: route.call(request, ctx)
+                        )
+                        return reply
+                    reply = await route.call(request, ctx)
+                    return reply
+                except Exception as exc:
+                    raise wire_errors.as_handler_error(exc) from exc
+            finally:
+                admission.leave()
 
     async def client_stream(
         self, route: Route, requests: AsyncIterator[Message], ctx: CallContext

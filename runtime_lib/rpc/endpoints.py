@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import operator
 import time
+from collections.abc import Callable
+from typing import Any
 
 import grpc
 
 from runtime_lib.errors import ConnectionFailedError
 from runtime_lib.rpc.breaker import BreakerPolicy, CircuitBreaker
+from runtime_lib.rpc.spec import Cardinality
 
 # Reconnect quickly after a peer restarts, so a half-open probe finds it.
 _CHANNEL_OPTIONS = (
@@ -20,6 +24,9 @@ _CHANNEL_OPTIONS = (
 
 CONNECT_TIMEOUT = 5.0
 
+_READY = grpc.ChannelConnectivity.READY
+_serialize = operator.methodcaller("SerializeToString")
+
 
 class Endpoint:
     def __init__(self, address: str, breaker: CircuitBreaker) -> None:
@@ -27,6 +34,27 @@ class Endpoint:
         self.breaker = breaker
         self.inflight = 0
         self.channel = grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
+        self._stubs: dict[tuple[Cardinality, str, Callable[[bytes], Any]], Any] = {}
+
+    def stub(self, cardinality: Cardinality, path: str, deserialize: Callable[[bytes], Any]) -> Any:
+        """The channel's multi-callable for one method, made once and reused by every call."""
+        key = (cardinality, path, deserialize)
+        stub = self._stubs.get(key)
+        if stub is None:
+            if cardinality is Cardinality.UNARY:
+                stub = self.channel.unary_unary(path, _serialize, deserialize)
+            elif cardinality is Cardinality.CLIENT_STREAMING:
+                stub = self.channel.stream_unary(path, _serialize, deserialize)
+            elif cardinality is Cardinality.SERVER_STREAMING:
+                stub = self.channel.unary_stream(path, _serialize, deserialize)
+            else:
+                stub = self.channel.stream_stream(path, _serialize, deserialize)
+            self._stubs[key] = stub
+        return stub
+
+    def is_ready(self) -> bool:
+        """Whether the channel is connected now (asks it to connect if idle); no wait."""
+        return self.channel.get_state(try_to_connect=True) is _READY
 
     async def ready(self, within: float) -> None:
         """Return once the channel is connected; ConnectionFailedError (not dispatched) if it cannot be."""

@@ -134,23 +134,24 @@ def _method_handler(dispatcher: Dispatcher, route: Route) -> grpc.RpcMethodHandl
 
 
 def _context(route: Route, context: grpc.aio.ServicerContext[Any, Any]) -> CallContext:
-    metadata: dict[str, str] = {}
-    for key, value in context.invocation_metadata() or ():
-        if isinstance(value, str):
-            metadata[key] = value
-    Dispatcher.check_contract(route, metadata.get(wire.CONTRACT))
+    # One pass over the (key, value) pairs; binary ("-bin") entries have bytes values.
+    metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+    get = metadata.get
+    sent = get(wire.CONTRACT)
+    if sent is not None and sent != route.method.contract_hash:
+        Dispatcher.check_contract(route, sent)  # raises the mismatch
     remaining = context.time_remaining()
-    stated = metadata.get(wire.TIMEOUT_MS, "")
-    if stated.isdigit():
+    stated = get(wire.TIMEOUT_MS)
+    if stated is not None and stated.isdigit():
         budget = int(stated) / 1000
         remaining = budget if remaining is None else min(remaining, budget)
     return CallContext(
-        method=route.method.path,
-        caller=metadata.get(wire.CALLER, ""),
-        request_id=metadata.get(wire.REQUEST_ID, ""),
-        idempotency_key=metadata.get(wire.IDEMPOTENCY_KEY) or None,
-        deadline=None if remaining is None else time.monotonic() + remaining,
-        metadata=metadata,
+        route.method.path,
+        get(wire.CALLER, ""),
+        get(wire.REQUEST_ID, ""),
+        get(wire.IDEMPOTENCY_KEY) or None,
+        None if remaining is None else time.monotonic() + remaining,
+        metadata,
     )
 
 
