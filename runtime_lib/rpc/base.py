@@ -9,7 +9,7 @@ or ``service`` never collide with them, except those the naming rules reserve.
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable
 from typing import ClassVar, Protocol, TypeVar
 
 from google.protobuf.message import Message
@@ -51,18 +51,22 @@ class ClientBase:
     def __init__(self, invoker: Invoker) -> None:
         self._invoker = invoker
 
-    async def _unary(self, method: MethodSpec[Req, Rep], request: Req, options: CallOptions) -> Rep:
-        return await self._invoker.unary(method, request, options)
+    # _unary and _client_stream hand back the invoker's awaitable rather than awaiting it in a
+    # coroutine of their own: one frame less to resume each time the call wakes up.
+    def _unary(
+        self, method: MethodSpec[Req, Rep], request: Req, options: CallOptions
+    ) -> Awaitable[Rep]:
+        return self._invoker.unary(method, request, options)
 
     def _server_stream(
         self, method: MethodSpec[Req, Rep], request: Req, options: CallOptions
     ) -> AsyncIterator[Rep]:
         return self._invoker.server_stream(method, request, options)
 
-    async def _client_stream(
+    def _client_stream(
         self, method: MethodSpec[Req, Rep], requests: AsyncIterable[Req], options: CallOptions
-    ) -> Rep:
-        return await self._invoker.client_stream(method, requests, options)
+    ) -> Awaitable[Rep]:
+        return self._invoker.client_stream(method, requests, options)
 
     def _bidi_stream(
         self, method: MethodSpec[Req, Rep], requests: AsyncIterable[Req], options: CallOptions

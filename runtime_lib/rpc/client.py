@@ -33,7 +33,7 @@ from runtime_lib.rpc import balancer, deadline, inproc, retry, wire, wire_errors
 from runtime_lib.rpc.context import CallContext
 from runtime_lib.rpc.dispatch import Dispatcher, Route, closing
 from runtime_lib.rpc.endpoints import Endpoint, EndpointPool
-from runtime_lib.rpc.options import CallOptions, RetryPolicy
+from runtime_lib.rpc.options import CallOptions, Metadata, RetryPolicy
 from runtime_lib.rpc.spec import Cardinality, MethodSpec
 from runtime_lib.telemetry.api import DISABLED, Telemetry
 from runtime_lib.telemetry.spans import NO_RPC_CLIENT, RpcClientCall
@@ -73,6 +73,10 @@ def new_request_id() -> str:
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
+def _lowered(metadata: Metadata | None) -> tuple[tuple[str, str], ...]:
+    return tuple((k.lower(), v) for k, v in metadata.items()) if metadata else ()
+
+
 class _Resolved:
     """The call options that do not change from call to call, resolved once: the bridge's
     ``call_defaults`` (at client creation), or those layered with one call's options."""
@@ -82,8 +86,7 @@ class _Resolved:
     def __init__(self, merged: CallOptions) -> None:
         self.request_id: str | None = merged.get("request_id") or None
         self.idempotency_key: str | None = merged.get("idempotency_key") or None
-        extra = merged.get("metadata") or {}
-        self.metadata: tuple[tuple[str, str], ...] = tuple((k.lower(), v) for k, v in extra.items())
+        self.metadata = _lowered(merged.get("metadata"))
         transport = merged.get("transport") or "auto"
         if transport not in _TRANSPORTS:
             raise ConfigError(f"unknown transport {transport!r}: use auto, direct or inproc")
@@ -292,6 +295,10 @@ class RpcInvoker:
             merged: dict[str, Any] = dict(self._defaults)
             merged.update({k: v for k, v in options.items() if v is not None})
             resolved = _Resolved(merged)  # type: ignore[arg-type]
+            extra = resolved.metadata
+        else:
+            # Read per call: a metadata mapping in call_defaults may be changed in place.
+            extra = _lowered(self._defaults.get("metadata"))
         request_id = resolved.request_id or new_request_id()
         key = resolved.idempotency_key
         metadata: tuple[tuple[str, str], ...] = (
@@ -301,8 +308,8 @@ class RpcInvoker:
         )
         if key:
             metadata += ((wire.IDEMPOTENCY_KEY, key),)
-        if resolved.metadata:
-            metadata += resolved.metadata
+        if extra:
+            metadata += extra
         return _Call(
             method,
             deadline.deadline_in(resolved.seconds),
@@ -367,7 +374,25 @@ class RpcInvoker:
                     )
                 if observer is not NO_RPC_CLIENT:
                     observer.attempt(number, endpoint.address)
-                return endpoint, await self._attempt(endpoint, call, attempt)
+                # The attempt itself, written out here rather than in a coroutine of its own:
+                # every coroutine in the chain is resumed again whenever the call wakes up.
+                remaining = self._lease(endpoint, call)
+                sent = False
+                try:
+                    if not endpoint.is_ready():
+                        await endpoint.ready(remaining)
+                    sent = True
+                    return endpoint, await attempt(endpoint, call.deadline - time.monotonic())
+                except ServiceBridgeError as refused:
+                    self._finish(endpoint, False)
+                    raise _Failed(refused, sent=False) from None
+                except grpc.aio.AioRpcError as exc:
+                    failure = _decode(exc)
+                    self._finish(endpoint, failure.code not in _ENDPOINT_FAILURES)
+                    raise _Failed(failure, sent=sent) from None
+                except BaseException:
+                    self._finish(endpoint, None)
+                    raise
             except _Failed as failed:
                 error = failed.error
                 can_replay = replayable or not failed.sent
@@ -384,9 +409,10 @@ class RpcInvoker:
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable: the loop returns or raises")
 
-    async def _attempt(
-        self, endpoint: Endpoint, call: _Call, attempt: Callable[[Endpoint, float], Awaitable[T]]
-    ) -> T:
+    @staticmethod
+    def _lease(endpoint: Endpoint, call: _Call) -> float:
+        """Take ``endpoint`` for one attempt of ``call``: the seconds left, or _Failed (not sent)
+        when the deadline has passed or the breaker refuses; ``_finish`` ends the lease."""
         remaining = call.deadline - time.monotonic()
         if remaining <= 0:
             raise _Failed(CallTimeoutError(f"{call.method.path}: deadline passed"), sent=False)
@@ -396,22 +422,7 @@ class RpcInvoker:
             )
             raise _Failed(error, sent=False)
         endpoint.inflight += 1
-        sent = False
-        try:
-            if not endpoint.is_ready():
-                await endpoint.ready(remaining)
-            sent = True
-            return await attempt(endpoint, call.deadline - time.monotonic())
-        except ServiceBridgeError as error:
-            self._finish(endpoint, False)
-            raise _Failed(error, sent=False) from None
-        except grpc.aio.AioRpcError as exc:
-            failure = _decode(exc)
-            self._finish(endpoint, failure.code not in _ENDPOINT_FAILURES)
-            raise _Failed(failure, sent=sent) from None
-        except BaseException:
-            self._finish(endpoint, None)
-            raise
+        return remaining
 
     @staticmethod
     def _finish(endpoint: Endpoint, ok: bool | None) -> None:
