@@ -101,7 +101,10 @@ class MemoryBus:
     def __init__(self, *, duplicate_window: float = 1200.0) -> None:
         self.duplicate_window = duplicate_window
         self._groups: dict[str, _Group] = {}
+        # Message id -> when it was published, and the same in publish order, so expired ids
+        # leave from the front in O(1) amortized instead of a rebuild of the dict per publish.
         self._msg_ids: dict[str, float] = {}
+        self._msg_order: deque[tuple[float, str]] = deque()
         self._dead: list[DeadLetter] = []
         self._seen: set[tuple[str, str]] = set()
         self._timers: set[asyncio.TimerHandle] = set()
@@ -125,12 +128,16 @@ class MemoryBus:
     async def publish(self, envelope: EventEnvelope, timeout_s: float) -> None:
         now = time.monotonic()
         horizon = now - self.duplicate_window
-        if len(self._msg_ids) > 10_000:
-            self._msg_ids = {k: t for k, t in self._msg_ids.items() if t > horizon}
-        seen_at = self._msg_ids.get(envelope.msg_id)
-        if seen_at is not None and seen_at > horizon:
+        order, msg_ids = self._msg_order, self._msg_ids
+        while order and order[0][0] <= horizon:
+            at, expired = order.popleft()
+            if msg_ids.get(expired) == at:
+                del msg_ids[expired]
+        msg_id = envelope.msg_id
+        if msg_id in msg_ids:
             return
-        self._msg_ids[envelope.msg_id] = now
+        msg_ids[msg_id] = now
+        order.append((now, msg_id))
         self.published += 1
         for group in self._groups.values():
             if group.spec.pattern.matches(envelope.name):

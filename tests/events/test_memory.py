@@ -367,3 +367,20 @@ async def test_bad_names_and_reserved_headers_are_refused(runtimes: Factory) -> 
         await publisher.publish(OrderPlaced(), headers={"sb-id": "forged"})
     with pytest.raises(InvalidEventNameError):
         runtimes("x").subscribe("order.>", lambda e, c: asyncio.sleep(0))
+
+
+async def test_bus_dedupe_window_keeps_recent_ids_and_forgets_expired_ones() -> None:
+    def envelope(msg: str) -> EventEnvelope:
+        return EventEnvelope(id=msg, name="order.placed", payload=b"", occurred_at_ms=0)
+
+    bus = MemoryBus()
+    for n in range(12_000):  # beyond the size at which the old code rebuilt its dict
+        await bus.publish(envelope(f"id-{n}"), 1.0)
+    await bus.publish(envelope("id-0"), 1.0)
+    await bus.publish(envelope("id-11999"), 1.0)
+    assert bus.published == 12_000
+
+    forgetful = MemoryBus(duplicate_window=0.0)  # every id expires at once
+    for _ in range(3):
+        await forgetful.publish(envelope("same"), 1.0)
+    assert forgetful.published == 3
