@@ -4,16 +4,23 @@ Rows go out in batches, sent concurrently (so a batch costs about one round trip
 re-arms its row on the ladder 1 s, 5 s, 30 s, 2 min, 10 min (±25 % jitter, the last rung
 repeats); a :class:`PublishRejected` marks it failed for an operator. When the bus reconnects,
 every pending row becomes due at once instead of sitting out its rung.
+
+On a bus that can send a batch and hand back its acks later (:class:`BatchBus`, which the NATS
+bus is), batches are pipelined: while one batch waits for its acks the next is claimed and sent
+(up to ``depth`` batches in flight), and each batch's settle is queued for the writer's next
+transaction instead of being waited for. Batches are written to the broker in claim order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
+from typing import Protocol, runtime_checkable
 
 from runtime_lib.events.bus import Bus, PublishRejected
 from runtime_lib.events.outbox import Outbox, OutboxRow, Rearm
@@ -21,6 +28,16 @@ from runtime_lib.events.outbox import Outbox, OutboxRow, Rearm
 log = logging.getLogger("runtime_lib.events")
 
 DRAIN_LADDER: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0, 600.0)
+
+Results = list[BaseException | None]
+
+
+@runtime_checkable
+class BatchBus(Protocol):
+    async def send_batch(self, rows: Sequence[OutboxRow], timeout_s: float) -> Awaitable[Results]:
+        """Write ``rows`` to the broker, in order, and return an awaitable of one result per row
+        (None: stored; an exception: not stored) that resolves within ``timeout_s``."""
+        ...
 
 
 def ladder_delay(attempts: int, ladder: Sequence[float] = DRAIN_LADDER) -> float:
@@ -39,17 +56,21 @@ class Drainer:
         publish_timeout: float = 5.0,
         ladder: Sequence[float] = DRAIN_LADDER,
         idle_poll: float = 1.0,
+        depth: int = 4,
     ) -> None:
         self._outbox = outbox
         self._bus = bus
+        self._batch_bus = bus if isinstance(bus, BatchBus) else None
         self._batch = batch
         self._publish_timeout = publish_timeout
         self._ladder = tuple(ladder)
         self._idle_poll = idle_poll
+        self._depth = max(1, depth) if self._batch_bus is not None else 1
         self._wake = asyncio.Event()
         self._make_due = False
         self._loop = asyncio.get_running_loop()
         self._task: asyncio.Task[None] | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
         self.sent = 0
 
     def start(self) -> None:
@@ -58,11 +79,18 @@ class Drainer:
         self._task = asyncio.create_task(self._run(), name="events-drainer")
 
     async def stop(self) -> None:
+        """Stop claiming; let batches already sent collect their acks and settle."""
         self._outbox.set_wake(lambda: None)
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        in_flight = set(self._in_flight)
+        if in_flight:
+            _, late = await asyncio.wait(in_flight, timeout=self._publish_timeout + 1.0)
+            for straggler in late:
+                straggler.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
 
     def wake_threadsafe(self) -> None:
         if not self._loop.is_closed():
@@ -72,18 +100,35 @@ class Drainer:
         self._make_due = True
         self._wake.set()
 
-    async def drain_once(self) -> int:
-        """Send one batch of due rows; return how many rows were claimed."""
+    async def _claim(self) -> list[OutboxRow]:
         if self._make_due:
             self._make_due = False
             await self._outbox.make_due()
-        rows = await self._outbox.claim(self._batch)
+        return await self._outbox.claim(self._batch)
+
+    async def drain_once(self) -> int:
+        """Send one batch of due rows and settle it; return how many rows were claimed."""
+        rows = await self._claim()
         if not rows:
             return 0
-        results = await asyncio.gather(
-            *(self._bus.publish(row.envelope, self._publish_timeout) for row in rows),
-            return_exceptions=True,
+        acks = await self._send(rows)
+        # Shielded: once the broker has the events, losing this write only costs deduped resends.
+        await asyncio.shield(asyncio.wrap_future(self._settle(rows, await acks)))
+        return len(rows)
+
+    async def _send(self, rows: list[OutboxRow]) -> Awaitable[Results]:
+        """Write ``rows`` to the bus; the awaitable gives one result per row."""
+        if self._batch_bus is not None:
+            try:
+                return await self._batch_bus.send_batch(rows, self._publish_timeout)
+            except Exception as exc:
+                return _resolved([exc] * len(rows))
+        timeout = self._publish_timeout
+        return asyncio.gather(
+            *(self._bus.publish(row.envelope, timeout) for row in rows), return_exceptions=True
         )
+
+    def _settle(self, rows: list[OutboxRow], results: Results) -> concurrent.futures.Future[None]:
         delivered: list[int] = []
         rearm: list[Rearm] = []
         failed: list[tuple[int, str]] = []
@@ -96,33 +141,76 @@ class Drainer:
                 rearm.append(self._rearm(row, result))
             else:
                 raise result
-        # Shielded: once the broker has the events, losing this write only costs deduped resends.
-        await asyncio.shield(self._outbox.settle(delivered, rearm, failed))
         self.sent += len(delivered)
         if rearm:
             log.warning("event publish failed for %d rows: %s", len(rearm), rearm[0].error)
-        return len(rows)
+        future = self._outbox.settle_nowait(delivered, rearm, failed)
+        if rearm or failed:
+            # Re-armed rows change when the next one is due: let the idle wait look again.
+            future.add_done_callback(lambda _: self.wake_threadsafe())
+        return future
 
     def _rearm(self, row: OutboxRow, error: Exception) -> Rearm:
         delay = ladder_delay(row.attempts + 1, self._ladder)
         return Rearm(row.seq, delay, f"{type(error).__name__}: {error}")
 
+    async def _finish(self, rows: list[OutboxRow], acks: Awaitable[Results]) -> None:
+        """Wait for one pipelined batch's acks and queue its settle (not waited for)."""
+        try:
+            results = await acks
+        except asyncio.CancelledError:
+            # Stopping before the acks came: back to pending; a resend is deduped by the broker.
+            self._outbox.unclaim_nowait([row.seq for row in rows])
+            raise
+        except Exception as exc:
+            results = [exc] * len(rows)
+        future = self._settle(rows, results)
+        future.add_done_callback(_log_settle_error)
+
     async def _run(self) -> None:
+        slots = asyncio.Semaphore(self._depth)
         while True:
+            await slots.acquire()
+            held = True
             # Cleared before looking, so a wake during the look is not lost.
             self._wake.clear()
             try:
-                claimed = await self.drain_once()
+                rows = await self._claim()
+                if rows:
+                    acks = await self._send(rows)
+                    if self._depth > 1:
+                        task = asyncio.create_task(self._finish(rows, acks))
+                        self._in_flight.add(task)
+                        task.add_done_callback(self._in_flight.discard)
+                        task.add_done_callback(lambda _: slots.release())
+                        held = False
+                        continue
+                    results = await acks
+                    await asyncio.shield(asyncio.wrap_future(self._settle(rows, results)))
+                    continue
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("event drainer failed; retrying")
-                claimed = 0
                 await asyncio.sleep(self._ladder[0])
-            if claimed:
                 continue
+            finally:
+                if held:
+                    slots.release()
             due = await self._outbox.next_due()
             wait = self._idle_poll if due is None else min(self._idle_poll, due - time.time())
             if wait > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), wait)
+
+
+def _resolved(results: Results) -> Awaitable[Results]:
+    future: asyncio.Future[Results] = asyncio.get_running_loop().create_future()
+    future.set_result(results)
+    return future
+
+
+def _log_settle_error(future: concurrent.futures.Future[None]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        error = future.exception()
+        log.error("settling drained rows failed; they are resent on restart", exc_info=error)

@@ -21,7 +21,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -43,7 +43,10 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_error TEXT NOT NULL DEFAULT '',
     created_at REAL NOT NULL
 );
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_at, seq);
+-- Pending rows in seq order, so a claim reads the oldest first without sorting the backlog
+-- (the old index on (state, next_at, seq) made every claim sort all pending rows).
+DROP INDEX IF EXISTS outbox_due;
+CREATE INDEX IF NOT EXISTS outbox_state_seq ON outbox (state, seq, next_at);
 """
 
 
@@ -53,14 +56,47 @@ class RowState(enum.IntEnum):
     FAILED = 2
 
 
-@dataclass(frozen=True, slots=True)
 class OutboxRow:
-    seq: int
-    envelope: EventEnvelope
-    state: RowState
-    attempts: int
-    last_error: str
-    created_at: float
+    """One outbox row. ``headers`` is the event's header form (what the broker gets, without
+    ``Nats-Msg-Id``); ``envelope`` rebuilds the envelope from it when asked."""
+
+    __slots__ = (
+        "attempts",
+        "created_at",
+        "headers",
+        "last_error",
+        "name",
+        "payload",
+        "seq",
+        "state",
+    )
+
+    def __init__(
+        self,
+        seq: int,
+        name: str,
+        headers: dict[str, str],
+        payload: bytes,
+        state: RowState,
+        attempts: int,
+        last_error: str,
+        created_at: float,
+    ) -> None:
+        self.seq = seq
+        self.name = name
+        self.headers = headers
+        self.payload = payload
+        self.state = state
+        self.attempts = attempts
+        self.last_error = last_error
+        self.created_at = created_at
+
+    @property
+    def envelope(self) -> EventEnvelope:
+        return EventEnvelope.from_headers(self.headers, self.payload)
+
+    def __repr__(self) -> str:
+        return f"OutboxRow(seq={self.seq}, name={self.name!r}, state={self.state.name})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,19 +106,22 @@ class Rearm:
     error: str
 
 
-_ROW_COLUMNS = "seq, headers, payload, state, attempts, last_error, created_at"
+_ROW_COLUMNS = "seq, name, headers, payload, state, attempts, last_error, created_at"
+
+_loads = json.loads
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
-def _row(values: tuple[int, str, bytes, int, int, str, float]) -> OutboxRow:
-    seq, headers, payload, state, attempts, error, created = values
+def _row(values: tuple[int, str, str, bytes, int, int, str, float]) -> OutboxRow:
+    seq, name, headers, payload, state, attempts, error, created = values
     return OutboxRow(
-        seq=seq,
-        envelope=EventEnvelope.from_headers(json.loads(headers), bytes(payload)),
-        state=RowState(state),
-        attempts=attempts,
-        last_error=error,
-        created_at=created,
+        seq, name, _loads(headers), bytes(payload), RowState(state), attempts, error, created
     )
+
+
+def _chunks(conn: sqlite3.Connection, width: int, count: int) -> int:
+    """Rows per multi-row statement: one statement runs as one step (one GIL hand-off)."""
+    return max(1, min(500, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width, count))
 
 
 def _safe(service: str) -> str:
@@ -183,34 +222,47 @@ class Outbox:
             self._rows -= count
 
     async def add(self, envelope: EventEnvelope, *, durable: bool = True) -> None:
-        """Store ``envelope``; with ``durable`` return only after the commit. OutboxFullError when full.
+        """Store ``envelope``; with ``durable`` return only after the commit. OutboxFullError when full."""
+        headers = _dumps(envelope.to_headers())
+        await self.add_row(envelope.id, envelope.name, headers, envelope.payload, durable=durable)
 
-        Adds made in one turn of the event loop go to the writer as one ``executemany`` and are
+    def add_row(
+        self, event_id: str, name: str, headers: str, payload: bytes, *, durable: bool = True
+    ) -> Awaitable[None]:
+        """:meth:`add` for a caller that already has the header JSON. Reserves the row at once
+        (OutboxFullError is raised here); the awaitable resolves after the commit.
+
+        Adds made in one turn of the event loop go to the writer as one statement and are
         answered with one wake-up of the loop: per-row futures and thread hops were what kept
         durable publishing from reaching SQLite's own rate.
         """
         self._reserve()
         now = time.time()
-        headers = json.dumps(envelope.to_headers(), separators=(",", ":"))
-        self._batch.append((envelope.id, envelope.name, headers, envelope.payload, now, now))
+        self._batch.append((event_id, name, headers, payload, now, now))
         loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[None] | None = loop.create_future() if durable else None
-        self._waiters.append(waiter)
+        waiter: asyncio.Future[None] = loop.create_future()
+        if durable:
+            self._waiters.append(waiter)
+        else:
+            waiter.set_result(None)
         if len(self._batch) == 1:
             loop.call_soon(self._flush, loop)
-        if waiter is not None:
-            await waiter
+        return waiter
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         rows, waiters = self._batch, self._waiters
         self._batch, self._waiters = [], []
 
         def insert(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "INSERT INTO outbox (id, name, headers, payload, next_at, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+            step = _chunks(conn, 6, len(rows))
+            for start in range(0, len(rows), step):
+                chunk = rows[start : start + step]
+                values = ",".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk))
+                conn.execute(
+                    "INSERT INTO outbox (id, name, headers, payload, next_at, created_at)"
+                    f" VALUES {values}",
+                    [value for row in chunk for value in row],
+                )
 
         def committed(future: concurrent.futures.Future[None]) -> None:
             error = future.exception() if not future.cancelled() else RuntimeError("cancelled")
@@ -218,7 +270,8 @@ class Outbox:
                 self._release(len(rows))
             else:
                 self._wake()
-            loop.call_soon_threadsafe(_answer, waiters, error)
+            if waiters:
+                loop.call_soon_threadsafe(_answer, waiters, error)
 
         self._writer.submit(insert).add_done_callback(committed)
 
@@ -233,7 +286,8 @@ class Outbox:
                 f" ORDER BY seq LIMIT ?) RETURNING {_ROW_COLUMNS}",
                 (now, limit),
             ).fetchall()
-            return sorted((_row(r) for r in rows), key=lambda r: r.seq)
+            rows.sort()  # RETURNING has no order; seq is unique and first
+            return [_row(r) for r in rows]
 
         return await self._writer.run(claim)
 
@@ -255,10 +309,24 @@ class Outbox:
         failed: Sequence[tuple[int, str]] = (),
     ) -> None:
         """Delete acknowledged rows, put retryable ones back to pending, mark rejected ones failed."""
+        await asyncio.wrap_future(self.settle_nowait(delivered, rearm, failed))
+
+    def settle_nowait(
+        self,
+        delivered: Sequence[int] = (),
+        rearm: Sequence[Rearm] = (),
+        failed: Sequence[tuple[int, str]] = (),
+    ) -> concurrent.futures.Future[None]:
+        """:meth:`settle` without waiting: queued for the writer's next transaction."""
         now = time.time()
+        delivered = list(delivered)
 
         def settle(conn: sqlite3.Connection) -> None:
-            conn.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in delivered])
+            step = _chunks(conn, 1, len(delivered))
+            for start in range(0, len(delivered), step):
+                chunk = delivered[start : start + step]
+                marks = ",".join("?" * len(chunk))
+                conn.execute(f"DELETE FROM outbox WHERE seq IN ({marks})", chunk)
             conn.executemany(
                 f"UPDATE outbox SET state = {RowState.PENDING}, attempts = attempts + 1,"
                 " next_at = ?, last_error = ? WHERE seq = ?",
@@ -270,8 +338,26 @@ class Outbox:
                 [(error, seq) for seq, error in failed],
             )
 
-        await self._writer.run(settle)
-        self._release(len(delivered))
+        def settled(future: concurrent.futures.Future[None]) -> None:
+            if not future.cancelled() and future.exception() is None:
+                self._release(len(delivered))
+
+        future = self._writer.submit(settle)
+        future.add_done_callback(settled)
+        return future
+
+    def unclaim_nowait(self, seqs: Sequence[int]) -> concurrent.futures.Future[None]:
+        """Rows claimed but never sent back to pending, due now, without counting an attempt."""
+        seqs = list(seqs)
+
+        def unclaim(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                f"UPDATE outbox SET state = {RowState.PENDING} WHERE seq = ?"
+                f" AND state = {RowState.IN_FLIGHT}",
+                [(seq,) for seq in seqs],
+            )
+
+        return self._writer.submit(unclaim)
 
     async def make_due(self) -> None:
         """Make every pending row due now (the broker is back; no need to sit out the ladder)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,8 @@ import pytest
 from runtime_lib.errors import OutboxFullError
 from runtime_lib.events import EventContext, EventEnvelope, EventsRuntime, MemoryBus, RowState
 from runtime_lib.events.bus import PublishRejected
-from runtime_lib.events.drainer import ladder_delay
-from runtime_lib.events.outbox import Outbox, Rearm
+from runtime_lib.events.drainer import Drainer, ladder_delay
+from runtime_lib.events.outbox import Outbox, OutboxRow, Rearm
 from tests.events.eventlib import OrderPlaced, event_class
 from tests.events.helpers import wait_until
 
@@ -204,3 +205,118 @@ async def test_rows_survive_a_restart_while_the_broker_is_down(tmp_path: Path) -
         await second.stop()
         await consumer.stop()
     assert _count(tmp_path / "outbox-orders.sqlite3") == 0
+
+
+class BatchingBus(MemoryBus):
+    """A bus with the drainer's batch path: records the order rows were written in, answers
+    each batch's acks only when the test says so, fails ``*.flaky`` and rejects ``*.poison``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[str] = []
+        self.open_batches = 0
+        self.peak_batches = 0
+        self.release = asyncio.Event()
+
+    async def send_batch(
+        self, rows: Sequence[OutboxRow], timeout_s: float
+    ) -> Awaitable[list[BaseException | None]]:
+        self.written.extend(row.headers["sb-id"] for row in rows)
+        self.open_batches += 1
+        self.peak_batches = max(self.peak_batches, self.open_batches)
+
+        async def acks() -> list[BaseException | None]:
+            await self.release.wait()
+            self.open_batches -= 1
+            results: list[BaseException | None] = []
+            for row in rows:
+                if row.name.endswith(".poison"):
+                    results.append(PublishRejected("too large"))
+                elif row.name.endswith(".flaky"):
+                    results.append(ConnectionError("lost"))
+                else:
+                    await self.publish(row.envelope, timeout_s)
+                    results.append(None)
+            return results
+
+        return acks()
+
+
+async def test_pipelined_drain_keeps_claim_order_and_settles_every_outcome(tmp_path: Path) -> None:
+    bus = BatchingBus()
+    outbox = Outbox.open(tmp_path, "orders")
+    names = ["order.placed"] * 9 + ["order.flaky", "order.poison"]
+    for i, name in enumerate(names):
+        envelope = _envelope(i)
+        await outbox.add(EventEnvelope(id=envelope.id, name=name, payload=b"", occurred_at_ms=i))
+    drainer = Drainer(outbox, bus, batch=2, depth=3, ladder=(60.0,))
+    drainer.start()
+    try:
+        await wait_until(lambda: bus.open_batches == 3)  # three batches out, none acked yet
+        await asyncio.sleep(0.05)
+        assert bus.open_batches == 3  # the pipeline depth bounds what is in flight
+        bus.release.set()
+
+        async def settled() -> bool:
+            counts = await outbox.counts()
+            return counts[RowState.IN_FLIGHT] == 0 and sum(counts.values()) == 2
+
+        await wait_until(settled)
+        assert bus.written == [f"id-{i}" for i in range(11)]  # written in claim (seq) order
+        assert bus.peak_batches == 3 and bus.published == 9 and drainer.sent == 9
+        [failed] = await outbox.list(RowState.FAILED)
+        [rearmed] = await outbox.list(RowState.PENDING)
+        assert (failed.headers["sb-id"], failed.attempts) == ("id-10", 1)
+        assert (rearmed.headers["sb-id"], rearmed.last_error) == ("id-9", "ConnectionError: lost")
+        assert outbox.rows == 2
+    finally:
+        await drainer.stop()
+        outbox.close()
+
+
+async def test_stopping_mid_batch_puts_unacked_rows_back_to_pending(tmp_path: Path) -> None:
+    bus = BatchingBus()
+    outbox = Outbox.open(tmp_path, "orders")
+    for i in range(4):
+        await outbox.add(_envelope(i))
+    drainer = Drainer(outbox, bus, batch=2, depth=2, publish_timeout=0.0)
+    drainer.start()
+    try:
+        await wait_until(lambda: bus.open_batches == 2)
+    finally:
+        await drainer.stop()  # the acks never come: the batches are cancelled
+    counts = await outbox.counts()
+    outbox.close()
+    assert counts[RowState.PENDING] == 4 and counts[RowState.IN_FLIGHT] == 0
+
+
+async def test_open_replaces_the_sorting_due_index(tmp_path: Path) -> None:
+    path = tmp_path / "outbox-orders.sqlite3"
+    with sqlite3.connect(path) as conn:  # an outbox file from before the index change
+        conn.execute(
+            "CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL,"
+            " name TEXT NOT NULL, headers TEXT NOT NULL, payload BLOB NOT NULL,"
+            " state INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,"
+            " next_at REAL NOT NULL, last_error TEXT NOT NULL DEFAULT '',"
+            " created_at REAL NOT NULL)"
+        )
+        conn.execute("CREATE INDEX outbox_due ON outbox (state, next_at, seq)")
+        conn.execute(
+            "INSERT INTO outbox (id, name, headers, payload, next_at, created_at)"
+            """ VALUES ('id-0', 'order.placed', '{"sb-id":"id-0","sb-name":"order.placed"}',"""
+            " x'', 0, 0)"
+        )
+    outbox = Outbox.open(tmp_path, "orders")
+    try:
+        [row] = await outbox.claim(10)
+        assert row.envelope.id == "id-0"
+    finally:
+        outbox.close()
+    with sqlite3.connect(path) as conn:
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        plan = conn.execute(
+            "EXPLAIN QUERY PLAN SELECT seq FROM outbox WHERE state = 0 AND next_at <= 1"
+            " ORDER BY seq LIMIT 5"
+        ).fetchall()
+    assert "outbox_due" not in indexes and "outbox_state_seq" in indexes
+    assert not any("TEMP B-TREE" in str(step) for step in plan)
