@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii as _json_str
 from typing import TypeVar
 
 from runtime_lib.errors import ValidationError
@@ -39,11 +40,16 @@ def is_reserved_header(key: str) -> bool:
 _uuid_lock = threading.Lock()
 _last_ms = 0
 _counter = 0
+# Randomness drawn in bulk: one os.urandom call per 512 ids. Per id, the syscall released the
+# GIL and, with the outbox writer thread waiting for it, cost ~14 us to get it back.
+_RANDOM_CHUNK = 8 * 512
+_random = b""
+_random_at = _RANDOM_CHUNK
 
 
 def new_event_id() -> str:
     """A UUIDv7 (RFC 9562): 48-bit unix ms, then a 12-bit counter so ids from one process sort."""
-    global _last_ms, _counter
+    global _last_ms, _counter, _random, _random_at
     with _uuid_lock:
         ms = time.time_ns() // 1_000_000
         if ms <= _last_ms:
@@ -56,11 +62,29 @@ def new_event_id() -> str:
             _last_ms = ms
             _counter = 0
         counter = _counter
-    rand = int.from_bytes(os.urandom(8), "big") & 0x3FFF_FFFF_FFFF_FFFF
+        if _random_at >= _RANDOM_CHUNK:
+            _random, _random_at = os.urandom(_RANDOM_CHUNK), 0
+        at = _random_at
+        _random_at = at + 8
+        rand = int.from_bytes(_random[at : at + 8], "big") & 0x3FFF_FFFF_FFFF_FFFF
     value = (ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | counter << 64 | 0b10 << 62 | rand
     # Formatted by hand: uuid.UUID(int=...) and its str() cost more than the rest of publish.
     h = f"{value:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _reseed_after_fork() -> None:
+    global _random_at
+    _random_at = _RANDOM_CHUNK  # a child must not reuse the parent's unused randomness
+
+
+os.register_at_fork(after_in_child=_reseed_after_fork)
+
+
+def headers_json(headers: dict[str, str]) -> str:
+    """``headers`` as compact JSON (the outbox's ``headers`` column); the same text as
+    ``json.dumps(headers, separators=(",", ":"))`` at half the cost for a few short strings."""
+    return "{" + ",".join([_json_str(k) + ":" + _json_str(v) for k, v in headers.items()]) + "}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

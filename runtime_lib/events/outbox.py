@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO
 
 from runtime_lib.errors import ConfigError, OutboxFullError
-from runtime_lib.events.envelope import EventEnvelope
+from runtime_lib.events.envelope import EventEnvelope, headers_json
 from runtime_lib.events.sqlite_writer import SqliteWriter
 
 _SCHEMA = """
@@ -109,7 +109,6 @@ class Rearm:
 _ROW_COLUMNS = "seq, name, headers, payload, state, attempts, last_error, created_at"
 
 _loads = json.loads
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _row(values: tuple[int, str, str, bytes, int, int, str, float]) -> OutboxRow:
@@ -223,7 +222,7 @@ class Outbox:
 
     async def add(self, envelope: EventEnvelope, *, durable: bool = True) -> None:
         """Store ``envelope``; with ``durable`` return only after the commit. OutboxFullError when full."""
-        headers = _dumps(envelope.to_headers())
+        headers = headers_json(envelope.to_headers())
         await self.add_row(envelope.id, envelope.name, headers, envelope.payload, durable=durable)
 
     def add_row(

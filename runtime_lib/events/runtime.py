@@ -18,7 +18,18 @@ from runtime_lib.events.bus import Bus, ConsumerSpec, DeadLetter
 from runtime_lib.events.context import EventContext
 from runtime_lib.events.drainer import DRAIN_LADDER, Drainer
 from runtime_lib.events.embedded import EmbeddedNats
-from runtime_lib.events.envelope import EventEnvelope, is_reserved_header, new_event_id
+from runtime_lib.events.envelope import (
+    H_CONTRACT,
+    H_ID,
+    H_IDEMPOTENCY_KEY,
+    H_NAME,
+    H_OCCURRED_AT,
+    H_PARTITION_KEY,
+    EventEnvelope,
+    headers_json,
+    is_reserved_header,
+    new_event_id,
+)
 from runtime_lib.events.event_type import E, EventType
 from runtime_lib.events.filters import PayloadFilter
 from runtime_lib.events.memory_bus import shared_memory_bus
@@ -88,6 +99,7 @@ class EventsRuntime:
         self._stop_timeout = stop_timeout
         self._group = group_token(service)
         self._message_types: dict[str, type[Message]] = {}
+        self._event_names: dict[type[EventType], str] = {}
         self._pending: list[Subscription] = []
         self._bus: Bus | None = None
         self._embedded: EmbeddedNats | None = None
@@ -95,6 +107,7 @@ class EventsRuntime:
         self._drainer: Drainer | None = None
         self._subscribers: Subscribers | None = None
         self._start_lock = asyncio.Lock()
+        self._ready = False
         self._telemetry = telemetry
         telemetry.observe_outbox(self._outbox_stats)
 
@@ -127,12 +140,15 @@ class EventsRuntime:
             for subscription in self._pending:
                 await self._subscribers.add(subscription)
             await self._subscribers.start()
+            self._ready = True
         except BaseException:
             await self.stop()
             raise
 
     async def ensure_started(self) -> None:
         """Start unless started (safe to call from many tasks at once)."""
+        if self._ready:
+            return  # started: no lock on the publish path
         async with self._start_lock:
             await self.start()
 
@@ -171,6 +187,7 @@ class EventsRuntime:
 
     async def stop(self) -> None:
         """Stop subscribers, flush what the drainer can within ``stop_timeout``, close everything."""
+        self._ready = False
         subscribers, self._subscribers = self._subscribers, None
         if subscribers is not None:
             await subscribers.stop()
@@ -217,30 +234,43 @@ class EventsRuntime:
         if outbox is None:
             raise _state_error("publish before start(): await start() first")
         cls = type(event)
-        name = validate_name(cls.EVENT_NAME)
-        user_headers = dict(headers or {})
-        reserved = [key for key in user_headers if is_reserved_header(key)]
-        if reserved:
-            raise ValidationError(f"header names reserved by the event envelope: {reserved}")
-        self._message_types.setdefault(name, cls.PROTO)
+        name = self._event_names.get(cls)
+        if name is None:
+            name = validate_name(cls.EVENT_NAME)
+            self._message_types.setdefault(name, cls.PROTO)
+            self._event_names[cls] = name
+        event_headers = dict(headers) if headers else {}
+        if event_headers:
+            reserved = [key for key in event_headers if is_reserved_header(key)]
+            if reserved:
+                raise ValidationError(f"header names reserved by the event envelope: {reserved}")
         occurred_ms = (
             int(occurred_at.timestamp() * 1000) if occurred_at else time.time_ns() // 1_000_000
         )
         event_id = new_event_id()
         with self._telemetry.publish(name, event_id) as published:
-            envelope = EventEnvelope(
-                id=event_id,
-                name=name,
-                payload=event.to_proto().SerializeToString(),
-                occurred_at_ms=occurred_ms,
-                idempotency_key=idempotency_key or "",
-                partition_key=partition_key or "",
-                contract_hash=cls.CONTRACT_HASH,
-                trace_headers=published.headers(),
-                headers=user_headers,
+            payload = event.to_proto().SerializeToString()
+            # The envelope's header form (EventEnvelope.to_headers), built without the envelope.
+            trace_headers = published.headers()
+            if trace_headers:
+                event_headers.update(trace_headers)
+            event_headers[H_ID] = event_id
+            event_headers[H_NAME] = name
+            event_headers[H_OCCURRED_AT] = str(occurred_ms)
+            if idempotency_key:
+                event_headers[H_IDEMPOTENCY_KEY] = idempotency_key
+            if partition_key:
+                event_headers[H_PARTITION_KEY] = partition_key
+            if cls.CONTRACT_HASH:
+                event_headers[H_CONTRACT] = cls.CONTRACT_HASH
+            await outbox.add_row(
+                event_id,
+                name,
+                headers_json(event_headers),
+                payload,
+                durable=not fire_and_forget,
             )
-            await outbox.add(envelope, durable=not fire_and_forget)
-        return envelope.id
+        return event_id
 
     # -- subscribing ---------------------------------------------------------------------------
 

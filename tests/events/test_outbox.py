@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
@@ -13,6 +14,7 @@ from runtime_lib.errors import OutboxFullError
 from runtime_lib.events import EventContext, EventEnvelope, EventsRuntime, MemoryBus, RowState
 from runtime_lib.events.bus import PublishRejected
 from runtime_lib.events.drainer import Drainer, ladder_delay
+from runtime_lib.events.envelope import headers_json, new_event_id
 from runtime_lib.events.outbox import Outbox, OutboxRow, Rearm
 from tests.events.eventlib import OrderPlaced, event_class
 from tests.events.helpers import wait_until
@@ -320,3 +322,18 @@ async def test_open_replaces_the_sorting_due_index(tmp_path: Path) -> None:
         ).fetchall()
     assert "outbox_due" not in indexes and "outbox_state_seq" in indexes
     assert not any("TEMP B-TREE" in str(step) for step in plan)
+
+
+def test_headers_json_is_compact_json() -> None:
+    headers = {"sb-id": "x", 'quote"key': "line\nbreak", "ünï": "çødé ✓", "empty": ""}
+    text = headers_json(headers)
+    assert text == json.dumps(headers, separators=(",", ":"))
+    assert json.loads(text) == headers
+    assert headers_json({}) == "{}"
+
+
+def test_event_ids_are_unique_sorted_uuidv7() -> None:
+    ids = [new_event_id() for _ in range(5000)]  # spans several chunks of drawn randomness
+    assert len(set(ids)) == len(ids) and ids == sorted(ids)
+    assert all(i[14] == "7" and i[19] in "89ab" for i in ids)
+    assert len({i[-12:] for i in ids}) == len(ids)  # the random tail differs from id to id
