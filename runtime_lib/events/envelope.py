@@ -30,6 +30,7 @@ H_TRACEPARENT = "traceparent"
 H_TRACESTATE = "tracestate"
 H_NATS_MSG_ID = "Nats-Msg-Id"
 _TRACE_HEADERS = (H_TRACEPARENT, H_TRACESTATE)
+_OWN_PREFIXES = ("sb-", "Nats-")  # as the runtime writes them: skipped without lower()
 
 
 def is_reserved_header(key: str) -> bool:
@@ -149,6 +150,18 @@ class EventEnvelope:
             occurred = int(headers.get(H_OCCURRED_AT, "0"))
         except ValueError:
             occurred = 0
+        # One pass over the headers: the envelope's own (sb-*, Nats-*) are skipped, trace headers
+        # and the user's are kept apart.
+        trace: dict[str, str] = {}
+        user: dict[str, str] = {}
+        for key, value in headers.items():
+            if key.startswith(_OWN_PREFIXES):
+                continue
+            lowered = key.lower()
+            if lowered in _TRACE_HEADERS:
+                trace[key] = value
+            elif not lowered.startswith(("sb-", "nats-")):
+                user[key] = value
         return cls(
             id=event_id,
             name=name,
@@ -157,6 +170,6 @@ class EventEnvelope:
             idempotency_key=headers.get(H_IDEMPOTENCY_KEY, ""),
             partition_key=headers.get(H_PARTITION_KEY, ""),
             contract_hash=headers.get(H_CONTRACT, ""),
-            trace_headers={k: v for k, v in headers.items() if k.lower() in _TRACE_HEADERS},
-            headers={k: v for k, v in headers.items() if not is_reserved_header(k)},
+            trace_headers=trace,
+            headers=user,
         )

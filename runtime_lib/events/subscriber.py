@@ -92,6 +92,10 @@ class Subscribers:
         self._consumers: list[Consumer] = []
         self._handlers: set[asyncio.Task[None]] = set()
         self._partitions: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
+        # Deliveries being handled (or waiting for their partition) -> when they were last kept
+        # alive; one task sends in_progress for all of them, not a task per delivery.
+        self._active: dict[Delivery, float] = {}
+        self._heartbeat: asyncio.Task[None] | None = None
         self._started = False
 
     @property
@@ -105,6 +109,8 @@ class Subscribers:
 
     async def start(self) -> None:
         self._started = True
+        if self._heartbeat is None:
+            self._heartbeat = asyncio.create_task(self._keep_alive(), name="events-heartbeat")
         for subscription in self._subscriptions:
             await self._open(subscription)
 
@@ -128,19 +134,29 @@ class Subscribers:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        heartbeat, self._heartbeat = self._heartbeat, None
+        if heartbeat is not None:
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
         for consumer in self._consumers:
             await consumer.close()
         self._consumers.clear()
 
     async def _fetch_loop(self, subscription: Subscription, consumer: Consumer) -> None:
         settings = self._settings
+        permits = self._permits
+        loop = asyncio.get_running_loop()
         failures = 0
         while True:
-            await self._permits.acquire()
-            taken = 1
-            while taken < settings.fetch_batch and not self._permits.locked():
-                await self._permits.acquire()
-                taken += 1
+            await permits.acquire()
+            taken = 1 + await self._take_free(settings.fetch_batch - 1)
+            # Busy (handlers running): let them finish and hand back their permits before
+            # fetching, so a fetch (a broker round trip) brings many events rather than one.
+            spins = 0
+            while taken < settings.fetch_batch and self._handlers and spins < 3:
+                await asyncio.sleep(0)
+                taken += await self._take_free(settings.fetch_batch - taken)
+                spins += 1
             try:
                 deliveries = await consumer.fetch(taken, settings.fetch_timeout)
             except asyncio.CancelledError:
@@ -154,10 +170,22 @@ class Subscribers:
                 continue
             failures = 0
             self._release(taken - len(deliveries))
+            now = loop.time()
             for delivery in deliveries:
-                task = asyncio.create_task(self._handle(subscription, delivery))
+                self._active[delivery] = now
+                task = loop.create_task(self._handle(subscription, delivery))
                 self._handlers.add(task)
                 task.add_done_callback(self._handler_done)
+
+    async def _take_free(self, limit: int) -> int:
+        """Take up to ``limit`` permits that are free right now (acquiring a free one never
+        suspends)."""
+        permits = self._permits
+        taken = 0
+        while taken < limit and not permits.locked():
+            await permits.acquire()
+            taken += 1
+        return taken
 
     def _release(self, count: int) -> None:
         for _ in range(count):
@@ -170,14 +198,17 @@ class Subscribers:
             log.error("event delivery failed", exc_info=task.exception())
 
     async def _handle(self, subscription: Subscription, delivery: Delivery) -> None:
-        heartbeat = asyncio.create_task(self._keep_alive(delivery))
         try:
-            if not subscription.pattern.matches(delivery.envelope.name):
+            envelope = delivery.envelope
+            if not subscription.pattern.matches(envelope.name):
                 await delivery.ack()  # the broker filter is a superset of '#' in the middle
                 return
-            envelope = delivery.envelope
             # With dedupe, copies of one event must not race past the seen-check together.
             key = envelope.partition_key or (f"id:{envelope.id}" if subscription.dedupe else "")
+            if not key:
+                with self._observe(subscription, delivery) as observed:
+                    await self._process(subscription, delivery, observed)
+                return
             async with self._partition(subscription, key):
                 with self._observe(subscription, delivery) as observed:
                     await self._process(subscription, delivery, observed)
@@ -187,20 +218,30 @@ class Subscribers:
                 await asyncio.wait_for(delivery.nak(0.0), 1.0)
             raise
         finally:
-            heartbeat.cancel()
+            self._active.pop(delivery, None)
 
-    async def _keep_alive(self, delivery: Delivery) -> None:
-        interval = max(self._settings.ack_wait / 3, 0.05)
+    async def _keep_alive(self) -> None:
+        """Every quarter of ``ack_wait``, ``in_progress`` for each delivery not refreshed within
+        the last quarter: none goes a half ``ack_wait`` without one while it is being handled."""
+        interval = max(self._settings.ack_wait / 4, 0.05)
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(interval)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(delivery.in_progress(), self._settings.bus_timeout)
+            now = loop.time()
+            stale = [d for d, at in self._active.items() if now - at >= interval * 0.99]
+            for delivery in stale:
+                self._active[delivery] = now
+            if stale:
+                await asyncio.gather(
+                    *(self._touch(delivery) for delivery in stale), return_exceptions=True
+                )
+
+    async def _touch(self, delivery: Delivery) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(delivery.in_progress(), self._settings.bus_timeout)
 
     @contextlib.asynccontextmanager
     async def _partition(self, subscription: Subscription, key: str) -> AsyncIterator[None]:
-        if not key:
-            yield
-            return
         slot = (subscription.spec.durable, key)
         lock, users = self._partitions.get(slot, (asyncio.Lock(), 0))
         self._partitions[slot] = (lock, users + 1)
