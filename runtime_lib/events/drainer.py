@@ -9,6 +9,8 @@ On a bus that can send a batch and hand back its acks later (:class:`BatchBus`, 
 bus is), batches are pipelined: while one batch waits for its acks the next is claimed and sent
 (up to ``depth`` batches in flight), and each batch's settle is queued for the writer's next
 transaction instead of being waited for. Batches are written to the broker in claim order.
+While publishers are adding rows the drainer yields to them: one batch of at most
+``BUSY_BATCH`` rows in flight until adding pauses for ``BUSY_WINDOW``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ from runtime_lib.events.outbox import Outbox, OutboxRow, Rearm
 log = logging.getLogger("runtime_lib.events")
 
 DRAIN_LADDER: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0, 600.0)
+# While rows were added within the last BUSY_WINDOW seconds, the drainer keeps one batch of at
+# most BUSY_BATCH rows in flight: on a shared event loop each drained row costs publishers CPU.
+BUSY_WINDOW = 0.05
+BUSY_BATCH = 64
 
 Results = list[BaseException | None]
 
@@ -71,6 +77,7 @@ class Drainer:
         self._loop = asyncio.get_running_loop()
         self._task: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._batch_done = asyncio.Event()
         self.sent = 0
 
     def start(self) -> None:
@@ -100,11 +107,11 @@ class Drainer:
         self._make_due = True
         self._wake.set()
 
-    async def _claim(self) -> list[OutboxRow]:
+    async def _claim(self, limit: int = 0) -> list[OutboxRow]:
         if self._make_due:
             self._make_due = False
             await self._outbox.make_due()
-        return await self._outbox.claim(self._batch)
+        return await self._outbox.claim(limit or self._batch)
 
     async def drain_once(self) -> int:
         """Send one batch of due rows and settle it; return how many rows were claimed."""
@@ -168,25 +175,31 @@ class Drainer:
         future.add_done_callback(_log_settle_error)
 
     async def _run(self) -> None:
-        slots = asyncio.Semaphore(self._depth)
+        outbox = self._outbox
         while True:
-            await slots.acquire()
-            held = True
+            # Publishers first: while rows are being added (within the last BUSY_WINDOW), one
+            # batch of up to BUSY_BATCH rows in flight (the drain still advances, a batch per
+            # round trip); full batches at the full depth once adding pauses.
+            while len(self._in_flight) >= (
+                1 if time.monotonic() - outbox.last_add < BUSY_WINDOW else self._depth
+            ):
+                self._batch_done.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._batch_done.wait(), BUSY_WINDOW)
             # Cleared before looking, so a wake during the look is not lost.
             self._wake.clear()
+            busy = time.monotonic() - outbox.last_add < BUSY_WINDOW
             try:
-                rows = await self._claim()
+                rows = await self._claim(min(self._batch, BUSY_BATCH) if busy else self._batch)
                 if rows:
                     acks = await self._send(rows)
-                    if self._depth > 1:
-                        task = asyncio.create_task(self._finish(rows, acks))
-                        self._in_flight.add(task)
-                        task.add_done_callback(self._in_flight.discard)
-                        task.add_done_callback(lambda _: slots.release())
-                        held = False
+                    if self._batch_bus is None:
+                        results = await acks
+                        await asyncio.shield(asyncio.wrap_future(self._settle(rows, results)))
                         continue
-                    results = await acks
-                    await asyncio.shield(asyncio.wrap_future(self._settle(rows, results)))
+                    task = asyncio.create_task(self._finish(rows, acks))
+                    self._in_flight.add(task)
+                    task.add_done_callback(self._batch_finished)
                     continue
             except asyncio.CancelledError:
                 raise
@@ -194,14 +207,15 @@ class Drainer:
                 log.exception("event drainer failed; retrying")
                 await asyncio.sleep(self._ladder[0])
                 continue
-            finally:
-                if held:
-                    slots.release()
-            due = await self._outbox.next_due()
+            due = await outbox.next_due()
             wait = self._idle_poll if due is None else min(self._idle_poll, due - time.time())
             if wait > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), wait)
+
+    def _batch_finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._batch_done.set()
 
 
 def _resolved(results: Results) -> Awaitable[Results]:

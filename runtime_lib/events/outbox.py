@@ -142,6 +142,7 @@ class Outbox:
         # Rows added in the current turn of the event loop, and who waits for each commit.
         self._batch: list[tuple[str, str, str, bytes, float, float]] = []
         self._waiters: list[asyncio.Future[None] | None] = []
+        self.last_add = 0.0  # time.monotonic() of the last add batch (the drainer backs off)
 
     @property
     def path(self) -> Path:
@@ -251,6 +252,7 @@ class Outbox:
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         rows, waiters = self._batch, self._waiters
         self._batch, self._waiters = [], []
+        self.last_add = time.monotonic()
 
         def insert(conn: sqlite3.Connection) -> None:
             step = _chunks(conn, 6, len(rows))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
 
@@ -337,3 +338,30 @@ def test_event_ids_are_unique_sorted_uuidv7() -> None:
     assert len(set(ids)) == len(ids) and ids == sorted(ids)
     assert all(i[14] == "7" and i[19] in "89ab" for i in ids)
     assert len({i[-12:] for i in ids}) == len(ids)  # the random tail differs from id to id
+
+
+async def test_drainer_yields_to_publishers_while_rows_are_being_added(tmp_path: Path) -> None:
+    bus = BatchingBus()
+    bus.release.set()
+    outbox = Outbox.open(tmp_path, "orders")
+    await asyncio.gather(*(outbox.add(_envelope(i)) for i in range(200)))
+    sizes: list[int] = []
+    send_batch = bus.send_batch
+
+    async def recording(
+        rows: Sequence[OutboxRow], timeout_s: float
+    ) -> Awaitable[list[BaseException | None]]:
+        sizes.append(len(rows))
+        return await send_batch(rows, timeout_s)
+
+    bus.send_batch = recording  # type: ignore[method-assign]
+    outbox.last_add = time.monotonic() + 3600  # publishers "busy" for the whole test
+    drainer = Drainer(outbox, bus, batch=256, depth=4)
+    drainer.start()
+    try:
+        await wait_until(lambda: bus.published == 200)
+    finally:
+        await drainer.stop()
+        outbox.close()
+    assert sizes == [64, 64, 64, 8] and bus.peak_batches == 1
+    assert bus.written == [f"id-{i}" for i in range(200)]
