@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
+from json.encoder import encode_basestring_ascii as _json_str
 from pathlib import Path
 from typing import Any, overload
 
@@ -99,7 +100,7 @@ class EventsRuntime:
         self._stop_timeout = stop_timeout
         self._group = group_token(service)
         self._message_types: dict[str, type[Message]] = {}
-        self._event_names: dict[type[EventType], str] = {}
+        self._event_names: dict[type[EventType], tuple[str, str, str]] = {}
         self._pending: list[Subscription] = []
         self._bus: Bus | None = None
         self._embedded: EmbeddedNats | None = None
@@ -234,11 +235,16 @@ class EventsRuntime:
         if outbox is None:
             raise _state_error("publish before start(): await start() first")
         cls = type(event)
-        name = self._event_names.get(cls)
-        if name is None:
+        known = self._event_names.get(cls)
+        if known is None:
             name = validate_name(cls.EVENT_NAME)
             self._message_types.setdefault(name, cls.PROTO)
-            self._event_names[cls] = name
+            # The JSON after sb-id and sb-occurred-at for this class: name, then contract hash.
+            contract = (
+                f',"{H_CONTRACT}":{_json_str(cls.CONTRACT_HASH)}' if cls.CONTRACT_HASH else ""
+            )
+            known = self._event_names[cls] = (name, _json_str(name), contract)
+        name, name_json, contract_json = known
         event_headers = dict(headers) if headers else {}
         if event_headers:
             reserved = [key for key in event_headers if is_reserved_header(key)]
@@ -252,6 +258,17 @@ class EventsRuntime:
             payload = event.to_proto().SerializeToString()
             # The envelope's header form (EventEnvelope.to_headers), built without the envelope.
             trace_headers = published.headers()
+            if not (event_headers or trace_headers or idempotency_key or partition_key):
+                # The common case, straight to JSON: ids and digits need no escaping.
+                await outbox.add_row(
+                    event_id,
+                    name,
+                    f'{{"{H_ID}":"{event_id}","{H_NAME}":{name_json},'
+                    f'"{H_OCCURRED_AT}":"{occurred_ms}"{contract_json}}}',
+                    payload,
+                    durable=not fire_and_forget,
+                )
+                return event_id
             if trace_headers:
                 event_headers.update(trace_headers)
             event_headers[H_ID] = event_id

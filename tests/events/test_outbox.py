@@ -365,3 +365,27 @@ async def test_drainer_yields_to_publishers_while_rows_are_being_added(tmp_path:
         outbox.close()
     assert sizes == [64, 64, 64, 8] and bus.peak_batches == 1
     assert bus.written == [f"id-{i}" for i in range(200)]
+
+
+async def test_stored_headers_are_the_envelope_header_form(tmp_path: Path) -> None:
+    runtime = EventsRuntime(service="orders", data_dir=tmp_path, events=DownBus())
+    await runtime.start()
+    try:
+        plain = await runtime.publish(OrderPlaced(order_id="1"))
+        keyed = await runtime.publish(
+            OrderPlaced(order_id="2"), partition_key="p", headers={"x-user": "ü\\"}
+        )
+        path = runtime.outbox.path
+    finally:
+        await runtime.stop()
+    with sqlite3.connect(path) as conn:
+        stored = dict(conn.execute("SELECT id, headers FROM outbox").fetchall())
+    assert set(stored) == {plain, keyed}
+    for text in stored.values():
+        envelope = EventEnvelope.from_headers(json.loads(text), b"")
+        assert text == headers_json(envelope.to_headers())  # same text as the envelope's form
+        assert envelope.contract_hash == OrderPlaced.CONTRACT_HASH
+    first = EventEnvelope.from_headers(json.loads(stored[plain]), b"")
+    second = EventEnvelope.from_headers(json.loads(stored[keyed]), b"")
+    assert (first.partition_key, first.headers) == ("", {})
+    assert (second.partition_key, second.headers) == ("p", {"x-user": "ü\\"})
