@@ -150,6 +150,9 @@ def _pub_ack_result(msg: Msg) -> BaseException | None:
     headers = msg.headers
     if headers and headers.get("Status") == "503":
         return nats.js.errors.NoStreamResponseError()
+    data = msg.data
+    if data.startswith(b'{"stream":') and b'"error"' not in data:
+        return None  # a PubAck: no need to parse it
     try:
         response = json.loads(msg.data)
     except ValueError as exc:

@@ -186,3 +186,26 @@ async def test_nats_config_object(tmp_path: Path, nats_server: NatsServer) -> No
         assert await runtime.dead_letters() == []
     finally:
         await runtime.stop()
+
+
+def test_pub_ack_results() -> None:
+    from types import SimpleNamespace
+
+    import nats.js.errors
+
+    from runtime_lib.events.bus import PublishRejected
+    from runtime_lib.events.nats_bus import _pub_ack_result
+
+    def ack(data: bytes, headers: dict[str, str] | None = None) -> Any:
+        return SimpleNamespace(data=data, headers=headers)
+
+    assert _pub_ack_result(ack(b'{"stream":"SB_EVENTS","seq":7}')) is None
+    assert _pub_ack_result(ack(b'{"stream":"SB_EVENTS","seq":7,"duplicate":true}')) is None
+    assert _pub_ack_result(ack(b'{"seq":7,"stream":"SB_EVENTS"}')) is None  # any key order
+    bad = b'{"error":{"code":400,"err_code":10054,"description":"maximum payload exceeded"}}'
+    assert isinstance(_pub_ack_result(ack(bad)), PublishRejected)
+    busy = b'{"error":{"code":503,"description":"jetstream not ready"}}'
+    result = _pub_ack_result(ack(busy))
+    assert isinstance(result, nats.js.errors.APIError) and not isinstance(result, PublishRejected)
+    none = _pub_ack_result(ack(b"", {"Status": "503"}))
+    assert isinstance(none, nats.js.errors.NoStreamResponseError)
