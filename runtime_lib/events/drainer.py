@@ -94,7 +94,9 @@ class Drainer:
             await asyncio.gather(task, return_exceptions=True)
         in_flight = set(self._in_flight)
         if in_flight:
-            _, late = await asyncio.wait(in_flight, timeout=self._publish_timeout + 1.0)
+            # A healthy broker acks within milliseconds; past a second the rows go back to
+            # pending (stop's flush, or the next start, resends them; the broker dedupes).
+            _, late = await asyncio.wait(in_flight, timeout=min(self._publish_timeout, 1.0))
             for straggler in late:
                 straggler.cancel()
             await asyncio.gather(*in_flight, return_exceptions=True)
