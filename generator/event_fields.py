@@ -193,7 +193,8 @@ def mapping(name: str, attr: str, key: Element, value: Element) -> FieldCode:
             f"    {value.fill(f'{get}[{k}]', v)}",
         )
     elif value.identity:
-        to = (f"{get}.update(self.{attr})",)
+        # A protobuf map's update() is a Python-level mixin, slow even when empty: skip it then.
+        to = (f"if self.{attr}:", f"    {get}.update(self.{attr})")
     else:
         to = (f"{get}.update({{k: {value.to_value('v')} for k, v in self.{attr}.items()}})",)
     back = (

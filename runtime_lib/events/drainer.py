@@ -33,7 +33,7 @@ DRAIN_LADDER: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0, 600.0)
 # While rows were added within the last BUSY_WINDOW seconds, the drainer keeps one batch of at
 # most BUSY_BATCH rows in flight: on a shared event loop each drained row costs publishers CPU.
 BUSY_WINDOW = 0.05
-BUSY_BATCH = 64
+BUSY_BATCH = 32
 
 Results = list[BaseException | None]
 
