@@ -246,44 +246,48 @@ class RpcInvoker:
     def server_stream(
         self, method: MethodSpec[Req, Rep], request: Req, options: CallOptions
     ) -> AsyncIterator[Rep]:
-        call = self._prepare(method, options)
-        route = self._local_route(call)
-
-        def open_replies(call: _Call) -> AsyncIterator[Any]:
-            if route is not None:
-                ctx = call.context(self._caller)
-                replies = inproc.server_stream(self._dispatcher, route, request, ctx)
-                return _typed(method.reply, replies)
-
-            def open_stream(endpoint: Endpoint, left: float) -> Any:
-                stub = endpoint.stub(
-                    Cardinality.SERVER_STREAMING, method.path, method.reply.FromString
-                )
-                return stub(request, timeout=left, metadata=call.wire(left))
-
-            return self._stream(call, open_stream, replayable=True)
-
-        return self._observed(call, open_replies)
+        return self._streaming(
+            method,
+            options,
+            lambda route, ctx: inproc.server_stream(self._dispatcher, route, request, ctx),
+            lambda: request,
+            replayable=True,
+        )
 
     def bidi_stream(
         self, method: MethodSpec[Req, Rep], requests: AsyncIterable[Req], options: CallOptions
     ) -> AsyncIterator[Rep]:
+        return self._streaming(
+            method,
+            options,
+            lambda route, ctx: inproc.bidi_stream(self._dispatcher, route, requests, ctx),
+            lambda: _each(requests),
+            replayable=False,
+        )
+
+    def _streaming(
+        self,
+        method: MethodSpec[Req, Rep],
+        options: CallOptions,
+        local: Callable[[Route, CallContext], AsyncIterator[Any]],
+        outgoing: Callable[[], Any],
+        *,
+        replayable: bool,
+    ) -> AsyncIterator[Rep]:
+        """A server-streaming or bidi call: in process when the bridge serves it, else over gRPC
+        (``outgoing`` gives what the stub sends: the request, or the request stream)."""
         call = self._prepare(method, options)
         route = self._local_route(call)
 
         def open_replies(call: _Call) -> AsyncIterator[Any]:
             if route is not None:
-                ctx = call.context(self._caller)
-                replies = inproc.bidi_stream(self._dispatcher, route, requests, ctx)
-                return _typed(method.reply, replies)
+                return _typed(method.reply, local(route, call.context(self._caller)))
 
             def open_stream(endpoint: Endpoint, left: float) -> Any:
-                stub = endpoint.stub(
-                    Cardinality.BIDI_STREAMING, method.path, method.reply.FromString
-                )
-                return stub(_each(requests), timeout=left, metadata=call.wire(left))
+                stub = endpoint.stub(method.cardinality, method.path, method.reply.FromString)
+                return stub(outgoing(), timeout=left, metadata=call.wire(left))
 
-            return self._stream(call, open_stream, replayable=False)
+            return self._stream(call, open_stream, replayable=replayable)
 
         return self._observed(call, open_replies)
 
