@@ -14,7 +14,7 @@ import pytest
 from runtime_lib.errors import OutboxFullError
 from runtime_lib.events import EventContext, EventEnvelope, EventsRuntime, MemoryBus, RowState
 from runtime_lib.events.bus import PublishRejected
-from runtime_lib.events.drainer import Drainer, ladder_delay
+from runtime_lib.events.drainer import BUSY_BATCH, Drainer, ladder_delay
 from runtime_lib.events.envelope import headers_json, new_event_id
 from runtime_lib.events.outbox import Outbox, OutboxRow, Rearm
 from tests.events.eventlib import OrderPlaced, event_class
@@ -363,7 +363,8 @@ async def test_drainer_yields_to_publishers_while_rows_are_being_added(tmp_path:
     finally:
         await drainer.stop()
         outbox.close()
-    assert sizes == [64, 64, 64, 8] and bus.peak_batches == 1
+    full, rest = divmod(200, BUSY_BATCH)
+    assert sizes == [BUSY_BATCH] * full + [rest] and bus.peak_batches == 1
     assert bus.written == [f"id-{i}" for i in range(200)]
 
 
