@@ -16,6 +16,13 @@ class WrongHandler(accounts_sb.AccountsHandler):
         return request
 
 
+class Forgetful(accounts_sb.AccountsHandler):
+    pass
+
+
+handler = Forgetful()
+
+
 async def call(client: accounts_sb.AccountsClient) -> None:
     reply = await client.open(accounts_pb2.Account(id="a"), timeout="1s", idempotency_key="k")
     reply.nickname
@@ -34,6 +41,7 @@ def test_mypy_reports_each_misuse(corpus_package: Path) -> None:
     assert '"Account" has no attribute "nickname"' in out
     assert 'Argument 1 to "open" of "AccountsClient" has incompatible type "str"' in out
     assert 'Unexpected keyword argument "timeuot"' in out
-    # The correct call on line 12 type-checks: no error is reported there.
-    assert "user_code.py:12:" not in out
-    assert "Found 4 errors" in out
+    assert 'Cannot instantiate abstract class "Forgetful" with abstract attribute "open"' in out
+    # The correct call type-checks: no error is reported on its line.
+    assert "user_code.py:18:" not in out
+    assert "Found 5 errors" in out
