@@ -43,5 +43,6 @@ def test_mypy_reports_each_misuse(corpus_package: Path) -> None:
     assert 'Unexpected keyword argument "timeuot"' in out
     assert 'Cannot instantiate abstract class "Forgetful" with abstract attribute "open"' in out
     # The correct call type-checks: no error is reported on its line.
-    assert "user_code.py:18:" not in out
+    assert "user_code.py:19:" not in out
+    assert "user_code.py:20:" in out  # the next line, reading a missing field, is caught
     assert "Found 5 errors" in out
