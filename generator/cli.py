@@ -59,9 +59,10 @@ def main(
     """Generate typed Python from INPUTS (.proto or .schema.json files, or directories of them).
 
     \b
-    For each input x.proto the package OUT gets x_pb2.py and x_pb2.pyi (message classes), and
-    x_sb.py with a typed client, a handler base class and the service table when x.proto
-    declares a service. Imports inside OUT are relative: place it anywhere in your tree.
+    For each input x.proto (or x.schema.json) the package OUT gets x_pb2.py and x_pb2.pyi
+    (message classes), and x_sb.py with a typed client, a handler base class and the service
+    table per service, and a dataclass per event. Imports inside OUT are relative: place it
+    anywhere in your tree.
 
     \b
     Examples:
