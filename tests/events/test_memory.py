@@ -12,31 +12,18 @@ from typing import Any
 import pytest
 
 from runtime_lib.errors import InvalidEventNameError, ValidationError
-from runtime_lib.events import EventContext, EventEnvelope, EventsRuntime, MemoryBus
+from runtime_lib.events import EventContext, EventEnvelope, MemoryBus
+from tests.events.conftest import Factory, runtime_factory
 from tests.events.eventlib import OrderPaid, OrderPlaced, event_class
 from tests.events.helpers import wait_until
 
 FAST = {"retry_ladder": (0.01, 0.02), "drain_ladder": (0.05,)}
 
-Factory = Callable[..., EventsRuntime]
-
 
 @pytest.fixture
 async def runtimes(tmp_path: Path, memory_bus: MemoryBus) -> AsyncIterator[Factory]:
-    made: list[EventsRuntime] = []
-
-    def make(service: str, **kwargs: Any) -> EventsRuntime:
-        options: dict[str, Any] = {**FAST, **kwargs}
-        options.setdefault("events", memory_bus)
-        if options.get("data_dir") is None:
-            options["data_dir"] = tmp_path / service
-        runtime = EventsRuntime(service=service, **options)
-        made.append(runtime)
-        return runtime
-
-    yield make
-    for runtime in made:
-        await runtime.stop()
+    async with runtime_factory(tmp_path, memory_bus, **FAST) as make:
+        yield make
 
 
 async def test_typed_publish_reaches_typed_handler_with_context(runtimes: Factory) -> None:
@@ -183,33 +170,6 @@ async def test_handler_error_is_retried_then_succeeds(runtimes: Factory) -> None
     await asyncio.sleep(0.1)
     assert attempts == [1, 2, 3]
     assert await consumer.dead_letters() == []
-
-
-async def test_exhausted_attempts_go_to_the_dead_letter_queue(runtimes: Factory) -> None:
-    attempts: list[int] = []
-
-    async def broken(event: OrderPlaced, ctx: EventContext) -> None:
-        attempts.append(ctx.attempt)
-        raise ValueError("card declined")
-
-    consumer = runtimes("broken", max_attempts=3)
-    consumer.subscribe(OrderPlaced, broken)
-    await consumer.start()
-    publisher = runtimes("orders")
-    await publisher.start()
-    event_id = await publisher.publish(OrderPlaced(order_id="o-1"), headers={"tenant": "acme"})
-
-    async def dead() -> bool:
-        return len(await consumer.dead_letters()) == 1
-
-    await wait_until(dead)
-    [letter] = await consumer.dead_letters()
-    assert attempts == [1, 2, 3]
-    assert letter.envelope.id == event_id
-    assert letter.reason == "ValueError: card declined"
-    assert letter.attempts == 3
-    assert letter.group == "broken"
-    assert letter.headers["tenant"] == "acme"
 
 
 async def test_reject_dead_letters_at_once_and_retry_redelivers(runtimes: Factory) -> None:

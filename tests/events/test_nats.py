@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -12,30 +12,15 @@ import pytest
 from runtime_lib.events import EventContext, EventEnvelope, EventsRuntime, NatsConfig
 from runtime_lib.events.embedded import EmbeddedNats
 from runtime_lib.nats_server import NatsServer
+from tests.events.conftest import Factory, runtime_factory
 from tests.events.eventlib import OrderPaid, OrderPlaced, event_class
 from tests.events.helpers import wait_until
-
-Factory = Callable[..., EventsRuntime]
 
 
 @pytest.fixture
 async def runtimes(tmp_path: Path, nats_server: NatsServer) -> AsyncIterator[Factory]:
-    made: list[EventsRuntime] = []
-
-    def make(service: str, **kwargs: Any) -> EventsRuntime:
-        options: dict[str, Any] = {
-            "events": nats_server.url,
-            "data_dir": tmp_path / service,
-            "retry_ladder": (0.05, 0.1),
-            **kwargs,
-        }
-        runtime = EventsRuntime(service=service, **options)
-        made.append(runtime)
-        return runtime
-
-    yield make
-    for runtime in made:
-        await runtime.stop()
+    async with runtime_factory(tmp_path, nats_server.url, retry_ladder=(0.05, 0.1)) as make:
+        yield make
 
 
 async def test_round_trip_wildcards_and_fan_out(runtimes: Factory) -> None:
@@ -65,38 +50,6 @@ async def test_round_trip_wildcards_and_fan_out(runtimes: Factory) -> None:
         ("audit", "order.#", "order.paid"),
         ("billing", "order.paid", "o-1"),
     ]
-
-
-async def test_retry_then_dead_letter_with_reason_and_headers(runtimes: Factory) -> None:
-    attempts: list[int] = []
-
-    async def broken(event: OrderPlaced, ctx: EventContext) -> None:
-        attempts.append(ctx.attempt)
-        raise RuntimeError("always fails")
-
-    consumer = runtimes("broken", max_attempts=3)
-    consumer.subscribe(OrderPlaced, broken)
-    await consumer.start()
-    orders = runtimes("orders")
-    await orders.start()
-    event_id = await orders.publish(OrderPlaced(order_id="o-1"), headers={"tenant": "acme"})
-
-    async def dead() -> bool:
-        return len(await consumer.dead_letters()) == 1
-
-    await wait_until(dead)
-    await asyncio.sleep(0.3)
-    [letter] = await consumer.dead_letters()
-    assert attempts == [1, 2, 3]
-    assert letter.envelope.id == event_id
-    assert letter.envelope.decode(OrderPlaced).order_id == "o-1"
-    assert (letter.reason, letter.attempts, letter.group) == (
-        "RuntimeError: always fails",
-        3,
-        "broken",
-    )
-    assert letter.headers["tenant"] == "acme"
-    assert letter.pattern == "order.placed"
 
 
 async def test_duplicate_publish_is_dropped_by_the_broker(runtimes: Factory) -> None:
