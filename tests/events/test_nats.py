@@ -162,3 +162,59 @@ def test_pub_ack_results() -> None:
     assert isinstance(result, nats.js.errors.APIError) and not isinstance(result, PublishRejected)
     none = _pub_ack_result(ack(b"", {"Status": "503"}))
     assert isinstance(none, nats.js.errors.NoStreamResponseError)
+
+
+async def test_consumer_fetch_batches_bounds_and_stale_statuses(
+    tmp_path: Path, nats_server: NatsServer
+) -> None:
+    """One pull request per fetch: what is there comes at once (never more than asked), an
+    empty fetch waits for the first event, and the end of an earlier, expired request does not
+    cut a later fetch short."""
+    import time
+
+    from runtime_lib.events.bus import ConsumerSpec
+    from runtime_lib.events.names import compile_pattern
+    from runtime_lib.events.nats_bus import NatsBus
+
+    bus = NatsBus(NatsConfig(url=nats_server.url))
+    await bus.connect()
+    try:
+        pattern = compile_pattern("fetch.#")
+        spec = ConsumerSpec("g", pattern, "sb_g_fetch", max_deliver=6, ack_wait=30.0)
+        consumer = await bus.consumer(spec)
+
+        def envelope(i: int) -> EventEnvelope:
+            return EventEnvelope(id=f"f-{i}", name="fetch.it", payload=b"", occurred_at_ms=i)
+
+        started = time.monotonic()
+        assert await consumer.fetch(4, 0.2) == []  # expires: the 408 arrives after this
+        assert time.monotonic() - started >= 0.19
+        for i in range(5):
+            await bus.publish(envelope(i), 5.0)
+        first = await consumer.fetch(3, 5.0)
+        assert [d.envelope.id for d in first] == ["f-0", "f-1", "f-2"]
+        started = time.monotonic()
+        rest = await consumer.fetch(10, 5.0)  # two there: no waiting for ten
+        assert [d.envelope.id for d in rest] == ["f-3", "f-4"]
+        assert time.monotonic() - started < 1.0
+        for delivery in first + rest:
+            assert delivery.attempt == 1
+            await delivery.ack()
+
+        async def later() -> None:
+            await asyncio.sleep(0.3)
+            await bus.publish(envelope(9), 5.0)
+
+        task = asyncio.create_task(later())
+        started = time.monotonic()
+        waited = await consumer.fetch(8, 5.0)
+        await task
+        assert [d.envelope.id for d in waited] == ["f-9"]
+        assert 0.25 < time.monotonic() - started < 2.0
+        await waited[0].nak(0.0)
+        again = await consumer.fetch(8, 5.0)
+        assert [(d.envelope.id, d.attempt) for d in again] == [("f-9", 2)]
+        await again[0].ack()
+        await consumer.close()
+    finally:
+        await bus.close()
