@@ -105,10 +105,11 @@ class NatsConsumer:
 
     One pull request per fetch: ``{"batch": n, "no_wait": true, "expires": ...}`` waits up to
     ``expires`` for the first message, then the server sends what it has (at most ``n``) and
-    ends the request with a 404 status, so one round trip brings a whole batch. Each request has its own reply subject, so a status that
-    ends an earlier request (say, one that expired after its fetch gave up) is told apart; an
-    event such a request still brings waits here for the next fetch.
-    ``PullSubscription.fetch`` instead pays a task, a timer and a uuid per message.
+    ends the request with a 404 status, so one round trip brings a whole batch. Each request
+    has its own reply subject, so a status that ends an earlier request (say, one that expired
+    after its fetch gave up) is told apart; an event such a request still brings waits here for
+    the next fetch. ``PullSubscription.fetch`` instead pays a task, a timer and a uuid per
+    message.
     """
 
     def __init__(self, nc: Client, stream: str, durable: str) -> None:
