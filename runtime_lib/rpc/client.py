@@ -13,7 +13,7 @@ import asyncio
 import os
 import random
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -34,7 +34,7 @@ from runtime_lib.rpc.context import CallContext
 from runtime_lib.rpc.dispatch import Dispatcher, Route, closing
 from runtime_lib.rpc.endpoints import Endpoint, EndpointPool
 from runtime_lib.rpc.options import CallOptions, Metadata, RetryPolicy
-from runtime_lib.rpc.spec import Cardinality, MethodSpec
+from runtime_lib.rpc.spec import MethodSpec
 from runtime_lib.telemetry.api import DISABLED, Telemetry
 from runtime_lib.telemetry.spans import NO_RPC_CLIENT, RpcClientCall
 
@@ -199,47 +199,54 @@ class RpcInvoker:
 
     # -- the four cardinalities ------------------------------------------------------------
 
-    async def unary(self, method: MethodSpec[Req, Rep], request: Req, options: CallOptions) -> Rep:
-        call = self._prepare(method, options)
-        route = self._local_route(call)
-        with self._telemetry.rpc_client(method.path) as observer:
-            call = call.observed(observer)
-            if route is not None:
-                ctx = call.context(self._caller)
-                reply = await inproc.unary(self._dispatcher, route, request, ctx)
-                return _as(method.reply, reply)
+    # unary and client_stream hand back _single_reply's coroutine un-awaited: one frame less
+    # on the hottest path.
+    def unary(
+        self, method: MethodSpec[Req, Rep], request: Req, options: CallOptions
+    ) -> Coroutine[Any, Any, Rep]:
+        return self._single_reply(
+            method,
+            options,
+            lambda route, ctx: inproc.unary(self._dispatcher, route, request, ctx),
+            lambda: request,
+            replayable=True,
+        )
 
-            def attempt(endpoint: Endpoint, left: float) -> Awaitable[Rep]:
-                stub = endpoint.stub(Cardinality.UNARY, method.path, method.reply.FromString)
-                result: Awaitable[Rep] = stub(request, timeout=left, metadata=call.wire(left))
-                return result
-
-            endpoint, reply = await self._retrying(call, attempt, replayable=True)
-            self._finish(endpoint, True)
-            return _as(method.reply, reply)
-
-    async def client_stream(
+    def client_stream(
         self, method: MethodSpec[Req, Rep], requests: AsyncIterable[Req], options: CallOptions
+    ) -> Coroutine[Any, Any, Rep]:
+        return self._single_reply(
+            method,
+            options,
+            lambda route, ctx: inproc.client_stream(self._dispatcher, route, requests, ctx),
+            lambda: _each(requests),
+            replayable=False,
+        )
+
+    async def _single_reply(
+        self,
+        method: MethodSpec[Req, Rep],
+        options: CallOptions,
+        local: Callable[[Route, CallContext], Awaitable[Any]],
+        outgoing: Callable[[], Any],
+        *,
+        replayable: bool,
     ) -> Rep:
+        """A unary or client-streaming call: in process when the bridge serves it, else over
+        gRPC with the retry rules (``outgoing`` gives what the stub sends)."""
         call = self._prepare(method, options)
         route = self._local_route(call)
         with self._telemetry.rpc_client(method.path) as observer:
             call = call.observed(observer)
             if route is not None:
-                ctx = call.context(self._caller)
-                reply = await inproc.client_stream(self._dispatcher, route, requests, ctx)
-                return _as(method.reply, reply)
+                return _as(method.reply, await local(route, call.context(self._caller)))
 
             def attempt(endpoint: Endpoint, left: float) -> Awaitable[Rep]:
-                stub = endpoint.stub(
-                    Cardinality.CLIENT_STREAMING, method.path, method.reply.FromString
-                )
-                result: Awaitable[Rep] = stub(
-                    _each(requests), timeout=left, metadata=call.wire(left)
-                )
+                stub = endpoint.stub(method.cardinality, method.path, method.reply.FromString)
+                result: Awaitable[Rep] = stub(outgoing(), timeout=left, metadata=call.wire(left))
                 return result
 
-            endpoint, reply = await self._retrying(call, attempt, replayable=False)
+            endpoint, reply = await self._retrying(call, attempt, replayable=replayable)
             self._finish(endpoint, True)
             return _as(method.reply, reply)
 
