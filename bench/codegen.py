@@ -47,10 +47,8 @@ def _subjects(
 
 def main(options: Options) -> Report:
     files = 100 if options.quick else 120
-    report = Report(
-        "codegen",
-        "Code generation: sb-gen vs protoc vs protoc + mypy-protobuf",
-        f"python -m bench codegen --runs {options.runs}" + (" --quick" if options.quick else ""),
+    report = Report.of(
+        "codegen", "Code generation: sb-gen vs protoc vs protoc + mypy-protobuf", options
     )
     with tempfile.TemporaryDirectory(prefix="bench-codegen-") as tmp:
         root = Path(tmp) / "corpus"

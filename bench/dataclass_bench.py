@@ -123,11 +123,7 @@ def read_all(message: Any) -> tuple[object, ...]:
 
 def main(options: Options) -> Report:
     iterations = 2_000 if options.quick else 20_000
-    report = Report(
-        "dataclass",
-        "Event dataclass round trip vs raw protobuf",
-        f"python -m bench dataclass --runs {options.runs}" + (" --quick" if options.quick else ""),
-    )
+    report = Report.of("dataclass", "Event dataclass round trip vs raw protobuf", options)
     module = shared().sb("bench_event")
     cases = operations(module)
 

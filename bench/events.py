@@ -164,10 +164,10 @@ async def raw(module: ModuleType, url: str, data_dir: Path, work: Workload) -> d
 
 def main(options: Options) -> Report:
     work = Workload.of(options)
-    report = Report(
+    report = Report.of(
         "events",
         "Events: publish -> handler latency and delivered events/s on NATS JetStream",
-        f"python -m bench events --runs {options.runs}" + (" --quick" if options.quick else ""),
+        options,
     )
     with tempfile.TemporaryDirectory(prefix="bench-events-") as tmp:
         root = Path(tmp)

@@ -175,11 +175,7 @@ async def raw_js_rate(module: ModuleType, url: str, tag: str, total: int) -> flo
 
 def main(options: Options) -> Report:
     work = Workload.of(options)
-    report = Report(
-        "outbox",
-        "Outbox: durable publishes/s and drain rate",
-        f"python -m bench outbox --runs {options.runs}" + (" --quick" if options.quick else ""),
-    )
+    report = Report.of("outbox", "Outbox: durable publishes/s and drain rate", options)
     with tempfile.TemporaryDirectory(prefix="bench-outbox-") as tmp:
         root = Path(tmp)
         module = shared().sb("bench_event")

@@ -236,11 +236,7 @@ def micro_section() -> list[str]:
 
 def main(options: Options) -> Report:
     calls = 300 if options.quick else 3000
-    report = Report(
-        "profile",
-        "Profiles of the hot paths (cProfile)",
-        f"python -m bench profile --runs {options.runs}" + (" --quick" if options.quick else ""),
-    )
+    report = Report.of("profile", "Profiles of the hot paths (cProfile)", options)
     gen = shared()
     report.notes += rpc_section(gen, calls, options.runs, report)
     report.notes += ["", *dataclass_section(gen, 2_000 if options.quick else 20_000)]

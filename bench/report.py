@@ -9,8 +9,12 @@ import sys
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.stats import Summary
+
+if TYPE_CHECKING:
+    from bench.runner import Options
 
 RESULTS_DIR = Path(os.environ.get("BENCH_RESULTS_DIR") or Path(__file__).parent / "results")
 """Where reports are written; BENCH_RESULTS_DIR overrides it (the smoke tests use a temp dir)."""
@@ -35,6 +39,12 @@ class Report:
     command: str
     rows: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, name: str, title: str, options: Options) -> Report:
+        """A report whose command line reproduces this run's options."""
+        command = f"python -m bench {name} --runs {options.runs}"
+        return cls(name, title, command + (" --quick" if options.quick else ""))
 
     def add(self, row: Row) -> None:
         self.rows.append(row)

@@ -73,11 +73,7 @@ def measure(gen: Generated, options: Options) -> dict[str, dict[str, Summary]]:
 
 def main(options: Options) -> Report:
     work = Workload.of(options)
-    report = Report(
-        "rpc",
-        "RPC: generated client + handler vs raw grpc.aio",
-        f"python -m bench rpc --runs {options.runs}" + (" --quick" if options.quick else ""),
-    )
+    report = Report.of("rpc", "RPC: generated client + handler vs raw grpc.aio", options)
     results = measure(shared(), options)
     ours, peer = results[SB], results[RAW]
     cases = [

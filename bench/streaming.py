@@ -119,10 +119,10 @@ def profile_aio_client(gen: Generated, server: Server, count: int) -> list[str]:
 
 def main(options: Options) -> Report:
     count = CHUNK * (32 if options.quick else 320)  # whole chunks
-    report = Report(
+    report = Report.of(
         "streaming",
         "Server streaming: sb-gen vs grpc.aio vs grpclib, and why grpc.aio streams slowly",
-        f"python -m bench streaming --runs {options.runs}" + (" --quick" if options.quick else ""),
+        options,
     )
     gen = shared()
     with (

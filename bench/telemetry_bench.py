@@ -61,11 +61,7 @@ async def per_call_us(telemetry: sb.TelemetryConfig | None, calls: int) -> float
 
 def main(options: Options) -> Report:
     calls = 2_000 if options.quick else 20_000
-    report = Report(
-        "telemetry",
-        "Telemetry overhead per call: off vs on",
-        f"python -m bench telemetry --runs {options.runs}" + (" --quick" if options.quick else ""),
-    )
+    report = Report.of("telemetry", "Telemetry overhead per call: off vs on", options)
 
     def measure(make: Callable[[], sb.TelemetryConfig | None]) -> Callable[[], Mapping[str, float]]:
         return lambda: {CASE: asyncio.run(per_call_us(make(), calls))}
