@@ -11,7 +11,7 @@ from google.protobuf import descriptor_pb2 as d
 
 from generator import event_fields, naming
 from generator.errors import Diagnostic, GeneratorError
-from generator.frontends.sb_options import event_name
+from generator.frontends.sb_options import EVENT_FIELD, event_name
 from generator.imports import ImportSet
 from generator.model import DataClass, DataField, EnumClass, EnumMember
 from generator.type_index import Declared, TypeIndex, position
@@ -19,6 +19,7 @@ from generator.type_index import Declared, TypeIndex, position
 F = d.FieldDescriptorProto
 EVENT_NAME = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
 _FIELD = d.DescriptorProto.FIELD_FIELD_NUMBER
+_OPTIONS = d.DescriptorProto.OPTIONS_FIELD_NUMBER
 # Members of every generated dataclass; a proto field of that name gets a trailing underscore.
 _MEMBERS = frozenset({"EVENT_NAME", "CONTRACT_HASH", "PROTO", "to_proto", "from_proto", "_fill"})
 # Names the dataclass bodies' annotations and defaults use.
@@ -38,7 +39,10 @@ def events_in(fd: d.FileDescriptorProto, index: TypeIndex) -> list[tuple[str, De
                 Diagnostic(
                     fd.name,
                     f'invalid event name "{name}" on {declared.qualname}',
-                    position(fd, declared.path),
+                    # The option is what to fix; the message is the fallback when protoc
+                    # recorded no span for it.
+                    position(fd, (*declared.path, _OPTIONS, EVENT_FIELD))
+                    or position(fd, declared.path),
                     hint="use lowercase dot-separated words of a-z, 0-9, _ and -, like order.placed",
                 )
             )

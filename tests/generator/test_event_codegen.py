@@ -112,14 +112,18 @@ def test_event_metadata_and_reach(events: ModuleType) -> None:
     assert events.OrdersClient.SERVICE.full_name == "events.v1.Orders"
 
 
-def test_invalid_event_name_is_reported_at_its_message(tmp_path: Path) -> None:
+def test_invalid_event_name_is_reported_at_its_option(tmp_path: Path) -> None:
     (tmp_path / "bad.proto").write_text(
         'syntax = "proto3";\nimport "servicebridge/options.proto";\n\n'
-        'message Placed {\n  option (servicebridge.event) = { name: "Order Placed" };\n}\n'
+        "message Placed {\n"
+        "  string id = 1;\n"
+        '    option (servicebridge.event) = { name: "Order Placed" };\n'
+        "}\n"
     )
     result = sb_gen("bad.proto", "-o", "gen", cwd=tmp_path)
     assert result.returncode == 1
-    assert 'error: bad.proto:4:1: invalid event name "Order Placed" on Placed' in result.stderr
+    # Line and column of the option itself, not of the message holding it.
+    assert 'error: bad.proto:6:5: invalid event name "Order Placed" on Placed' in result.stderr
     assert "like order.placed" in result.stderr
     assert not (tmp_path / "gen").exists()
 
