@@ -12,6 +12,8 @@ Rules (documented in the README, "Naming"):
 - Names that collide after these rules (``GetUser`` and ``getUser``) are made unique in
   declaration order by appending ``_`` again.
 - Services become ``<Service>Client`` and ``<Service>Handler``, their table ``<SERVICE>_SERVICE``.
+- Modules are named and placed as protoc's ``python_out`` does (``-`` becomes ``_``, a dot in
+  the file name is a directory: ``k8s.min.proto`` -> ``k8s/min_pb2.py``, ``k8s/min_sb.py``).
 - Message modules are imported as ``<stem>_pb2`` from the same directory and as
   ``<dir>_<stem>_pb2`` from elsewhere (``google/protobuf/empty.proto`` -> ``google_protobuf_empty_pb2``).
 """
@@ -98,19 +100,25 @@ def method_spec_const(service: str, rpc: str) -> str:
 
 
 def module_path(proto_name: str, suffix: str) -> str:
-    """``billing/payment.proto`` -> ``billing/payment_pb2.py`` (protoc's rule: ``-`` becomes ``_``)."""
-    stem = proto_name.removesuffix(".proto").replace("-", "_")
+    """The slash path (no ``.py``) protoc's ``python_out`` gives a file's module, plus ``suffix``.
+
+    protoc names the module after the file with ``-`` as ``_`` and ``/`` as ``.``, and writes it
+    where that dotted name points, so a dot in the file name is a package level too:
+    ``billing/payment.proto`` -> ``billing/payment_pb2``, ``k8s.min.proto`` -> ``k8s/min_pb2``,
+    ``my-api/v1.proto`` -> ``my_api/v1_pb2``. mypy-protobuf follows the same rule.
+    """
+    stem = proto_name.removesuffix(".proto").replace("-", "_").replace(".", "/")
     return f"{stem}{suffix}"
 
 
 def pb2_alias(proto_name: str, from_proto: str) -> str:
     """The local name under which a generated module imports another file's ``_pb2`` module."""
-    stem = proto_name.removesuffix(".proto").replace("-", "_")
-    here = from_proto.rpartition("/")[0]
-    directory, _, base = stem.rpartition("/")
+    here = module_path(from_proto, "").rpartition("/")[0]
+    target = module_path(proto_name, "_pb2")
+    directory, _, base = target.rpartition("/")
     if directory == here:
-        return f"{base}_pb2"
-    return f"{stem.replace('/', '_').replace('.', '_')}_pb2"
+        return base
+    return target.replace("/", "_")
 
 
 def relative_import(target_module: str, from_module: str) -> tuple[str, str]:
