@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,9 +44,9 @@ def resolve_inputs(inputs: Sequence[Path], proto_paths: Sequence[Path]) -> Input
     user_paths = [p.resolve() for p in proto_paths]
     for p, given in zip(user_paths, proto_paths, strict=True):
         if not p.is_dir():
-            problems.append(
-                Diagnostic(str(given), "proto path is not a directory", hint="check -I")
-            )
+            near = _near_path(given)
+            hint = f"did you mean {near}?" if near and Path(near).is_dir() else "check -I"
+            problems.append(Diagnostic(str(given), "proto path is not a directory", hint=hint))
     roots: list[Path] = []
     sources: list[Source] = []
     for given in inputs:
@@ -59,7 +60,9 @@ def resolve_inputs(inputs: Sequence[Path], proto_paths: Sequence[Path]) -> Input
                 )
             sources += [_source(f, path, user_paths) for f in found]
         elif not path.exists():
-            problems.append(Diagnostic(str(given), "no such file or directory"))
+            near = _near_path(given)
+            hint = f"did you mean {near}?" if near else ""
+            problems.append(Diagnostic(str(given), "no such file or directory", hint=hint))
         elif not _is_input(path.name):
             problems.append(
                 Diagnostic(
@@ -78,6 +81,28 @@ def resolve_inputs(inputs: Sequence[Path], proto_paths: Sequence[Path]) -> Input
         raise GeneratorError(problems)
     include = _unique([*user_paths, *roots, bundled_protos_dir(), well_known_types_dir()])
     return Inputs(tuple(sorted(sources, key=lambda s: s.name)), tuple(include))
+
+
+def _near_path(given: Path) -> str | None:
+    """An existing path a typo or two away from ``given`` in each missing part, spelled as the user
+    spelled ``given`` (``protso/paymnet.proto`` -> ``protos/payment.proto``), or None."""
+    current = Path(given.anchor)
+    for part in given.parts[1:] if given.anchor else given.parts:
+        candidate = current / part
+        if not candidate.exists():
+            try:
+                names = os.listdir(current)
+            except OSError:
+                return None
+            # Above difflib's 0.6: file names share ".proto", which alone scores ~0.5.
+            match = difflib.get_close_matches(part, names, n=1, cutoff=0.8)
+            if not match:
+                return None
+            candidate = current / match[0]
+        current = candidate
+    if current.is_file() and not _is_input(current.name):
+        return None
+    return str(current)
 
 
 def _walk(root: Path) -> list[Path]:

@@ -9,6 +9,7 @@ Nothing is written here; see :mod:`generator.output`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from google.protobuf import descriptor_pb2 as d
@@ -52,20 +53,37 @@ def _closure(files: Sequence[d.FileDescriptorProto], roots: Iterable[str]) -> li
     return sorted(seen)
 
 
-def build_package(inputs: Sequence[Path], proto_paths: Sequence[Path]) -> dict[str, bytes]:
-    """Every file of the output package, by relative path."""
+@dataclass(frozen=True)
+class Package:
+    """Every file of the output package by relative path, and what our modules declare."""
+
+    files: dict[str, bytes]
+    services: int
+    events: int
+
+
+def generate_package(inputs: Sequence[Path], proto_paths: Sequence[Path]) -> Package:
     files, to_generate = load_descriptors(resolve_inputs(inputs, proto_paths))
     stubs = stub_modules(files, to_generate)  # runs alongside the next two steps when large
     ours = generate_sb_modules(files, to_generate)
     sources = {**python_modules(files, to_generate), **stubs()}
     generated = {_module(path) for path in sources}
     out = {path: make_relative(text, _module(path), generated) for path, text in sources.items()}
-    out.update(ours)
+    out.update((module.path, source) for module, source in ours)
     packages = {str(parent) for p in out for parent in PurePosixPath(p).parents}
     for package in sorted(packages):
         out.setdefault("__init__.py" if package == "." else f"{package}/__init__.py", INIT_MARKER)
     out["py.typed"] = ""
-    return {path: text.encode() for path, text in sorted(out.items())}
+    return Package(
+        files={path: text.encode() for path, text in sorted(out.items())},
+        services=sum(len(module.services) for module, _ in ours),
+        events=sum(1 for module, _ in ours for c in module.dataclasses if c.event_name),
+    )
+
+
+def build_package(inputs: Sequence[Path], proto_paths: Sequence[Path]) -> dict[str, bytes]:
+    """Every file of the output package, by relative path."""
+    return generate_package(inputs, proto_paths).files
 
 
 def _module(path: str) -> str:

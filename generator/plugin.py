@@ -25,8 +25,8 @@ def generate(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGenerat
     except GeneratorError as exc:
         response.error = str(exc)
         return response
-    for path, content in modules.items():
-        response.file.add(name=path, content=content)
+    for module, content in modules:
+        response.file.add(name=module.path, content=content)
     return response
 
 

@@ -12,18 +12,19 @@ from google.protobuf import descriptor_pb2 as d
 
 from generator.describe import describe
 from generator.errors import Diagnostic, GeneratorError
+from generator.model import SbModule
 from generator.render import render_module
 
 
 def generate_sb_modules(
     files: Sequence[d.FileDescriptorProto], to_generate: Sequence[str]
-) -> dict[str, str]:
-    """``x_sb.py`` source for every file in ``to_generate`` that declares a service or event."""
-    out = {}
+) -> list[tuple[SbModule, str]]:
+    """(model, ``x_sb.py`` source) for every file in ``to_generate`` with a service or event."""
+    out = []
     for module in describe({f.name: f for f in files}, to_generate):
         source = render_module(module)
         _validate(module.path, source)
-        out[module.path] = source
+        out.append((module, source))
     return out
 
 
