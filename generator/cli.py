@@ -1,4 +1,4 @@
-"""``sb-gen``: turn .proto and .schema.json files into a typed, importable Python package."""
+"""Entry point ``sb-gen`` (runs the pipeline, then write): turn .proto and .schema.json files into a typed, importable Python package."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 
 from generator.errors import GeneratorError
-from generator.output import changed_files, check_out_dir, write_atomically
-from generator.package import Package, contracts, generate_package
+from generator.pipeline import Package, contracts, generate_package
+from generator.write import changed_files, check_out_dir, write_atomically
 
 
 def _version() -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.package import build_package
+from generator.pipeline import build_package
 from tests.generator.conftest import CORPUS, generated_modules
 from tests.generator.tools import RUFF_RULES, run_mypy, run_ruff
 

@@ -16,9 +16,9 @@ import grpc
 import pytest
 
 import runtime_lib as sb
-from generator.output import write_atomically
-from generator.package import build_package
-from generator.protoc import run_protoc, well_known_types_dir
+from generator.frontends.protoc import run_protoc, well_known_types_dir
+from generator.pipeline import build_package
+from generator.write import write_atomically
 from tests.generator.conftest import generated_modules
 
 HERE = Path(__file__).parent

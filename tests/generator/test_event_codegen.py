@@ -14,9 +14,9 @@ from types import ModuleType
 import pytest
 from google.protobuf import struct_pb2
 
-from generator.contract import event_contract_hash
+from generator.descriptors.contract import event_contract_hash
+from generator.frontends.inputs import resolve_inputs
 from generator.frontends.proto import compile_protos
-from generator.inputs import resolve_inputs
 from tests.generator.conftest import CORPUS
 from tests.generator.tools import sb_gen
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from generator.output import write_atomically
-from generator.package import build_package
+from generator.pipeline import build_package
+from generator.write import write_atomically
 from tests.generator.conftest import CORPUS, generated_modules
 from tests.generator.tools import RUFF_RULES, run_mypy, run_ruff
 

@@ -20,8 +20,8 @@ from typing import Any
 from grpc_tools import protoc
 
 import runtime_lib as sb
-from generator.output import write_atomically
-from generator.package import build_package
+from generator.pipeline import build_package
+from generator.write import write_atomically
 
 PROTO = """
 syntax = "proto3";

@@ -1,4 +1,4 @@
-"""The generator's model: plain frozen dataclasses with every Python name already resolved.
+"""Stage model: the nodes templates receive, frozen dataclasses with every Python name resolved.
 
 Templates receive a :class:`SbModule` and nothing else; no descriptor access and no naming logic
 happens in a template.

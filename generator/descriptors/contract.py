@@ -1,4 +1,4 @@
-"""The ServiceBridge v2 contract hash of a method or event, computed from descriptors.
+"""Stage descriptors: the ServiceBridge v2 contract hash of a method or event, computed from descriptors.
 
 contractHash = "v2:" + lowerHex(sha256(canonicalInput + ":" + canonicalOutput)); the canonical form
 is pinned by ../shared/reference/contract-hash-vectors.json ("spec"). Only wire identity is hashed:
@@ -21,7 +21,7 @@ from typing import TypeAlias
 
 from google.protobuf import descriptor_pb2
 
-from generator.frontends.sb_options import wire_name
+from generator.descriptors.sb_options import wire_name
 
 _Field = descriptor_pb2.FieldDescriptorProto
 

@@ -1,4 +1,4 @@
-"""Write the generated package atomically, or compare it with what is on disk (``--check``).
+"""Stage write: write the generated package atomically, or compare it with what is on disk (``--check``).
 
 The new tree is written next to OUT and swapped in with renames, so a failed run leaves the
 previous OUT untouched and a reader never sees half a package.
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from generator.errors import Diagnostic, GeneratorError
-from generator.package import INIT_MARKER
+from generator.pipeline import INIT_MARKER
 
 
 def check_out_dir(out: Path) -> None:

@@ -1,4 +1,4 @@
-"""Message modules: ``x_pb2.py`` from protoc's python_out and ``x_pb2.pyi`` from mypy-protobuf.
+"""Stage render, message modules: ``x_pb2.py`` from protoc's python_out and ``x_pb2.pyi`` from mypy-protobuf.
 
 Both run in this process over the descriptor set; neither is re-implemented here.
 """
@@ -15,9 +15,9 @@ from google.protobuf import descriptor_pb2 as d
 from google.protobuf.compiler import plugin_pb2
 from mypy_protobuf.main import Descriptors, generate_mypy_stubs
 
-from generator import naming
 from generator.errors import Diagnostic, GeneratorError
-from generator.protoc import run_protoc
+from generator.frontends.protoc import run_protoc
+from generator.model import naming
 
 # protoc's and mypy-protobuf's output is theirs, not ours to restyle: exempt it from the user's
 # linter (x_sb.py, which sb-gen writes, is lint-clean without exemptions).

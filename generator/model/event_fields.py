@@ -1,4 +1,4 @@
-"""How a protobuf field becomes a Python-native dataclass field, and the code converting it.
+"""Stage model: how a protobuf field becomes a Python-native dataclass field, and the code converting it.
 
 An *element* is one value's type (a scalar, an enum, a message, a well-known type); the field's
 cardinality (singular with or without presence, repeated, map) wraps it. Each piece of code

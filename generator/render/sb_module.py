@@ -1,4 +1,4 @@
-"""Model -> Python source through the jinja2 templates shipped in ``templates/``."""
+"""Stage render: model -> ``x_sb.py`` source through the jinja2 templates shipped in ``templates/``."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from functools import cache
 
 import jinja2
 
-from generator import layout, naming
-from generator.model import SbModule
+from generator.model import naming
+from generator.model.nodes import SbModule
+from generator.render import layout
 from generator.resources import templates_dir
 
 

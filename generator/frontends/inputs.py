@@ -1,4 +1,4 @@
-"""Resolve the CLI's inputs (files and directories) into named sources and a proto path."""
+"""Stage frontend: resolve the CLI's inputs (files and directories) into named sources and a proto path."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator.errors import Diagnostic, GeneratorError, display_path
-from generator.protoc import well_known_types_dir
+from generator.frontends.protoc import well_known_types_dir
 from generator.resources import bundled_protos_dir
 
 PROTO = ".proto"

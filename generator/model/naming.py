@@ -1,4 +1,4 @@
-"""Every Python name sb-gen writes comes from here.
+"""Stage model: every Python name sb-gen writes comes from here.
 
 Rules (documented in the README, "Naming"):
 

@@ -1,4 +1,4 @@
-"""The import block of a generated module, sorted the way ruff's isort rules expect."""
+"""Stage model: the import block of a generated module, sorted the way ruff's isort rules expect."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Rewrite the absolute imports protoc and mypy-protobuf emit into package-relative ones.
+"""Stage render: rewrite the absolute imports protoc and mypy-protobuf emit into package-relative ones.
 
 ``from common import money_pb2 as x`` inside ``shop/order_pb2.py`` becomes
 ``from ..common import money_pb2 as x``, so the output package works wherever it is placed (the
@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Set
 
-from generator import naming
+from generator.model import naming
 
 _FROM = re.compile(r"^from ([\w.]+) import (\w+_pb2)\b(.*)$", re.MULTILINE)
 _FROM_MODULE = re.compile(r"^from ([\w.]*\w_pb2) import (.*)$", re.MULTILINE)

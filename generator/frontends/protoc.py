@@ -1,4 +1,5 @@
-"""Run the protoc compiler embedded in grpcio-tools, in this process.
+"""Stage frontend: run the protoc compiler embedded in grpcio-tools, in this process (render
+runs it too, for ``python_out``).
 
 In-process keeps codegen to one process (no plugin subprocess per file). protoc reports errors
 on file descriptor 2, so that descriptor is redirected to a temporary file for the duration of

@@ -1,4 +1,4 @@
-"""Descriptors -> model: the one place that reads FileDescriptorProtos for our templates."""
+"""Stage model: descriptors -> model, the one place that reads FileDescriptorProtos for our templates."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from collections.abc import Iterable, Mapping
 
 from google.protobuf import descriptor_pb2 as d
 
-from generator import naming
-from generator.describe_events import describe_events
-from generator.imports import ImportSet
-from generator.model import DataClass, EnumClass, Method, SbModule, Service
-from generator.type_index import TypeIndex
+from generator.descriptors.type_index import TypeIndex
+from generator.model import naming
+from generator.model.describe_events import describe_events
+from generator.model.imports import ImportSet
+from generator.model.nodes import DataClass, EnumClass, Method, SbModule, Service
 
 _SERVICE_FIELD = d.FileDescriptorProto.SERVICE_FIELD_NUMBER
 _METHOD_FIELD = d.ServiceDescriptorProto.METHOD_FIELD_NUMBER

@@ -1,4 +1,4 @@
-"""Read and write the servicebridge custom message options without a generated options_pb2.
+"""Stage descriptors: read and write the servicebridge custom message options without a generated options_pb2.
 
 protos/servicebridge/options.proto extends MessageOptions with ``event`` (51001, EventOptions{name})
 and ``wire_name`` (51002). Whether those extensions are registered in the running process depends

@@ -1,4 +1,4 @@
-"""Line fitting for generated code, matching what ``ruff format`` does with the few long shapes
+"""Stage render: line fitting for generated code, matching what ``ruff format`` does with the few long shapes
 sb-gen emits (so the output is stable under the formatter at its default 88 columns)."""
 
 from __future__ import annotations

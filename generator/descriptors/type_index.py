@@ -1,4 +1,4 @@
-"""Look-ups over a set of FileDescriptorProtos: where each type is declared, and its comments."""
+"""Stage descriptors: look-ups over a set of FileDescriptorProtos: where each type is declared, and its comments."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from google.protobuf import descriptor_pb2 as d
 
-from generator.contract import Contracts
+from generator.descriptors.contract import Contracts
 
 _MESSAGE_TYPE = d.FileDescriptorProto.MESSAGE_TYPE_FIELD_NUMBER
 _ENUM_TYPE = d.FileDescriptorProto.ENUM_TYPE_FIELD_NUMBER

@@ -1,4 +1,4 @@
-"""Descriptors -> event dataclasses: every message marked ``(servicebridge.event)`` in a file,
+"""Stage model: descriptors -> event dataclasses, every message marked ``(servicebridge.event)`` in a file,
 with the dataclasses and IntEnums of everything its fields reach."""
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from dataclasses import dataclass
 
 from google.protobuf import descriptor_pb2 as d
 
-from generator import event_fields, naming
+from generator.descriptors.sb_options import EVENT_FIELD, event_name
+from generator.descriptors.type_index import Declared, TypeIndex, position
 from generator.errors import Diagnostic, GeneratorError
-from generator.frontends.sb_options import EVENT_FIELD, event_name
-from generator.imports import ImportSet
-from generator.model import DataClass, DataField, EnumClass, EnumMember
-from generator.type_index import Declared, TypeIndex, position
+from generator.model import event_fields, naming
+from generator.model.imports import ImportSet
+from generator.model.nodes import DataClass, DataField, EnumClass, EnumMember
 
 F = d.FieldDescriptorProto
 EVENT_NAME = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
