@@ -20,9 +20,11 @@ from pathlib import Path, PurePosixPath
 
 from google.protobuf import descriptor_pb2 as d
 
+from generator.errors import Diagnostic, GeneratorError
 from generator.frontends.inputs import Inputs, resolve_inputs
 from generator.frontends.proto import compile_protos
 from generator.frontends.schema_json import load_schema_json
+from generator.model import naming
 from generator.model.describe import describe, is_well_known
 from generator.model.nodes import SbModule
 from generator.render.message_modules import python_modules, stub_modules
@@ -84,6 +86,7 @@ class Package:
 
 def generate_package(inputs: Sequence[Path], proto_paths: Sequence[Path]) -> Package:
     files, to_generate = load_descriptors(resolve_inputs(inputs, proto_paths))
+    _check_one_file_per_module(to_generate)
     stubs = stub_modules(files, to_generate)  # runs alongside the next two steps when large
     ours = generate_sb_modules(files, to_generate)
     sources = {**python_modules(files, to_generate), **stubs()}
@@ -99,6 +102,26 @@ def generate_package(inputs: Sequence[Path], proto_paths: Sequence[Path]) -> Pac
         services=sum(len(module.services) for module, _ in ours),
         events=sum(1 for module, _ in ours for c in module.dataclasses if c.event_name),
     )
+
+
+def _check_one_file_per_module(to_generate: Sequence[str]) -> None:
+    """protoc lays ``k8s.min.proto`` and ``k8s/min.proto`` (or ``a-b.proto`` and ``a_b.proto``) out
+    as one module; one would silently replace the other."""
+    owner: dict[str, str] = {}
+    problems = []
+    for name in to_generate:
+        module = naming.module_path(name, "_pb2")
+        if module in owner:
+            problems.append(
+                Diagnostic(
+                    name,
+                    f"is generated as {module}.py, as {owner[module]} is",
+                    hint="rename one: protoc makes a dot in a file name a directory, and - a _",
+                )
+            )
+        owner.setdefault(module, name)
+    if problems:
+        raise GeneratorError(problems)
 
 
 def build_package(inputs: Sequence[Path], proto_paths: Sequence[Path]) -> dict[str, bytes]:

@@ -146,6 +146,19 @@ def test_missing_input_suggests_a_near_name(work: Path) -> None:
     assert not (work / "gen").exists()
 
 
+def test_two_files_protoc_lays_out_as_one_module(work: Path) -> None:
+    (work / "k8s").mkdir()
+    (work / "k8s" / "min.proto").write_text(GOOD.replace("demo", "k8s_a"))
+    (work / "k8s.min.proto").write_text(GOOD.replace("demo", "k8s_b"))
+    result = sb_gen("k8s.min.proto", "k8s/min.proto", "-I", ".", "-o", "gen", cwd=work)
+    assert result.returncode == 1
+    assert (
+        "error: k8s/min.proto: is generated as k8s/min_pb2.py, as k8s.min.proto is "
+        "(rename one: protoc makes a dot in a file name a directory, and - a _)"
+    ) in result.stderr
+    assert not (work / "gen").exists()
+
+
 def test_missing_input_and_wrong_kind(work: Path) -> None:
     (work / "notes.txt").write_text("hi")
     result = sb_gen("nothere.proto", "notes.txt", "-o", "gen", cwd=work)
