@@ -65,6 +65,8 @@ def test_modules_sit_where_protoc_and_mypy_protobuf_put_them(
         "layout/k8s/min_pb2.pyi",
         "layout/my_api/pod_status_pb2.py",
         "layout/my_api/pod_status_pb2.pyi",
+        "layout/public/base_pb2.py",
+        "layout/public/base_pb2.pyi",
         "layout/public/reexport_pb2.py",
         "layout/public/reexport_pb2.pyi",
         "layout/public/user_pb2.py",
@@ -83,6 +85,7 @@ def test_import_public_is_re_exported_relatively(corpus_package: Path) -> None:
     module = (corpus_package / "layout/public/reexport_pb2.py").read_text()
     assert "from ..k8s.min_pb2 import *" in module
     assert "from ..my_api.pod_status_pb2 import *" in module
+    assert "from .base_pb2 import *" in module
     stub = (corpus_package / "layout/public/reexport_pb2.pyi").read_text()
     assert "from ..k8s.min_pb2 import Pod as Pod" in stub
     reexport = importlib.import_module("corpus_gen.layout.public.reexport_pb2")
@@ -90,6 +93,7 @@ def test_import_public_is_re_exported_relatively(corpus_package: Path) -> None:
     status = importlib.import_module("corpus_gen.layout.my_api.pod_status_pb2")
     assert reexport.Pod is k8s.Pod
     assert reexport.PodStatus is status.PodStatus
+    assert reexport.Base is importlib.import_module("corpus_gen.layout.public.base_pb2").Base
     user = importlib.import_module("corpus_gen.layout.public.user_sb")
     assert user.USERS_SERVICE.method("inspect").request is k8s.Pod
 
