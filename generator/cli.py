@@ -1,4 +1,5 @@
-"""Entry point ``sb-gen`` (runs the pipeline, then write): turn .proto and .schema.json files into a typed, importable Python package."""
+"""Entry point ``sb-gen``: turn .proto and .schema.json files into a typed, importable Python
+package (runs the pipeline, then the write stage)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Stage frontend: resolve the CLI's inputs (files and directories) into named sources and a proto path."""
+"""Stage frontend: resolve the CLI's inputs (files and directories) into named sources and a
+proto path."""
 
 from __future__ import annotations
 
