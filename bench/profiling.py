@@ -150,7 +150,7 @@ def dataclass_section(gen: Generated, iterations: int) -> list[str]:
 
 
 def codegen_section(files: int) -> list[str]:
-    from generator.package import build_package
+    from generator.pipeline import build_package
 
     with tempfile.TemporaryDirectory(prefix="bench-profile-corpus-") as tmp:
         root = Path(tmp)

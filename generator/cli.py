@@ -1,4 +1,5 @@
-"""``sb-gen``: turn .proto and .schema.json files into a typed, importable Python package."""
+"""Entry point ``sb-gen``: turn .proto and .schema.json files into a typed, importable Python
+package (runs the pipeline, then the write stage)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from pathlib import Path
 import click
 
 from generator.errors import GeneratorError
-from generator.output import changed_files, check_out_dir, write_atomically
-from generator.package import build_package, contracts
+from generator.pipeline import Package, contracts, generate_package
+from generator.write import changed_files, check_out_dir, write_atomically
 
 
 def _version() -> str:
@@ -48,6 +49,7 @@ def _version() -> str:
     is_flag=True,
     help="Write nothing; print each method's and event's contract hash (diff them in CI).",
 )
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
 @click.version_option(_version(), "-V", "--version", prog_name="sb-gen")
 def main(
     inputs: tuple[Path, ...],
@@ -55,6 +57,7 @@ def main(
     proto_paths: tuple[Path, ...],
     check: bool,
     print_contracts: bool,
+    quiet: bool,
 ) -> None:
     """Generate typed Python from INPUTS (.proto or .schema.json files, or directories of them).
 
@@ -76,21 +79,36 @@ def main(
         return
     if out is None:
         raise click.UsageError("missing option '-o' / '--out' (or pass --print-contracts)")
-    _run(lambda: _generate(list(inputs), out, list(proto_paths), check))
+    _run(lambda: _generate(list(inputs), out, list(proto_paths), check, quiet))
 
 
-def _generate(inputs: list[Path], out: Path, proto_paths: list[Path], check: bool) -> None:
+def _generate(
+    inputs: list[Path], out: Path, proto_paths: list[Path], check: bool, quiet: bool
+) -> None:
     check_out_dir(out)
-    files = build_package(inputs, proto_paths)
+    package = generate_package(inputs, proto_paths)
     if check:
-        changed = changed_files(out, files)
+        changed = changed_files(out, package.files)
         for path in changed:
             click.echo(f"would change: {out / path}")
         if changed:
             click.echo(f"{len(changed)} file(s) out of date; run sb-gen without --check", err=True)
             sys.exit(1)
+        if not quiet:
+            click.echo(f"sb-gen: {out}/ is up to date ({_declared(package)})")
         return
-    write_atomically(out, files)
+    write_atomically(out, package.files)
+    if not quiet:
+        files = _count(len(package.files), "file")
+        click.echo(f"sb-gen: wrote {files} to {out}/ ({_declared(package)})")
+
+
+def _declared(package: Package) -> str:
+    return f"{_count(package.services, 'service')}, {_count(package.events, 'event')}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _print_contracts(inputs: list[Path], proto_paths: list[Path]) -> None:

@@ -1,4 +1,4 @@
-"""Errors the generator reports to the user: always a place (file:line:col or JSON path) and a fix."""
+"""Shared by every stage: errors the generator reports to the user: always a place (file:line:col or JSON path) and a fix."""
 
 from __future__ import annotations
 

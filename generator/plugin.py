@@ -1,4 +1,4 @@
-"""``protoc-gen-sb``: the same core as sb-gen, as a protoc/buf plugin.
+"""Entry point ``protoc-gen-sb``: the same pipeline as sb-gen, as a protoc/buf plugin.
 
     protoc -I protos --python_out=gen --mypy_out=gen --sb_out=gen protos/payment.proto
 
@@ -13,7 +13,7 @@ import sys
 from google.protobuf.compiler import plugin_pb2
 
 from generator.errors import GeneratorError
-from generator.sb_modules import generate_sb_modules
+from generator.pipeline import generate_sb_modules
 
 
 def generate(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGeneratorResponse:
@@ -25,8 +25,8 @@ def generate(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGenerat
     except GeneratorError as exc:
         response.error = str(exc)
         return response
-    for path, content in modules.items():
-        response.file.add(name=path, content=content)
+    for module, content in modules:
+        response.file.add(name=module.path, content=content)
     return response
 
 

@@ -1,4 +1,4 @@
-"""Files shipped with the generator: the jinja2 templates and the bundled protos.
+"""Shared by frontend and render: files shipped with the generator, the jinja2 templates and the bundled protos.
 
 In the wheel they live inside the package (``generator/templates``, ``generator/protos``, mapped
 in pyproject.toml); in a source checkout or editable install, at the top of the repository.

@@ -1,0 +1,1 @@
+"""Stage frontend: inputs (.proto, .schema.json) -> FileDescriptorProtos."""

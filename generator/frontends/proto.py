@@ -1,4 +1,4 @@
-"""The .proto frontend: protoc (embedded in grpcio-tools) parses and links; we keep its descriptors."""
+"""Stage frontend, .proto: protoc (embedded in grpcio-tools) parses and links; we keep its descriptors."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from google.protobuf import descriptor_pb2 as d
 
 from generator.errors import Diagnostic, GeneratorError, display_path
-from generator.protoc import run_protoc
+from generator.frontends.protoc import run_protoc
 
 _POSITIONED = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<msg>.*)$")
 _UNPOSITIONED = re.compile(r"^(?P<file>[^:]+): (?P<msg>.*)$")

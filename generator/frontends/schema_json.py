@@ -1,4 +1,4 @@
-"""The .schema.json frontend: a ServiceBridge schema file, plus our extensions, as a FileDescriptorProto.
+"""Stage frontend, .schema.json: a ServiceBridge schema file, plus our extensions, as a FileDescriptorProto.
 
 docs/schema-json.md is the user's reference and generator/schema_json_format.schema.json the JSON
 Schema of the format. In short:
@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 
 from google.protobuf import descriptor_pb2
 
+from generator.descriptors import sb_options
 from generator.errors import Diagnostic, GeneratorError
-from generator.frontends import sb_options
 from generator.frontends.schema_json_names import (
     JsonPath,
     camel,

@@ -1,4 +1,4 @@
-"""Names for the .schema.json frontend: identifier checks, protoc's case rules, JSON paths, hints."""
+"""Stage frontend, .schema.json names: identifier checks, protoc's case rules, JSON paths, hints."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Read a .schema.json file as JSON, turning every way it can fail into a GeneratorError."""
+"""Stage frontend: read a .schema.json file as JSON, turning every way it can fail into a GeneratorError."""
 
 from __future__ import annotations
 

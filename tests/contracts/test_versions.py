@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from generator.output import write_atomically
-from generator.package import build_package
+from generator.pipeline import build_package
+from generator.write import write_atomically
 
 pytestmark = pytest.mark.timeout(90)
 

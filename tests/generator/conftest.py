@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from generator.output import write_atomically
-from generator.package import build_package
+from generator.pipeline import build_package
+from generator.write import write_atomically
 
 CORPUS = Path(__file__).parent / "corpus"
 REPO = Path(__file__).resolve().parents[2]

@@ -28,6 +28,7 @@ def work(tmp_path: Path) -> Path:
 def test_generates_a_package_from_another_directory(work: Path) -> None:
     result = sb_gen("demo.proto", "-o", "gen", cwd=work)
     assert result.returncode == 0, result.stderr
+    assert result.stdout == "sb-gen: wrote 5 files to gen/ (1 service, 0 events)\n"
     assert sorted(snapshot(work / "gen")) == [
         "__init__.py",
         "demo_pb2.py",
@@ -103,11 +104,67 @@ def test_two_inputs_mapping_to_one_output(work: Path) -> None:
     assert not (work / "gen").exists()
 
 
+def test_success_summary_counts_services_and_events_and_quiet_silences_it(
+    tmp_path: Path,
+) -> None:
+    result = sb_gen(CORPUS / "events", "-I", CORPUS, "-o", "gen/", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    written = sum(1 for p in (tmp_path / "gen").rglob("*") if p.is_file())
+    # events/orders.proto: one service, two events; the files include its imports' modules.
+    assert result.stdout == f"sb-gen: wrote {written} files to gen/ (1 service, 2 events)\n"
+    check = sb_gen(CORPUS / "events", "-I", CORPUS, "-o", "gen", "--check", cwd=tmp_path)
+    assert check.returncode == 0, check.stderr
+    assert check.stdout == "sb-gen: gen/ is up to date (1 service, 2 events)\n"
+    for flag in ("-q", "--quiet"):
+        quiet = sb_gen(CORPUS / "events", "-I", CORPUS, "-o", "gen", flag, cwd=tmp_path)
+        assert quiet.returncode == 0, quiet.stderr
+        assert quiet.stdout == ""
+        assert quiet.stderr == ""
+
+
+def test_quiet_keeps_errors(work: Path) -> None:
+    result = sb_gen("nothere.proto", "-o", "gen", "-q", cwd=work)
+    assert result.returncode == 1
+    assert "error: nothere.proto: no such file or directory" in result.stderr
+
+
+def test_missing_input_suggests_a_near_name(work: Path) -> None:
+    (work / "protos" / "billing").mkdir(parents=True)
+    (work / "protos" / "billing" / "payment.proto").write_text(GOOD)
+    result = sb_gen("demp.proto", "protso/billing/paymnet.proto", "-o", "gen", cwd=work)
+    assert result.returncode == 1
+    assert (
+        "error: demp.proto: no such file or directory (did you mean demo.proto?)" in result.stderr
+    )
+    assert (
+        "error: protso/billing/paymnet.proto: no such file or directory "
+        "(did you mean protos/billing/payment.proto?)" in result.stderr
+    )
+    # A proto path gets the same help.
+    result = sb_gen("demo.proto", "-I", "proto", "-o", "gen", cwd=work)
+    assert "error: proto: proto path is not a directory (did you mean protos?)" in result.stderr
+    assert not (work / "gen").exists()
+
+
+def test_two_files_protoc_lays_out_as_one_module(work: Path) -> None:
+    (work / "k8s").mkdir()
+    (work / "k8s" / "min.proto").write_text(GOOD.replace("demo", "k8s_a"))
+    (work / "k8s.min.proto").write_text(GOOD.replace("demo", "k8s_b"))
+    result = sb_gen("k8s.min.proto", "k8s/min.proto", "-I", ".", "-o", "gen", cwd=work)
+    assert result.returncode == 1
+    assert (
+        "error: k8s/min.proto: is generated as k8s/min_pb2.py, as k8s.min.proto is "
+        "(rename one: protoc makes a dot in a file name a directory, and - a _)"
+    ) in result.stderr
+    assert not (work / "gen").exists()
+
+
 def test_missing_input_and_wrong_kind(work: Path) -> None:
     (work / "notes.txt").write_text("hi")
     result = sb_gen("nothere.proto", "notes.txt", "-o", "gen", cwd=work)
     assert result.returncode == 1
-    assert "error: nothere.proto: no such file or directory" in result.stderr
+    # Nothing near: no suggestion.
+    assert "error: nothere.proto: no such file or directory\n" in result.stderr
     assert "error: notes.txt: not a .proto or .schema.json file" in result.stderr
 
 

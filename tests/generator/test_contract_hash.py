@@ -11,7 +11,7 @@ import pytest
 from google.protobuf import descriptor_pb2
 from grpc_tools import protoc
 
-from generator.contract import canonical_message, event_contract_hash, rpc_contract_hash
+from generator.descriptors.contract import canonical_message, event_contract_hash, rpc_contract_hash
 from generator.frontends.schema_json import load_schema_json
 
 REPO = Path(__file__).resolve().parents[2]

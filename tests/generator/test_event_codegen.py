@@ -10,13 +10,14 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 from google.protobuf import struct_pb2
 
-from generator.contract import event_contract_hash
+from generator.descriptors.contract import event_contract_hash
+from generator.frontends.inputs import resolve_inputs
 from generator.frontends.proto import compile_protos
-from generator.inputs import resolve_inputs
 from tests.generator.conftest import CORPUS
 from tests.generator.tools import sb_gen
 
@@ -26,7 +27,7 @@ def events(corpus_package: Path) -> ModuleType:
     return importlib.import_module("corpus_gen.events.orders_sb")
 
 
-def full_order(ev: ModuleType) -> object:
+def full_order(ev: ModuleType) -> Any:
     extra = struct_pb2.Struct()
     extra.update({"channel": "web"})
     return ev.OrderPlaced(
@@ -88,14 +89,12 @@ def test_defaults_are_protobuf_defaults(events: ModuleType) -> None:
 def test_dataclasses_are_frozen_slotted_and_keyword_only(events: ModuleType) -> None:
     order = events.OrderPlaced(order_id="o-1")
     with pytest.raises(dataclasses.FrozenInstanceError):
-        order.order_id = "o-2"  # type: ignore[misc]
+        order.order_id = "o-2"
     assert not hasattr(order, "__dict__")
     with pytest.raises(TypeError):
         events.OrderPlaced("o-1")
-    assert (
-        isinstance(events.Method.METHOD_CARD, int)
-        and events.Method.METHOD_CARD.name == "METHOD_CARD"
-    )
+    assert events.Method.METHOD_CARD.name == "METHOD_CARD"
+    assert isinstance(events.Method.METHOD_CARD, int)
 
 
 def test_event_metadata_and_reach(events: ModuleType) -> None:
@@ -112,14 +111,18 @@ def test_event_metadata_and_reach(events: ModuleType) -> None:
     assert events.OrdersClient.SERVICE.full_name == "events.v1.Orders"
 
 
-def test_invalid_event_name_is_reported_at_its_message(tmp_path: Path) -> None:
+def test_invalid_event_name_is_reported_at_its_option(tmp_path: Path) -> None:
     (tmp_path / "bad.proto").write_text(
         'syntax = "proto3";\nimport "servicebridge/options.proto";\n\n'
-        'message Placed {\n  option (servicebridge.event) = { name: "Order Placed" };\n}\n'
+        "message Placed {\n"
+        "  string id = 1;\n"
+        '    option (servicebridge.event) = { name: "Order Placed" };\n'
+        "}\n"
     )
     result = sb_gen("bad.proto", "-o", "gen", cwd=tmp_path)
     assert result.returncode == 1
-    assert 'error: bad.proto:4:1: invalid event name "Order Placed" on Placed' in result.stderr
+    # Line and column of the option itself, not of the message holding it.
+    assert 'error: bad.proto:6:5: invalid event name "Order Placed" on Placed' in result.stderr
     assert "like order.placed" in result.stderr
     assert not (tmp_path / "gen").exists()
 

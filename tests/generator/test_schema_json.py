@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from google.protobuf import descriptor_pb2
 
+from generator.descriptors.sb_options import event_name, wire_name
 from generator.errors import Diagnostic, GeneratorError
-from generator.frontends.sb_options import event_name, wire_name
 from generator.frontends.schema_json import load_schema_json
 
 REPO = Path(__file__).resolve().parents[2]

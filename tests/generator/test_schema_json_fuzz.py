@@ -19,9 +19,9 @@ from grpc_tools import protoc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from generator.contract import event_contract_hash, rpc_contract_hash
+from generator.descriptors.contract import event_contract_hash, rpc_contract_hash
+from generator.descriptors.sb_options import event_name
 from generator.errors import GeneratorError
-from generator.frontends.sb_options import event_name
 from generator.frontends.schema_json import load_schema_json
 
 REPO = Path(__file__).resolve().parents[2]

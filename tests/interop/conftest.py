@@ -20,9 +20,9 @@ from types import ModuleType
 
 import pytest
 
-from generator.output import write_atomically
-from generator.package import build_package
-from generator.protoc import run_protoc, well_known_types_dir
+from generator.frontends.protoc import run_protoc, well_known_types_dir
+from generator.pipeline import build_package
+from generator.write import write_atomically
 
 PROTOS = Path(__file__).parent / "protos"
 TEST_PROTO = PROTOS / "grpc" / "testing" / "test.proto"

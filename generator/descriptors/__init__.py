@@ -1,0 +1,1 @@
+"""Stage descriptors: look-ups, custom options and contract hashes over FileDescriptorProtos."""

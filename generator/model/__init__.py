@@ -1,0 +1,1 @@
+"""Stage model: descriptors -> frozen dataclasses with every Python name resolved."""

@@ -1,0 +1,87 @@
+"""Stage model: the nodes templates receive, frozen dataclasses with every Python name resolved.
+
+Templates receive a :class:`SbModule` and nothing else; no descriptor access and no naming logic
+happens in a template.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Method:
+    proto_name: str
+    attr: str
+    path: str
+    spec_const: str
+    cardinality: str  # a runtime_lib.Cardinality member name
+    client_streams: bool
+    server_streams: bool
+    request: str  # Python expression naming the request class
+    reply: str
+    contract_hash: str
+    doc: str | None
+    deprecated: bool
+
+
+@dataclass(frozen=True)
+class Service:
+    full_name: str
+    client: str
+    handler: str
+    table: str
+    doc: str | None
+    deprecated: bool
+    methods: tuple[Method, ...]
+
+
+@dataclass(frozen=True)
+class EnumMember:
+    name: str
+    number: int
+
+
+@dataclass(frozen=True)
+class EnumClass:
+    """An ``enum.IntEnum`` mirroring a proto enum used by an event."""
+
+    name: str
+    doc: str | None
+    members: tuple[EnumMember, ...]
+
+
+@dataclass(frozen=True)
+class DataField:
+    """One dataclass field and the code that converts it to and from its protobuf field."""
+
+    name: str
+    annotation: str
+    default: str  # right-hand side of the field declaration
+    to_proto: tuple[str, ...]  # statements over ``self`` filling ``message``, relative indent
+    from_proto: str  # expression over ``message``
+    doc: str | None
+
+
+@dataclass(frozen=True)
+class DataClass:
+    """A frozen dataclass over a protobuf message; an event when ``event_name`` is set."""
+
+    name: str
+    proto: str  # Python expression naming the protobuf class
+    doc: str | None
+    fields: tuple[DataField, ...]
+    event_name: str | None = None
+    contract_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class SbModule:
+    """One generated ``x_sb.py``."""
+
+    source: str
+    path: str
+    import_groups: tuple[tuple[str, ...], ...]  # isort sections: stdlib, third party, local
+    services: tuple[Service, ...]
+    enums: tuple[EnumClass, ...] = ()
+    dataclasses: tuple[DataClass, ...] = ()
