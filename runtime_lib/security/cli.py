@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from runtime_lib.errors import ConfigError
-from runtime_lib.security import certs
+from runtime_lib.security import certs, nats_auth
+from runtime_lib.security.tls import TlsConfig
 
 _DIR = click.option(
     "--dir",
@@ -93,3 +94,37 @@ def show(file: Path) -> None:
         click.echo(certs.describe(file))
     except ConfigError as exc:
         raise _fail(exc) from None
+
+
+@main.command("nats-config")
+@click.argument("services", type=click.Path(dir_okay=False, path_type=Path))
+@_DIR
+@click.option(
+    "--broker", default=nats_auth.BROKER, show_default=True, help="The broker's service name."
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write here, not stdout.",
+)
+def nats_config(services: Path, directory: Path, broker: str, output: Path | None) -> None:
+    """nats-server TLS and authorization for the services in SERVICES (a JSON file).
+
+    Each service's certificate is its NATS user; it may publish only its declared events, pull
+    only its own consumers and write only its own registry keys. Issue the broker's certificate
+    (sb-certs issue nats) and the provisioning identity's (sb-certs issue sb-admin) first.
+    """
+    try:
+        text = nats_auth.render(
+            nats_auth.server_config(
+                nats_auth.load_services(services), TlsConfig.from_dir(directory, broker)
+            )
+        )
+    except ConfigError as exc:
+        raise _fail(exc) from None
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text)
+        click.echo(f"{output}: nats-server TLS and authorization for {services}")

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import ssl
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from nats.aio.client import Client
 from nats.js.api import (
     AckPolicy,
@@ -27,22 +30,16 @@ from nats.js.api import (
 
 from runtime_lib.events.names import compile_pattern, subject_for
 from runtime_lib.events.nats_bus import NatsConsumer, NatsDelivery
-from runtime_lib.nats_server import NatsServer
+from runtime_lib.nats_server import NatsServer, find_nats_server
 from runtime_lib.security import certs
-from runtime_lib.security.nats_auth import (
-    ADMIN,
-    ServicePermissions,
-    connect_options,
-    durable_names,
-    render,
-    server_config,
-)
+from runtime_lib.security.cli import main
+from runtime_lib.security.nats_auth import ADMIN, connect_options, durable_names
 from runtime_lib.security.tls import TlsConfig, TlsFiles
 
-SERVICES = [
-    ServicePermissions("payment", publishes=["payment.done"], subscribes=["order.placed"]),
-    ServicePermissions("orders", publishes=["order.placed"], subscribes=["payment.#"]),
-]
+SERVICES = {
+    "payment": {"publishes": ["payment.done"], "subscribes": ["order.placed"]},
+    "orders": {"publishes": ["order.placed"], "subscribes": ["payment.#"]},
+}
 ORDERS_DURABLE = durable_names("orders", ["payment.#"])[0]
 PAYMENT_DURABLE = durable_names("payment", ["order.placed"])[0]
 WAIT = 30.0  # an upper bound on waiting for an event, never a measured duration
@@ -83,8 +80,14 @@ class Conn:
 def broker(cert_dir: Path, tmp_path: Path) -> Iterator[NatsServer]:
     certs.issue(cert_dir, ADMIN)
     certs.issue(cert_dir, "intruder")  # from our CA, but no user of the broker
+    services = tmp_path / "services.json"
+    services.write_text(json.dumps(SERVICES))
     config = tmp_path / "nats.conf"
-    config.write_text(render(server_config(SERVICES, TlsConfig.from_dir(cert_dir, "nats"))))
+    # The config a user gets: sb-certs nats-config.
+    result = CliRunner().invoke(
+        main, ["nats-config", str(services), "--dir", str(cert_dir), "-o", str(config)]
+    )
+    assert result.exit_code == 0, result.output
     server = NatsServer(store_dir=tmp_path / "store", config_file=config).start()
     try:
         yield server
@@ -270,3 +273,43 @@ async def test_even_the_provisioning_identity_cannot_purge(
         js = admin.nc.jetstream()
         await admin.refused(js.purge_stream("SB_EVENTS"), "$JS.API.STREAM.PURGE.SB_EVENTS")
         await admin.refused(js.delete_stream("SB_DLQ"), "$JS.API.STREAM.DELETE.SB_DLQ")
+
+
+@pytest.mark.parametrize(
+    ("services", "message"),
+    [
+        ("[]", 'services.json: expected an object {"<service>"'),
+        ('{"x": {"publishes": ["Bad Name"]}}', "services.json: service 'x': invalid event name"),
+        ('{"x": {"subscribes": ["a.b#"]}}', "services.json: service 'x': invalid pattern 'a.b#'"),
+        ('{"x": {"publish": []}}', "services.json: service 'x': expected only 'publishes'"),
+        ('{"Bad_x": {}}', "services.json: service 'Bad_x': service name 'Bad_x'"),
+        ("{", "services.json: not valid JSON"),
+    ],
+)
+def test_nats_config_names_the_file_and_the_mistake(
+    cert_dir: Path, tmp_path: Path, services: str, message: str
+) -> None:
+    path = tmp_path / "services.json"
+    path.write_text(services)
+    result = CliRunner().invoke(main, ["nats-config", str(path), "--dir", str(cert_dir)])
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_nats_config_prints_a_config_nats_server_accepts(cert_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "services.json"
+    path.write_text(json.dumps(SERVICES))
+    result = CliRunner().invoke(main, ["nats-config", str(path), "--dir", str(cert_dir)])
+    assert result.exit_code == 0, result.output
+    # As an include in an operator's own config: nats-server's own check (-t) must pass.
+    (tmp_path / "sb-auth.conf").write_text(result.output)
+    (tmp_path / "main.conf").write_text("listen: 127.0.0.1:4222\ninclude ./sb-auth.conf\n")
+    check = subprocess.run(
+        [find_nats_server(), "-c", str(tmp_path / "main.conf"), "-t"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert check.returncode == 0, check.stderr + check.stdout
+    assert '"spiffe://example.org/service/payment"' in result.output
