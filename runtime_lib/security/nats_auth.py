@@ -151,7 +151,7 @@ def admin_permissions(names: Names = Names()) -> dict[str, Any]:
         f"KV_{names.dedupe_bucket}",
     )
     publish = [f"$JS.API.STREAM.{op}.{s}" for s in streams for op in ("CREATE", "INFO")]
-    publish += [f"$JS.API.STREAM.MSG.GET.{names.dlq_stream}", "$JS.API.INFO"]
+    publish.append(f"$JS.API.STREAM.MSG.GET.{names.dlq_stream}")  # NatsBus.dead_letters
     return {
         "publish": {"allow": publish, "deny": list(DENIED)},
         "subscribe": {"allow": [f"{inbox_prefix(ADMIN)}.>"]},

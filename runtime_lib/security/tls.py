@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import grpc
 from cryptography import x509
@@ -41,6 +42,7 @@ from runtime_lib.security.identity import (
     dns_name,
     service_of,
     trust_domain_of,
+    uri_sans,
 )
 
 log = logging.getLogger("runtime_lib.security")
@@ -97,6 +99,12 @@ class TlsConfig:
                 f"{self.cert}: not valid before {leaf.not_valid_before_utc.isoformat()}; "
                 "check this machine's clock"
             )
+        identities = [uri for uri in uri_sans(leaf) if uri.startswith("spiffe://")]
+        if not identities:
+            raise ConfigError(
+                f"{self.cert}: carries no spiffe://<trust domain>/service/<name> URI SAN; "
+                "issue it with sb-certs, or have your CA put the service's SPIFFE ID in it"
+            )
         verifier = PolicyBuilder().store(Store(cas)).time(moment).build_client_verifier()
         try:
             verifier.verify(leaf, chain[1:])
@@ -105,7 +113,7 @@ class TlsConfig:
                 f"{self.cert}: not issued by the CA in {self.ca} ({exc}); use the CA that "
                 "issued it, or issue a certificate from this CA"
             ) from None
-        trust_domain = self.trust_domain or _trust_domain(cas, leaf)
+        trust_domain = self.trust_domain or _trust_domain(cas, identities[0])
         try:
             service = service_of(leaf, trust_domain)
         except PeerIdentityError as exc:
@@ -127,18 +135,13 @@ def _spki(public_key: Any) -> bytes:
     return bytes(public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo))
 
 
-def _trust_domain(cas: Sequence[x509.Certificate], leaf: x509.Certificate) -> str:
+def _trust_domain(cas: Sequence[x509.Certificate], identity: str) -> str:
     for ca in cas:
         found = trust_domain_of(ca)
         if found:
             return found
     # A CA of another tool may not name its trust domain: the leaf's SPIFFE ID does.
-    for uri in leaf.extensions.get_extension_for_class(
-        x509.SubjectAlternativeName
-    ).value.get_values_for_type(x509.UniformResourceIdentifier):
-        if uri.startswith("spiffe://"):
-            return uri.removeprefix("spiffe://").split("/", 1)[0]
-    raise ConfigError("no trust domain in the CA or certificate: pass TlsConfig(trust_domain=...)")
+    return urlsplit(identity).netloc
 
 
 _Stamp = tuple[tuple[int, int, int] | None, ...]
