@@ -313,3 +313,33 @@ def test_nats_config_prints_a_config_nats_server_accepts(cert_dir: Path, tmp_pat
     )
     assert check.returncode == 0, check.stderr + check.stdout
     assert '"spiffe://example.org/service/payment"' in result.output
+
+
+async def test_a_service_refuses_a_broker_that_is_not_the_broker(
+    cert_dir: Path, tmp_path: Path
+) -> None:
+    # A broker holding a valid certificate of the CA, but orders', not nats'.
+    services = tmp_path / "services.json"
+    services.write_text(json.dumps(SERVICES))
+    config = tmp_path / "impostor.conf"
+    result = CliRunner().invoke(
+        main,
+        [
+            "nats-config",
+            str(services),
+            "--dir",
+            str(cert_dir),
+            "--broker",
+            "orders",
+            "-o",
+            str(config),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    impostor = NatsServer(store_dir=tmp_path / "impostor", config_file=config).start()
+    try:
+        options = connect_options(TlsFiles(TlsConfig.from_dir(cert_dir, "payment")))
+        error = await _connect_fails(impostor, **options)
+        assert "hostname mismatch" in error
+    finally:
+        impostor.stop()
