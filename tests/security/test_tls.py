@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import os
 import shutil
 import socket
 import ssl
@@ -174,6 +175,13 @@ async def test_rotation_while_calls_flow_fails_no_call(
     assert orders_server.files.reloads >= rotations
 
 
+def _replace(source: Path, target: Path) -> None:
+    """Install a file the way rotation tools do: written aside, renamed over the old one."""
+    aside = target.with_suffix(".new")
+    shutil.copy(source, aside)
+    os.replace(aside, target)
+
+
 async def test_half_rotated_files_keep_the_old_certificate(
     cert_dir: Path, orders_server: Server, tmp_path: Path
 ) -> None:
@@ -182,13 +190,13 @@ async def test_half_rotated_files_keep_the_old_certificate(
     spare = tmp_path / "spare"
     shutil.copytree(cert_dir, spare)
     certs.issue(spare, "orders")
-    shutil.copy(spare / "orders.crt", cert_dir / "orders.crt")
+    _replace(spare / "orders.crt", cert_dir / "orders.crt")
     assert await asyncio.to_thread(_presented_serial, orders_server.port, cert_dir) == before
     client = TlsFiles(TlsConfig.from_dir(cert_dir, "payment"))
     options = target_options(TRUST_DOMAIN, "orders")
     assert await _call(orders_server.port, channel_credentials(client), options) == b"payment"
     # The key arrives: the next handshake uses the new pair.
-    shutil.copy(spare / "orders.key", cert_dir / "orders.key")
+    _replace(spare / "orders.key", cert_dir / "orders.key")
     new = x509.load_pem_x509_certificate((cert_dir / "orders.crt").read_bytes()).serial_number
     assert await asyncio.to_thread(_presented_serial, orders_server.port, cert_dir) == new
 
