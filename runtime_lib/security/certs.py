@@ -222,8 +222,8 @@ def issue(
         )
         .sign(ca_key, hashes.SHA256())
     )
-    # Key first: a reader that sees the new certificate with the old key rejects the pair and
-    # keeps what it had; the other order would be the same, but this one ends consistent sooner.
+    # Key, then certificate: a reloader catching the pair in between sees a mismatch, rejects
+    # it and keeps the old pair (tls.TlsFiles).
     pem.write_atomic(files.key(service), pem.key_pem(key), pem.PRIVATE_MODE)
     pem.write_atomic(files.cert(service), pem.cert_pem(cert), pem.PUBLIC_MODE)
     return cert

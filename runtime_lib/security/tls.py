@@ -57,7 +57,6 @@ class TlsMaterial:
     key_pem: bytes
     service: str
     trust_domain: str
-    not_after: dt.datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +126,6 @@ class TlsConfig:
             key_pem=key_pem,
             service=service,
             trust_domain=trust_domain,
-            not_after=leaf.not_valid_after_utc,
         )
 
 
