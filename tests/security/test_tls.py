@@ -145,7 +145,7 @@ async def test_rotation_while_calls_flow_fails_no_call(
     rotations = 5
     calls_per_rotation = 40
 
-    async def caller() -> None:
+    async def fresh_channels() -> None:
         # One channel per call: every call is a new handshake, so each sees the files of its moment.
         for _ in range(calls_per_rotation):
             try:
@@ -155,15 +155,29 @@ async def test_rotation_while_calls_flow_fails_no_call(
             except grpc.aio.AioRpcError as exc:
                 results.append(exc)
 
-    serials = set()
-    for _ in range(rotations):
-        calls = asyncio.create_task(caller())
-        # Rotate both sides while that batch is in flight.
-        await asyncio.to_thread(certs.issue, cert_dir, "orders")
-        await asyncio.to_thread(certs.issue, cert_dir, "payment")
-        await calls
-        serials.add(await asyncio.to_thread(_presented_serial, orders_server.port, cert_dir))
+    async def open_channel(channel: grpc.aio.Channel) -> None:
+        # A connection made before the rotation keeps working through it.
+        who: Callable[..., Awaitable[bytes]] = channel.unary_unary(WHO)
+        for _ in range(calls_per_rotation):
+            try:
+                kept.append(await who(b"", timeout=30))
+            except grpc.aio.AioRpcError as exc:
+                kept.append(exc)
 
+    kept: list[bytes | BaseException] = []
+    serials = set()
+    address = f"127.0.0.1:{orders_server.port}"
+    async with grpc.aio.secure_channel(address, channel_credentials(client), options) as channel:
+        for _ in range(rotations):
+            calls = asyncio.gather(fresh_channels(), open_channel(channel))
+            # Rotate both sides while that batch is in flight.
+            await asyncio.to_thread(certs.issue, cert_dir, "orders")
+            await asyncio.to_thread(certs.issue, cert_dir, "payment")
+            await calls
+            serials.add(await asyncio.to_thread(_presented_serial, orders_server.port, cert_dir))
+
+    assert len(kept) == 200
+    assert [k for k in kept if k != b"payment"] == []
     failures = [r for r in results if isinstance(r, BaseException)]
     assert len(results) == rotations * calls_per_rotation == 200
     assert failures == []
