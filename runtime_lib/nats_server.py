@@ -48,6 +48,8 @@ class NatsServer:
     host: str = "127.0.0.1"
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
+    # A nats-server config (TLS, users, permissions); the flags above still set where it listens.
+    config_file: Path | None = None
 
     @property
     def url(self) -> str:
@@ -68,6 +70,7 @@ class NatsServer:
                 "-js",
                 "-sd",
                 str(self.store_dir),
+                *(["-c", str(self.config_file)] if self.config_file else []),
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
