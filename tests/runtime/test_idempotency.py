@@ -62,17 +62,19 @@ async def test_a_call_that_never_finishes_does_not_stop_eviction() -> None:
 async def test_a_cache_full_of_running_calls_refuses_before_running() -> None:
     cache = IdempotencyCache(sb.IdempotencyPolicy(max_entries=2))
     release = asyncio.Event()
+    both_running = asyncio.Event()
     running = 0
 
     async def hold() -> str:
         nonlocal running
         running += 1
+        if running == 2:
+            both_running.set()
         await release.wait()
         return "held"
 
     held = [asyncio.create_task(cache.run("c", "m", f"h{i}", b"r", hold)) for i in range(2)]
-    while running < 2:
-        await asyncio.sleep(0)
+    await both_running.wait()
     with pytest.raises(sb.OverloadedError) as refused:
         await cache.run("c", "m", "third", b"r", hold)
     assert refused.value.not_dispatched
@@ -119,7 +121,7 @@ async def test_over_grpc_another_caller_runs_and_another_body_is_a_conflict(
 
         # A plain gRPC client sees ALREADY_EXISTS, the payment-API convention.
         async with grpc.aio.insecure_channel(server.address) as channel:
-            call = channel.unary_unary(
+            call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
                 "/conformance.Callee/Echo",
                 request_serializer=None,
                 response_deserializer=None,
