@@ -30,9 +30,20 @@ _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 M = TypeVar("M", bound=Message)
 
-# gRPC binds with SO_REUSEPORT by default, so a second server on a served port would start and
-# silently share it; with it off, the second bind fails and start() says so.
-_SERVER_OPTIONS = (("grpc.so_reuseport", 0),)
+# Calls that gRPC's core accepted but this process has not taken yet (its loop is busy) wait in
+# a pending queue. Between 1,000 and 3,000 of them (gRPC's defaults) core drops arrivals at
+# random ("random early detection") with a bare CANCELLED: no trailers, no not-dispatched
+# marker, so callers could neither explain nor retry them. With both limits at one higher
+# value, every call up to it reaches admission, which refuses the excess with the marker.
+PENDING_CALL_LIMIT = 20_000
+
+_SERVER_OPTIONS = (
+    # gRPC binds with SO_REUSEPORT by default, so a second server on a served port would start
+    # and silently share it; with it off, the second bind fails and start() says so.
+    ("grpc.so_reuseport", 0),
+    ("grpc.server.max_pending_requests", PENDING_CALL_LIMIT),
+    ("grpc.server.max_pending_requests_hard_limit", PENDING_CALL_LIMIT),
+)
 
 # A longer ``sb-timeout-ms`` (over ~30 years) is not a deadline anyone meant.
 _MAX_TIMEOUT_DIGITS = 12
