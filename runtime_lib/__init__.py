@@ -4,9 +4,11 @@ from typing_extensions import deprecated
 
 from runtime_lib.bridge import Bridge
 from runtime_lib.errors import (
+    BadRequestError,
     CallTimeoutError,
     CancelledError,
     ConfigError,
+    ConflictError,
     ConnectionFailedError,
     ErrorCode,
     HandlerError,
@@ -15,6 +17,7 @@ from runtime_lib.errors import (
     OutboxFullError,
     OverloadedError,
     ServiceBridgeError,
+    UnimplementedError,
     ValidationError,
 )
 from runtime_lib.events import (
@@ -41,6 +44,7 @@ from runtime_lib.telemetry import Op, Telemetry, TelemetryConfig, TraceContextFi
 
 __all__ = [
     "AdmissionLimits",
+    "BadRequestError",
     "BreakerPolicy",
     "Bridge",
     "CallContext",
@@ -50,6 +54,7 @@ __all__ = [
     "Cardinality",
     "ClientBase",
     "ConfigError",
+    "ConflictError",
     "ConnectionFailedError",
     "DeadLetter",
     "ErrorCode",
@@ -83,6 +88,7 @@ __all__ = [
     "Timeout",
     "TraceContextFilter",
     "Transport",
+    "UnimplementedError",
     "ValidationError",
     "deprecated",
 ]

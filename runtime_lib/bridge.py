@@ -67,6 +67,9 @@ class Bridge:
       max_outbox_rows, events_max_in_flight, event_max_attempts: event limits (100 000, 32, 5).
       telemetry: spans, metrics and logs of every call and event (:class:`TelemetryConfig`;
         off by default). User code reaches it as ``bridge.telemetry``.
+      expose_errors: send a crashed handler's exception type and text to the caller (for
+        development; by default the caller gets a generic message with the request id and the
+        traceback goes to the ``runtime_lib.rpc`` log).
     """
 
     def __init__(
@@ -88,6 +91,7 @@ class Bridge:
         events_max_in_flight: int = 32,
         event_max_attempts: int = 5,
         telemetry: TelemetryConfig | None = None,
+        expose_errors: bool = False,
     ) -> None:
         if not service:
             raise ConfigError("a bridge needs a service name")
@@ -113,6 +117,7 @@ class Bridge:
             Admission(admission or AdmissionLimits()),
             IdempotencyCache(idempotency or IdempotencyPolicy()),
             self.telemetry,
+            expose_errors=expose_errors,
         )
         self._drain_timeout = drain_timeout
         self._interceptors = tuple(interceptors)

@@ -107,6 +107,29 @@ class ValidationError(ServiceBridgeError):
     code = ErrorCode.VALIDATION
 
 
+class BadRequestError(ValidationError):
+    """The call itself is malformed (undecodable request bytes, a bad ``sb-*`` header): the
+    caller's fault, refused before any handler code ran. ``field`` names what is wrong; on the
+    wire it is a ``google.rpc.BadRequest`` field violation."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class ConflictError(ServiceBridgeError):
+    """An idempotency key was reused with a different request (gRPC ``ALREADY_EXISTS``)."""
+
+    code = ErrorCode.CONFLICT
+
+
+class UnimplementedError(ServiceBridgeError):
+    """The server does not implement the method (the handler raised ``NotImplementedError``);
+    sent as gRPC ``UNIMPLEMENTED``, read back as ``NOT_FOUND``."""
+
+    code = ErrorCode.NOT_FOUND
+
+
 class ConfigError(ServiceBridgeError):
     code = ErrorCode.CONFIG
 
@@ -127,6 +150,7 @@ _BY_CODE: dict[ErrorCode, type[ServiceBridgeError]] = {
     ErrorCode.CANCELLED: CancelledError,
     ErrorCode.VALIDATION: ValidationError,
     ErrorCode.CONFIG: ConfigError,
+    ErrorCode.CONFLICT: ConflictError,
     ErrorCode.INVALID_EVENT_NAME: InvalidEventNameError,
     ErrorCode.OUTBOX_FULL: OutboxFullError,
 }

@@ -1,10 +1,42 @@
-"""What a handler knows about the call it is serving."""
+"""What a handler knows about the call it is serving, and the reply metadata it sets."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from runtime_lib.errors import ConfigError
+
+MetadataValue = str | bytes
+
+# gRPC's rule for metadata keys: lower-case letters, digits, '-', '_', '.'; "grpc-" is reserved.
+_KEY = re.compile(r"[0-9a-z_.\-]+")
+_EMPTY: Mapping[str, MetadataValue] = MappingProxyType({})
+
+
+def check_metadata_entry(key: str, value: object) -> None:
+    """A ``ConfigError`` naming ``key`` unless it is a legal gRPC key with the right value type:
+    ``bytes`` for a ``-bin`` key, printable ASCII ``str`` for any other."""
+    if not isinstance(key, str) or not _KEY.fullmatch(key) or key.startswith("grpc-"):
+        raise ConfigError(
+            f"metadata key {key!r}: use lower-case letters, digits, '-', '_' or '.', "
+            "not starting with 'grpc-'"
+        )
+    if key.endswith("-bin"):
+        if not isinstance(value, bytes):
+            raise ConfigError(f"metadata key {key!r} ends in '-bin': its value must be bytes")
+    elif not isinstance(value, str):
+        raise ConfigError(
+            f"metadata key {key!r}: the value must be str (only '-bin' keys carry bytes)"
+        )
+    elif not value.isascii() or not value.isprintable():
+        raise ConfigError(
+            f"metadata key {key!r}: a str value must be printable ASCII; "
+            f"send other data under a '-bin' key as bytes"
+        )
 
 
 @dataclass(slots=True)
@@ -12,7 +44,8 @@ class CallContext:
     """Passed to every handler method as ``ctx``.
 
     ``deadline`` is a ``time.monotonic()`` instant (None when the caller set none); calls made
-    through the bridge from inside the handler inherit what is left of it.
+    through the bridge from inside the handler inherit what is left of it. ``metadata`` holds the
+    call's incoming metadata, keys lower-case, ``-bin`` entries as ``bytes``.
     """
 
     method: str
@@ -20,10 +53,58 @@ class CallContext:
     request_id: str = ""
     idempotency_key: str | None = None
     deadline: float | None = None
-    metadata: Mapping[str, str] = field(default_factory=dict)
+    metadata: Mapping[str, MetadataValue] = field(default_factory=dict)
+    # Reply metadata, allocated on first use: most calls set none.
+    _headers: dict[str, MetadataValue] | None = field(default=None, init=False, repr=False)
+    _trailers: dict[str, MetadataValue] | None = field(default=None, init=False, repr=False)
+    _headers_sent: bool = field(default=False, init=False, repr=False)
 
     def time_remaining(self) -> float | None:
         """Seconds left before the caller's deadline, or None if there is none."""
         if self.deadline is None:
             return None
         return max(0.0, self.deadline - time.monotonic())
+
+    def set_header(self, key: str, value: MetadataValue) -> None:
+        """Send ``key: value`` in the reply's initial metadata (before the first reply message;
+        with the reply of a unary call). ``-bin`` keys take ``bytes``, others ``str``."""
+        if self._headers_sent:
+            raise ConfigError(
+                f"set_header({key!r}) on {self.method}: the headers were already sent with the "
+                "first reply message; set headers before yielding it"
+            )
+        check_metadata_entry(key, value)
+        if self._headers is None:
+            self._headers = {}
+        self._headers[key] = value
+
+    def set_trailer(self, key: str, value: MetadataValue) -> None:
+        """Send ``key: value`` in the reply's trailing metadata, with the status (also on
+        failure). ``-bin`` keys take ``bytes``, others ``str``."""
+        check_metadata_entry(key, value)
+        if self._trailers is None:
+            self._trailers = {}
+        self._trailers[key] = value
+
+    @property
+    def reply_headers(self) -> Mapping[str, MetadataValue]:
+        """What ``set_header`` collected, for the transport that sends the reply."""
+        return self._headers if self._headers is not None else _EMPTY
+
+    @property
+    def reply_trailers(self) -> Mapping[str, MetadataValue]:
+        """What ``set_trailer`` collected, for the transport that sends the status."""
+        return self._trailers if self._trailers is not None else _EMPTY
+
+    @property
+    def has_reply_metadata(self) -> bool:
+        return self._headers is not None or self._trailers is not None
+
+    @property
+    def headers_sent(self) -> bool:
+        return self._headers_sent
+
+    def mark_headers_sent(self) -> None:
+        """Called by the transport once the initial metadata went out: later ``set_header``
+        calls raise instead of being lost."""
+        self._headers_sent = True

@@ -2,23 +2,25 @@
 
 Order for every call: contract check, admission, then the handler with the caller's deadline
 inherited by the calls it makes. Unary calls with an idempotency key go through the replay cache.
-Whatever the handler raises reaches the caller as a ``HandlerError``.
+What the handler raises reaches the caller as ``failures.caller_error`` says.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+import hashlib
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 
-from runtime_lib.errors import ConfigError, ValidationError
-from runtime_lib.rpc import deadline, wire_errors
+from runtime_lib.errors import ConfigError, ServiceBridgeError, ValidationError
+from runtime_lib.rpc import deadline
 from runtime_lib.rpc.admission import Admission
 from runtime_lib.rpc.base import HandlerBase
 from runtime_lib.rpc.context import CallContext
+from runtime_lib.rpc.failures import caller_error
 from runtime_lib.rpc.idempotency import IdempotencyCache
 from runtime_lib.rpc.spec import MethodSpec, ServiceSpec
 from runtime_lib.telemetry.api import DISABLED, Telemetry
@@ -39,9 +41,12 @@ class Dispatcher:
         admission: Admission,
         idempotency: IdempotencyCache,
         telemetry: Telemetry = DISABLED,
+        *,
+        expose_errors: bool = False,
     ) -> None:
         self.admission = admission
         self.telemetry = telemetry
+        self._expose_errors = expose_errors
         self._idempotency = idempotency
         self._routes: dict[str, Route] = {}
         self._services: dict[str, ServiceSpec] = {}
@@ -57,6 +62,11 @@ class Dispatcher:
     @property
     def services(self) -> tuple[ServiceSpec, ...]:
         return tuple(self._services.values())
+
+    @property
+    def routes(self) -> Mapping[str, Route]:
+        """Method path to route, for every method served."""
+        return self._routes
 
     def route(self, path: str) -> Route | None:
         return self._routes.get(path)
@@ -89,13 +99,17 @@ class Dispatcher:
                         # answer (stored) from a crash (not stored) before both become
                         # HandlerError.
                         reply: Message = await self._idempotency.run(
-                            route.method.path, key, lambda: route.call(request, ctx)
+                            ctx.caller,
+                            route.method.path,
+                            key,
+                            _fingerprint(request),
+                            lambda: route.call(request, ctx),
                         )
                         return reply
                     reply = await route.call(request, ctx)
                     return reply
                 except Exception as exc:
-                    raise wire_errors.as_handler_error(exc) from exc
+                    raise self.caller_error(exc, ctx) from exc
             finally:
                 admission.leave()
 
@@ -105,7 +119,11 @@ class Dispatcher:
         with self._span(ctx):
             async with self.admission.slot():
                 deadline.inherit(ctx.deadline)
-                return await _guard(route.call, requests, ctx)
+                try:
+                    reply: Message = await route.call(requests, ctx)
+                except Exception as exc:
+                    raise self.caller_error(exc, ctx) from exc
+                return reply
 
     async def server_stream(
         self, route: Route, request: Message, ctx: CallContext
@@ -113,7 +131,7 @@ class Dispatcher:
         with self._span(ctx):
             async with self.admission.slot():
                 deadline.inherit(ctx.deadline)
-                async with closing(_guard_stream(route.call, request, ctx)) as replies:
+                async with closing(self._guard_stream(route.call(request, ctx), ctx)) as replies:
                     async for reply in replies:
                         yield reply
 
@@ -123,7 +141,7 @@ class Dispatcher:
         with self._span(ctx):
             async with self.admission.slot():
                 deadline.inherit(ctx.deadline)
-                async with closing(_guard_stream(route.call, requests, ctx)) as replies:
+                async with closing(self._guard_stream(route.call(requests, ctx), ctx)) as replies:
                     async for reply in replies:
                         yield reply
 
@@ -132,23 +150,24 @@ class Dispatcher:
         admission wait included, runs inside it."""
         return self.telemetry.rpc_server(ctx.method, ctx.metadata, ctx.caller)
 
+    def caller_error(self, exc: Exception, ctx: CallContext) -> ServiceBridgeError:
+        """What the caller receives for ``exc`` raised by the handler (a crash is logged)."""
+        return caller_error(exc, ctx, expose=self._expose_errors)
 
-async def _guard(call: Callable[..., Awaitable[Message]], *args: Any) -> Message:
-    try:
-        return await call(*args)
-    except Exception as exc:
-        raise wire_errors.as_handler_error(exc) from exc
+    async def _guard_stream(
+        self, replies: AsyncIterator[Message], ctx: CallContext
+    ) -> AsyncIterator[Message]:
+        try:
+            async with closing(replies):
+                async for reply in replies:
+                    yield reply
+        except Exception as exc:
+            raise self.caller_error(exc, ctx) from exc
 
 
-async def _guard_stream(
-    call: Callable[..., AsyncIterator[Message]], *args: Any
-) -> AsyncIterator[Message]:
-    try:
-        async with closing(call(*args)) as replies:
-            async for reply in replies:
-                yield reply
-    except Exception as exc:
-        raise wire_errors.as_handler_error(exc) from exc
+def _fingerprint(request: Message) -> bytes:
+    """Identifies a request's content, so a reused idempotency key with another body is caught."""
+    return hashlib.blake2b(request.SerializeToString(deterministic=True), digest_size=16).digest()
 
 
 @contextlib.asynccontextmanager

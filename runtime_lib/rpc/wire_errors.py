@@ -2,8 +2,9 @@
 
 A server failure travels as a gRPC status plus a ``google.rpc.Status`` whose ``ErrorInfo`` has
 domain ``servicebridge``, ``reason`` = the error code and, for a handler error, the handler's
-own code and message in ``metadata``. Clients in any language can read it; a status without
-that detail (a plain gRPC server) maps through ``GRPC_STATUS_TO_CODE``.
+own code and message in ``metadata``; a malformed call adds a ``BadRequest`` naming the field.
+Clients in any language can read it; a status without that detail (a plain gRPC server) maps
+through ``GRPC_STATUS_TO_CODE``.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from google.rpc import (  # type: ignore[import-untyped]  # googleapis-common-pr
 from runtime_lib.errors import (
     CODE_TO_GRPC_STATUS,
     GRPC_STATUS_TO_CODE,
+    BadRequestError,
     ErrorCode,
     HandlerError,
     ServiceBridgeError,
+    UnimplementedError,
     error_for,
 )
 from runtime_lib.rpc import wire
@@ -33,23 +36,25 @@ _HANDLER_CODE = "handler_code"
 _HANDLER_MESSAGE = "handler_message"
 
 
-def as_handler_error(exc: BaseException) -> HandlerError:
-    """What the caller sees for an exception raised by a handler."""
-    if isinstance(exc, HandlerError):
-        return exc
-    return HandlerError("INTERNAL", f"{type(exc).__name__}: {exc}")
-
-
 def encode(error: ServiceBridgeError) -> tuple[grpc.StatusCode, str, Trailers]:
     """Status code, details and trailing metadata for ``error``."""
-    status = CODE_TO_GRPC_STATUS[error.code]
+    # gRPC's own status for a method not implemented, so any client recognises it.
+    status = (
+        grpc.StatusCode.UNIMPLEMENTED
+        if isinstance(error, UnimplementedError)
+        else CODE_TO_GRPC_STATUS[error.code]
+    )
     info = error_details_pb2.ErrorInfo(reason=str(error.code), domain=wire.ERROR_DOMAIN)
     if isinstance(error, HandlerError):
         info.metadata[_HANDLER_CODE] = error.handler_code
         info.metadata[_HANDLER_MESSAGE] = error.message
-    detail = any_pb2.Any()
-    detail.Pack(info)
-    rich = status_pb2.Status(code=status.value[0], message=error.message, details=[detail])
+    details = [_packed(info)]
+    if isinstance(error, BadRequestError):
+        violation = error_details_pb2.BadRequest.FieldViolation(
+            field=error.field, description=error.message
+        )
+        details.append(_packed(error_details_pb2.BadRequest(field_violations=[violation])))
+    rich = status_pb2.Status(code=status.value[0], message=error.message, details=details)
     trailers: list[tuple[str, str | bytes]] = [(wire.STATUS_DETAILS, rich.SerializeToString())]
     if error.not_dispatched:
         trailers.append((wire.NOT_DISPATCHED, "1"))
@@ -79,6 +84,12 @@ def decode(
     return error_for(
         GRPC_STATUS_TO_CODE.get(code, ErrorCode.INTERNAL), message, not_dispatched=not_dispatched
     )
+
+
+def _packed(detail: Any) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(detail)
+    return packed
 
 
 def _error_info(raw: bytes) -> Any:

@@ -1,0 +1,182 @@
+"""gRPC's interop cases (grpc/grpc ``doc/interop-test-descriptions.md``, "Client" section), run by
+a plain grpcio client (grpc_tools' stub) against a bridge serving the sb-gen TestService handler
+of ``interop_handler``. Each test is one case, its procedure and its client asserts."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import grpc
+import pytest
+
+import runtime_lib as sb
+from tests.interop.conftest import Interop
+from tests.interop.interop_handler import ECHO_INITIAL, ECHO_TRAILING, make_handler
+
+pytestmark = pytest.mark.timeout(60)
+
+INITIAL_VALUE = "test_initial_metadata_value"
+TRAILING_VALUE = b"\xab\xab\xab"
+STATUS_MESSAGE = "test status message"
+SPECIAL_MESSAGE = "\t\ntest with whitespace\r\nand Unicode BMP \u263a and non-BMP \U0001f608\t\n"
+
+
+@asynccontextmanager
+async def _served(interop: Interop, stub: str = "TestServiceStub") -> AsyncIterator[Any]:
+    """A plain grpcio stub connected to a bridge serving the interop TestService handler."""
+    server = sb.Bridge("interop")
+    server.serve(make_handler(interop.sb, interop.pb2))
+    async with server, grpc.aio.insecure_channel(server.address) as channel:
+        yield getattr(interop.plain, stub)(channel)
+
+
+def _payload(interop: Interop, size: int) -> Any:
+    return interop.pb2.Payload(body=bytes(size))
+
+
+def _streaming_request(interop: Interop, size: int, body: int) -> Any:
+    return interop.pb2.StreamingOutputCallRequest(
+        response_parameters=[interop.pb2.ResponseParameters(size=size)],
+        payload=_payload(interop, body),
+    )
+
+
+async def test_empty_unary(interop: Interop) -> None:
+    async with _served(interop) as stub:
+        reply = await stub.EmptyCall(interop.pb2.Empty())
+    assert reply is not None
+    assert reply.ByteSize() == 0
+
+
+async def test_large_unary(interop: Interop) -> None:
+    async with _served(interop) as stub:
+        reply = await stub.UnaryCall(
+            interop.pb2.SimpleRequest(response_size=314159, payload=_payload(interop, 271828))
+        )
+    assert reply.payload.body == bytes(314159)
+
+
+async def test_client_streaming(interop: Interop) -> None:
+    async def requests() -> AsyncIterator[Any]:
+        for size in (27182, 8, 1828, 45904):
+            yield interop.pb2.StreamingInputCallRequest(payload=_payload(interop, size))
+
+    async with _served(interop) as stub:
+        reply = await stub.StreamingInputCall(requests())
+    assert reply.aggregated_payload_size == 74922
+
+
+async def test_server_streaming(interop: Interop) -> None:
+    sizes = [31415, 9, 2653, 58979]
+    request = interop.pb2.StreamingOutputCallRequest(
+        response_parameters=[interop.pb2.ResponseParameters(size=s) for s in sizes]
+    )
+    async with _served(interop) as stub:
+        call = stub.StreamingOutputCall(request)
+        replies = [reply async for reply in call]
+        assert await call.code() is grpc.StatusCode.OK
+    assert [len(r.payload.body) for r in replies] == sizes
+    assert all(r.payload.body == bytes(len(r.payload.body)) for r in replies)
+
+
+async def test_ping_pong(interop: Interop) -> None:
+    steps = [(31415, 27182), (9, 8), (2653, 1828), (58979, 45904)]
+    async with _served(interop) as stub:
+        call = stub.FullDuplexCall()
+        sizes = []
+        for size, body in steps:
+            await call.write(_streaming_request(interop, size, body))
+            reply = await call.read()
+            sizes.append(len(reply.payload.body))
+        await call.done_writing()
+        assert await call.read() is grpc.aio.EOF
+        assert await call.code() is grpc.StatusCode.OK
+    assert sizes == [size for size, _ in steps]
+
+
+async def test_empty_stream(interop: Interop) -> None:
+    async with _served(interop) as stub:
+        call = stub.FullDuplexCall()
+        await call.done_writing()
+        replies = [reply async for reply in call]
+        assert await call.code() is grpc.StatusCode.OK
+    assert replies == []
+
+
+async def test_cancel_after_begin(interop: Interop) -> None:
+    async with _served(interop) as stub:
+        call = stub.StreamingInputCall()
+        call.cancel()
+        assert await call.code() is grpc.StatusCode.CANCELLED
+
+
+async def test_cancel_after_first_response(interop: Interop) -> None:
+    async with _served(interop) as stub:
+        call = stub.FullDuplexCall()
+        await call.write(_streaming_request(interop, 31415, 27182))
+        reply = await call.read()
+        assert len(reply.payload.body) == 31415
+        call.cancel()
+        assert await call.code() is grpc.StatusCode.CANCELLED
+
+
+async def test_timeout_on_sleeping_server(interop: Interop) -> None:
+    request = interop.pb2.StreamingOutputCallRequest(payload=_payload(interop, 27182))
+    async with _served(interop) as stub:
+        call = stub.FullDuplexCall(timeout=0.001)
+        # The 1 ms may be over before the write goes out: the status below says so either way.
+        with contextlib.suppress(grpc.aio.AioRpcError):
+            await call.write(request)
+        assert await call.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+async def test_custom_metadata(interop: Interop) -> None:
+    metadata = ((ECHO_INITIAL, INITIAL_VALUE), (ECHO_TRAILING, TRAILING_VALUE))
+    async with _served(interop) as stub:
+        unary = stub.UnaryCall(
+            interop.pb2.SimpleRequest(response_size=314159, payload=_payload(interop, 271828)),
+            metadata=metadata,
+        )
+        assert len((await unary).payload.body) == 314159
+        duplex = stub.FullDuplexCall(metadata=metadata)
+        await duplex.write(_streaming_request(interop, 314159, 271828))
+        await duplex.done_writing()
+        assert [len(r.payload.body) async for r in duplex] == [314159]
+        for call in (unary, duplex):
+            assert await call.code() is grpc.StatusCode.OK
+            assert (ECHO_INITIAL, INITIAL_VALUE) in tuple(await call.initial_metadata())
+            assert (ECHO_TRAILING, TRAILING_VALUE) in tuple(await call.trailing_metadata())
+
+
+@pytest.mark.parametrize("message", [STATUS_MESSAGE, SPECIAL_MESSAGE])
+async def test_status_code_and_message(interop: Interop, message: str) -> None:
+    # status_code_and_message, and special_status_message with the second message.
+    status = interop.pb2.EchoStatus(code=2, message=message)
+    async with _served(interop) as stub:
+        with pytest.raises(grpc.aio.AioRpcError) as unary:
+            await stub.UnaryCall(interop.pb2.SimpleRequest(response_status=status))
+        duplex = stub.FullDuplexCall()
+        await duplex.write(interop.pb2.StreamingOutputCallRequest(response_status=status))
+        await duplex.done_writing()
+        assert await duplex.code() is grpc.StatusCode.UNKNOWN
+        duplex_message = await duplex.details()
+    assert unary.value.code() is grpc.StatusCode.UNKNOWN
+    assert unary.value.details() == message
+    assert duplex_message == message
+
+
+async def test_unimplemented_method(interop: Interop) -> None:
+    async with _served(interop) as stub:
+        with pytest.raises(grpc.aio.AioRpcError) as failed:
+            await stub.UnimplementedCall(interop.pb2.Empty())
+    assert failed.value.code() is grpc.StatusCode.UNIMPLEMENTED
+
+
+async def test_unimplemented_service(interop: Interop) -> None:
+    async with _served(interop, "UnimplementedServiceStub") as other:
+        with pytest.raises(grpc.aio.AioRpcError) as failed:
+            await other.UnimplementedCall(interop.pb2.Empty())
+    assert failed.value.code() is grpc.StatusCode.UNIMPLEMENTED
