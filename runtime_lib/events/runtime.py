@@ -71,6 +71,7 @@ class EventsRuntime:
         data_dir: str | Path = ".servicebridge",
         events: EventsConfig = "embedded",
         max_outbox_rows: int = 100_000,
+        max_outbox_bytes: int | None = None,
         events_max_in_flight: int = 32,
         max_attempts: int = 5,
         ack_wait: float = 30.0,
@@ -87,6 +88,7 @@ class EventsRuntime:
         self.data_dir = Path(data_dir)
         self._events_config = events
         self._max_outbox_rows = max_outbox_rows
+        self._max_outbox_bytes = max_outbox_bytes
         self._settings = SubscriberSettings(
             max_attempts=max_attempts,
             max_in_flight=events_max_in_flight,
@@ -125,7 +127,11 @@ class EventsRuntime:
             self._bus = await self._make_bus()
             await self._bus.connect()
             self._outbox = await asyncio.to_thread(
-                Outbox.open, self.data_dir, self.service, max_rows=self._max_outbox_rows
+                Outbox.open,
+                self.data_dir,
+                self.service,
+                max_rows=self._max_outbox_rows,
+                max_bytes=self._max_outbox_bytes,
             )
             self._drainer = Drainer(
                 self._outbox,
