@@ -60,7 +60,9 @@ class Bridge:
       breaker: circuit breaker policy for each endpoint this bridge calls (10 s, 10, 50 %, 30 s).
       drain_timeout: how long ``stop()`` waits for in-flight calls.
       interceptors: ``grpc.aio`` server interceptors (authentication, logging), outermost first.
-      data_dir: where the event outbox (and the embedded broker's store) live.
+      data_dir: where the event outbox (and the embedded broker's store) live; default
+        ``$SB_DATA_DIR``, else ``$XDG_STATE_HOME/servicebridge``, else
+        ``~/.local/state/servicebridge`` (one per user, so processes meet on one broker).
       events: ``"embedded"`` (a local nats-server shared under data_dir), ``"memory"``, a
         ``nats://`` URL or a :class:`NatsConfig`. Started on ``start()`` when there are
         subscriptions or a backlog, else on the first ``publish()``.
@@ -82,7 +84,7 @@ class Bridge:
         breaker: BreakerPolicy | None = None,
         drain_timeout: float = 30.0,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
-        data_dir: str | Path = ".servicebridge",
+        data_dir: str | Path | None = None,
         events: EventsConfig = "embedded",
         max_outbox_rows: int = 100_000,
         events_max_in_flight: int = 32,

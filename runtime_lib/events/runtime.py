@@ -14,9 +14,16 @@ from typing import Any, overload
 
 from google.protobuf.message import Message
 
-from runtime_lib.errors import ConfigError, ErrorCode, ServiceBridgeError, ValidationError
+from runtime_lib.errors import (
+    ConfigError,
+    ConnectionFailedError,
+    ErrorCode,
+    ServiceBridgeError,
+    ValidationError,
+)
 from runtime_lib.events.bus import Bus, ConsumerSpec, DeadLetter
 from runtime_lib.events.context import EventContext
+from runtime_lib.events.data_dir import resolve_data_dir
 from runtime_lib.events.drainer import DRAIN_LADDER, Drainer
 from runtime_lib.events.embedded import EmbeddedNats
 from runtime_lib.events.envelope import (
@@ -68,7 +75,7 @@ class EventsRuntime:
         self,
         *,
         service: str,
-        data_dir: str | Path = ".servicebridge",
+        data_dir: str | Path | None = None,
         events: EventsConfig = "embedded",
         max_outbox_rows: int = 100_000,
         max_outbox_bytes: int | None = None,
@@ -85,7 +92,7 @@ class EventsRuntime:
         if max_attempts < 1 or events_max_in_flight < 1 or max_outbox_rows < 1:
             raise ConfigError("max_attempts, events_max_in_flight and max_outbox_rows must be >= 1")
         self.service = service
-        self.data_dir = Path(data_dir)
+        self.data_dir = resolve_data_dir(data_dir)
         self._events_config = events
         self._max_outbox_rows = max_outbox_rows
         self._max_outbox_bytes = max_outbox_bytes
@@ -125,7 +132,7 @@ class EventsRuntime:
             return
         try:
             self._bus = await self._make_bus()
-            await self._bus.connect()
+            await self._connect(self._bus)
             self._outbox = await asyncio.to_thread(
                 Outbox.open,
                 self.data_dir,
@@ -151,6 +158,18 @@ class EventsRuntime:
         except BaseException:
             await self.stop()
             raise
+
+    async def _connect(self, bus: Bus) -> None:
+        try:
+            await bus.connect()
+        except ConnectionFailedError as exc:
+            if self._embedded is None:
+                raise
+            raise ConnectionFailedError(
+                f"{exc.message}. That is the embedded broker named in"
+                f" {self._embedded.state_file}, which the other processes of this data dir use;"
+                " if it is stuck, stop it and the next process starts a fresh one"
+            ) from None
 
     async def ensure_started(self) -> None:
         """Start unless started (safe to call from many tasks at once)."""
