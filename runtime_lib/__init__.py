@@ -27,6 +27,7 @@ from runtime_lib.events import (
     NatsConfig,
     OutboxAdmin,
 )
+from runtime_lib.lifecycle import ConnectionEvent
 from runtime_lib.registry.base import Instance, Registry
 from runtime_lib.registry.nats_kv import NatsKvRegistry
 from runtime_lib.registry.static import StaticRegistry
@@ -50,6 +51,7 @@ __all__ = [
     "Cardinality",
     "ClientBase",
     "ConfigError",
+    "ConnectionEvent",
     "ConnectionFailedError",
     "DeadLetter",
     "ErrorCode",

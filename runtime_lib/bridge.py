@@ -27,6 +27,7 @@ from runtime_lib.events.envelope import EventEnvelope
 from runtime_lib.events.event_type import E, EventType
 from runtime_lib.events.outbox import OutboxAdmin
 from runtime_lib.events.runtime import EventsConfig, EventsRuntime
+from runtime_lib.lifecycle import Callback, ConnectionObserver, Lifecycle, LifecycleEvent
 from runtime_lib.registry.base import Instance, Registry
 from runtime_lib.registry.static import StaticRegistry
 from runtime_lib.rpc.admission import Admission, AdmissionLimits
@@ -122,6 +123,9 @@ class Bridge:
         self._pool: EndpointPool | None = None
         self._address: str | None = None
         self._started = False
+        self._lifecycle = Lifecycle()
+        if isinstance(self.registry, ConnectionObserver):
+            self.registry.observe_connection(self._lifecycle, service)
         self.events = EventsRuntime(
             service=service,
             data_dir=data_dir,
@@ -130,7 +134,13 @@ class Bridge:
             events_max_in_flight=events_max_in_flight,
             max_attempts=event_max_attempts,
             telemetry=self.telemetry,
+            lifecycle=self._lifecycle,
         )
+
+    def on(self, event: LifecycleEvent, callback: Callback) -> None:
+        """Call ``callback(ConnectionEvent)`` on ``"connected"``, ``"reconnecting"`` or
+        ``"disconnected"`` of the broker and registry connections (see :mod:`runtime_lib.lifecycle`)."""
+        self._lifecycle.on(event, callback)
 
     # -- serving ---------------------------------------------------------------------------
 

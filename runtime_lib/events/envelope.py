@@ -114,6 +114,12 @@ class EventEnvelope:
         """The broker-side dedupe id: the idempotency key when given, else the event id."""
         return self.idempotency_key or self.id
 
+    @property
+    def trace_id(self) -> str:
+        """The W3C trace id from ``traceparent`` (``""`` without one), for logs."""
+        parts = self.trace_headers.get(H_TRACEPARENT, "").split("-")
+        return parts[1] if len(parts) == 4 else ""
+
     def decode(self, event_cls: type[E]) -> E:
         """The payload as ``event_cls``; ValidationError if it does not parse."""
         try:

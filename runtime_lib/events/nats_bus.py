@@ -47,6 +47,7 @@ from runtime_lib.errors import ConfigError, ConnectionFailedError
 from runtime_lib.events.bus import ConsumerSpec, DeadLetter, Delivery, PublishRejected
 from runtime_lib.events.envelope import H_ID, H_IDEMPOTENCY_KEY, H_NATS_MSG_ID, EventEnvelope
 from runtime_lib.events.names import subject_for
+from runtime_lib.lifecycle import Lifecycle, NatsWatch
 
 if TYPE_CHECKING:
     from runtime_lib.events.outbox import OutboxRow
@@ -259,6 +260,7 @@ class NatsBus:
         self._ack_tokens = itertools.count()
         self._acks: dict[str, tuple[_AckBatch, int]] = {}
         self._subjects: dict[str, str] = {}
+        self._watch: NatsWatch | None = None
 
     @property
     def js(self) -> JetStreamContext:
@@ -266,16 +268,26 @@ class NatsBus:
             raise ConnectionFailedError("the NATS bus is not connected")
         return self._js
 
+    def observe_connection(self, lifecycle: Lifecycle, service_name: str) -> None:
+        """Report this bus's connection to ``bridge.on`` callbacks (as ``"events"``)."""
+        self._watch = lifecycle.watch("events", service_name, self.config.url)
+
     async def connect(self) -> None:
         config = self.config
+        watch = self._watch
+        watched = watch.options() if watch is not None else {}
+        on_reconnected = watched.pop("reconnected_cb", None)
 
         async def reconnected() -> None:
             for callback in self._reconnect_callbacks:
                 callback()
+            if on_reconnected is not None:
+                await on_reconnected()
 
         async def error(exc: Exception) -> None:
             log.debug("nats: %s", exc)
 
+        watched.setdefault("error_cb", error)
         try:
             self._nc = await asyncio.wait_for(
                 nats.connect(
@@ -285,13 +297,16 @@ class NatsBus:
                     reconnect_time_wait=0.25,
                     max_reconnect_attempts=-1,
                     reconnected_cb=reconnected,
-                    error_cb=error,
+                    **watched,
                 ),
                 config.connect_timeout * 2,
             )
         except Exception as exc:
             raise ConnectionFailedError(f"cannot connect to NATS at {config.url}: {exc}") from exc
         self._js = self._nc.jetstream(timeout=config.request_timeout)
+        if watch is not None:
+            watch.closing = False
+            watch.connected()
         await self._ensure_stream(
             StreamConfig(
                 name=config.stream,
@@ -330,6 +345,8 @@ class NatsBus:
         nc, self._nc, self._js, self._kv = self._nc, None, None, None
         self._ack_prefix = ""
         if nc is not None:
+            if self._watch is not None:
+                self._watch.closing = True
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(nc.close(), self.config.request_timeout)
 

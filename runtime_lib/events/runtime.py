@@ -51,6 +51,7 @@ from runtime_lib.events.subscriber import (
     Subscription,
     group_token,
 )
+from runtime_lib.lifecycle import ConnectionObserver, Lifecycle
 from runtime_lib.telemetry.api import DISABLED, Telemetry
 from runtime_lib.telemetry.metrics import OutboxStats
 
@@ -88,6 +89,7 @@ class EventsRuntime:
         publish_timeout: float = 5.0,
         stop_timeout: float = 5.0,
         telemetry: Telemetry = DISABLED,
+        lifecycle: Lifecycle | None = None,
     ) -> None:
         if max_attempts < 1 or events_max_in_flight < 1 or max_outbox_rows < 1:
             raise ConfigError("max_attempts, events_max_in_flight and max_outbox_rows must be >= 1")
@@ -119,6 +121,7 @@ class EventsRuntime:
         self._start_lock = asyncio.Lock()
         self._ready = False
         self._telemetry = telemetry
+        self._lifecycle = lifecycle
         telemetry.observe_outbox(self._outbox_stats)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -132,6 +135,8 @@ class EventsRuntime:
             return
         try:
             self._bus = await self._make_bus()
+            if self._lifecycle is not None and isinstance(self._bus, ConnectionObserver):
+                self._bus.observe_connection(self._lifecycle, self.service)
             await self._connect(self._bus)
             self._outbox = await asyncio.to_thread(
                 Outbox.open,
