@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import IO, TypeVar
 
 from runtime_lib.errors import ConfigError, OutboxFullError, ServiceBridgeError
-from runtime_lib.events.envelope import EventEnvelope, headers_json
+from runtime_lib.events.envelope import EventEnvelope
 from runtime_lib.events.sqlite_writer import SqliteWriter
 from runtime_lib.private_files import open_private, private_dir
 
@@ -271,7 +271,7 @@ class Outbox:
 
     async def add(self, envelope: EventEnvelope, *, durable: bool = True) -> None:
         """Store ``envelope``; with ``durable`` return only after the commit. OutboxFullError when full."""
-        headers = headers_json(envelope.to_headers())
+        headers = envelope.encoded_headers()
         await self.add_row(envelope.id, envelope.name, headers, envelope.payload, durable=durable)
 
     def add_row(

@@ -25,9 +25,9 @@ from typing import Any
 
 from google.protobuf.message import Message
 
+from runtime_lib.events.backoff import LADDER, ladder_delay
 from runtime_lib.events.bus import Bus, Consumer, ConsumerSpec, DeadLetter, Delivery
 from runtime_lib.events.context import EventContext
-from runtime_lib.events.drainer import ladder_delay
 from runtime_lib.events.envelope import EventEnvelope
 from runtime_lib.events.event_type import EventType
 from runtime_lib.events.filters import PayloadFilter
@@ -39,7 +39,7 @@ log = logging.getLogger("runtime_lib.events")
 
 AnyHandler = Callable[[Any, EventContext], Awaitable[None]]
 
-HANDLER_LADDER: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0, 600.0)
+HANDLER_LADDER = LADDER
 
 
 def _log_fields(envelope: EventEnvelope) -> dict[str, str]:

@@ -15,10 +15,12 @@ import pytest
 
 from runtime_lib.errors import OutboxFullError
 from runtime_lib.events import EventContext, EventEnvelope, EventsRuntime, MemoryBus, RowState
+from runtime_lib.events.backoff import ladder_delay
 from runtime_lib.events.bus import PublishRejected
-from runtime_lib.events.drainer import BUSY_BATCH, Drainer, ladder_delay
-from runtime_lib.events.envelope import headers_json, new_event_id
+from runtime_lib.events.drainer import BUSY_BATCH, Drainer
+from runtime_lib.events.envelope import headers_json
 from runtime_lib.events.outbox import Outbox, OutboxRow, Rearm
+from runtime_lib.ids import new_event_id
 from tests.events.eventlib import OrderPlaced, event_class
 from tests.events.helpers import wait_until
 
