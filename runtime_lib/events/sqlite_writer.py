@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import errno
 import os
 import queue
 import sqlite3
@@ -166,9 +167,11 @@ class SqliteWriter:
         try:
             with open(private_file(self._reserve_path), "r+b") as reserve:
                 os.posix_fallocate(reserve.fileno(), 0, self._reserve_size)
-        except OSError:
-            self._reserve_path.unlink(missing_ok=True)  # no room yet: the next commit tries again
-            return
+        except OSError as exc:
+            self._reserve_path.unlink(missing_ok=True)
+            if exc.errno == errno.ENOSPC:
+                return  # no room yet: the next commit tries again
+            # A filesystem without fallocate: go without a reserve rather than retry per commit.
         self._reserve_released = False
 
 
