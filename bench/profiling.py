@@ -210,7 +210,7 @@ def micro_section() -> list[str]:
     """Small per-call costs on the hot paths, measured without the profiler."""
     import uuid
 
-    from runtime_lib.events.envelope import new_event_id
+    from runtime_lib.ids import new_event_id
     from runtime_lib.rpc.breaker import BreakerPolicy, CircuitBreaker
 
     lines = [

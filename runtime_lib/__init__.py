@@ -30,6 +30,7 @@ from runtime_lib.events import (
     NatsConfig,
     OutboxAdmin,
 )
+from runtime_lib.lifecycle import ConnectionEvent
 from runtime_lib.registry.base import Instance, Registry
 from runtime_lib.registry.nats_kv import NatsKvRegistry
 from runtime_lib.registry.static import StaticRegistry
@@ -55,6 +56,7 @@ __all__ = [
     "ClientBase",
     "ConfigError",
     "ConflictError",
+    "ConnectionEvent",
     "ConnectionFailedError",
     "DeadLetter",
     "ErrorCode",

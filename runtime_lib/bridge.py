@@ -27,6 +27,7 @@ from runtime_lib.events.envelope import EventEnvelope
 from runtime_lib.events.event_type import E, EventType
 from runtime_lib.events.outbox import OutboxAdmin
 from runtime_lib.events.runtime import EventsConfig, EventsRuntime
+from runtime_lib.lifecycle import Callback, ConnectionObserver, Lifecycle, LifecycleEvent
 from runtime_lib.registry.base import Instance, Registry
 from runtime_lib.registry.static import StaticRegistry
 from runtime_lib.rpc.admission import Admission, AdmissionLimits
@@ -60,7 +61,9 @@ class Bridge:
       breaker: circuit breaker policy for each endpoint this bridge calls (10 s, 10, 50 %, 30 s).
       drain_timeout: how long ``stop()`` waits for in-flight calls.
       interceptors: ``grpc.aio`` server interceptors (authentication, logging), outermost first.
-      data_dir: where the event outbox (and the embedded broker's store) live.
+      data_dir: where the event outbox (and the embedded broker's store) live; default
+        ``$SB_DATA_DIR``, else ``$XDG_STATE_HOME/servicebridge``, else
+        ``~/.local/state/servicebridge`` (one per user, so processes meet on one broker).
       events: ``"embedded"`` (a local nats-server shared under data_dir), ``"memory"``, a
         ``nats://`` URL or a :class:`NatsConfig`. Started on ``start()`` when there are
         subscriptions or a backlog, else on the first ``publish()``.
@@ -85,7 +88,7 @@ class Bridge:
         breaker: BreakerPolicy | None = None,
         drain_timeout: float = 30.0,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
-        data_dir: str | Path = ".servicebridge",
+        data_dir: str | Path | None = None,
         events: EventsConfig = "embedded",
         max_outbox_rows: int = 100_000,
         events_max_in_flight: int = 32,
@@ -125,6 +128,9 @@ class Bridge:
         self._pool: EndpointPool | None = None
         self._address: str | None = None
         self._started = False
+        self._lifecycle = Lifecycle()
+        if isinstance(self.registry, ConnectionObserver):
+            self.registry.observe_connection(self._lifecycle, service)
         self.events = EventsRuntime(
             service=service,
             data_dir=data_dir,
@@ -133,7 +139,13 @@ class Bridge:
             events_max_in_flight=events_max_in_flight,
             max_attempts=event_max_attempts,
             telemetry=self.telemetry,
+            lifecycle=self._lifecycle,
         )
+
+    def on(self, event: LifecycleEvent, callback: Callback) -> None:
+        """Call ``callback(ConnectionEvent)`` on ``"connected"``, ``"reconnecting"`` or
+        ``"disconnected"`` of the broker and registry connections (see :mod:`runtime_lib.lifecycle`)."""
+        self._lifecycle.on(event, callback)
 
     # -- serving ---------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runtime_lib.errors import ConfigError
+from runtime_lib.private_files import private_dir
 
 
 def find_nats_server() -> str:
@@ -58,7 +59,7 @@ class NatsServer:
     def start(self, timeout: float = 10.0) -> NatsServer:
         if self.port == 0:
             self.port = free_port(self.host)
-        self.store_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.store_dir)  # the store holds event payloads: the owner's only
         # stdio goes nowhere, so the server can never hold a CI pipe open.
         self.process = subprocess.Popen(
             [

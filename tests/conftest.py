@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from runtime_lib.events.data_dir import ENV_VAR
 from runtime_lib.nats_server import NatsServer
+
+
+@pytest.fixture(scope="session", autouse=True)
+def hermetic_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every bridge without ``data_dir=`` (and every subprocess) keeps its event state in a
+    per-session temp folder, never in the real per-user state location."""
+    path = tmp_path_factory.mktemp("sb-data")
+    previous = os.environ.get(ENV_VAR)
+    os.environ[ENV_VAR] = str(path)
+    try:
+        yield path
+    finally:
+        if previous is None:
+            os.environ.pop(ENV_VAR, None)
+        else:
+            os.environ[ENV_VAR] = previous
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from runtime_lib.events.bus import Bus, ConsumerSpec, DeadLetter, Delivery, PublishRejected
 from runtime_lib.events.context import EventContext
-from runtime_lib.events.envelope import EventEnvelope, new_event_id
+from runtime_lib.events.envelope import EventEnvelope
 from runtime_lib.events.event_type import EventType
 from runtime_lib.events.filters import PayloadFilter
 from runtime_lib.events.memory_bus import MemoryBus
@@ -10,6 +10,7 @@ from runtime_lib.events.names import Pattern, compile_pattern, validate_name
 from runtime_lib.events.nats_bus import NatsBus, NatsConfig
 from runtime_lib.events.outbox import OutboxAdmin, OutboxRow, RowState
 from runtime_lib.events.runtime import EventsConfig, EventsRuntime
+from runtime_lib.ids import new_event_id
 
 __all__ = [
     "Bus",

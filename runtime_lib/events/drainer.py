@@ -19,17 +19,17 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Awaitable, Sequence
 from typing import Protocol, runtime_checkable
 
+from runtime_lib.events.backoff import LADDER, ladder_delay
 from runtime_lib.events.bus import Bus, PublishRejected
 from runtime_lib.events.outbox import Outbox, OutboxRow, Rearm
 
 log = logging.getLogger("runtime_lib.events")
 
-DRAIN_LADDER: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0, 600.0)
+DRAIN_LADDER = LADDER
 # While rows were added within the last BUSY_WINDOW seconds, the drainer keeps one batch of at
 # most BUSY_BATCH rows in flight: on a shared event loop each drained row costs publishers CPU.
 BUSY_WINDOW = 0.05
@@ -44,12 +44,6 @@ class BatchBus(Protocol):
         """Write ``rows`` to the broker, in order, and return an awaitable of one result per row
         (None: stored; an exception: not stored) that resolves within ``timeout_s``."""
         ...
-
-
-def ladder_delay(attempts: int, ladder: Sequence[float] = DRAIN_LADDER) -> float:
-    """Delay before send number ``attempts + 1`` (``attempts`` failed so far, >= 1)."""
-    base = ladder[min(max(attempts, 1), len(ladder)) - 1]
-    return base * random.uniform(0.75, 1.25)
 
 
 class Drainer:

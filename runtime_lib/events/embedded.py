@@ -1,9 +1,16 @@
 """The embedded broker: one local ``nats-server`` per ``data_dir``, shared by every process using it.
 
+``data_dir`` defaults to a per-user location (:mod:`runtime_lib.events.data_dir`), so the
+processes of one user on one machine meet on one broker whatever their working directory.
 The first process to need it starts it (store under ``<data_dir>/nats``, port in
 ``<data_dir>/nats/server.json``); the others read the file and connect. Each user registers a
 file named after its pid under ``<data_dir>/nats/users/``; the last one to release it (users whose
 process died do not count) stops the server. A lock file serialises all of this between processes.
+Everything here is the owner's only (0700 folders, 0600 files): the store holds event payloads.
+
+When ``server.json`` names a ``nats-server`` that is alive but does not answer on its address,
+``acquire`` fails with an error naming both instead of starting a second, private broker (whose
+subscribers would never see the others' events).
 """
 
 from __future__ import annotations
@@ -21,12 +28,13 @@ from pathlib import Path
 
 from runtime_lib.errors import ConfigError
 from runtime_lib.nats_server import NatsServer
+from runtime_lib.private_files import open_private, private_dir, write_private
 
 
 @contextlib.contextmanager
 def _locked(root: Path) -> Iterator[None]:
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / "server.lock", "ab") as lock:
+    private_dir(root)
+    with open_private(root / "server.lock") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
@@ -81,7 +89,7 @@ class EmbeddedNats:
         self._user_file = self.root / "users" / f"{os.getpid()}.{uuid.uuid4().hex[:8]}"
 
     @property
-    def _state_file(self) -> Path:
+    def state_file(self) -> Path:
         return self.root / "server.json"
 
     def acquire(self, timeout: float = 10.0) -> str:
@@ -92,21 +100,28 @@ class EmbeddedNats:
                 assert server.process is not None
                 self._server = server
                 state = {"pid": server.process.pid, "host": server.host, "port": server.port}
-                self._state_file.write_text(json.dumps(state))
+                write_private(self.state_file, json.dumps(state))
                 url = server.url
-            self._user_file.parent.mkdir(parents=True, exist_ok=True)
-            self._user_file.write_text("")
+            private_dir(self._user_file.parent)
+            write_private(self._user_file, "")
             return url
 
     def _running_url(self) -> str | None:
         try:
-            state = json.loads(self._state_file.read_text())
+            state = json.loads(self.state_file.read_text())
             pid, host, port = int(state["pid"]), str(state["host"]), int(state["port"])
         except (OSError, ValueError, KeyError):
             return None
-        if _alive(pid) and _listening(host, port):
+        if not (_alive(pid) and _is_nats_server(pid)):
+            return None  # gone (or its pid reused): start a new one
+        if _listening(host, port):
             return f"nats://{host}:{port}"
-        return None
+        raise ConfigError(
+            f"the embedded broker in {self.state_file} (nats-server pid {pid}) does not answer"
+            f" on {host}:{port}, so this process cannot join the broker the others use. Stop"
+            f" that nats-server (kill {pid}) to let the next process start a fresh one, or point"
+            f" this one elsewhere (data_dir= / SB_DATA_DIR, or events='nats://...')"
+        )
 
     def release(self, timeout: float = 10.0) -> None:
         with _locked(self.root):
@@ -126,7 +141,7 @@ class EmbeddedNats:
             self._server = None
         else:
             try:
-                state = json.loads(self._state_file.read_text())
+                state = json.loads(self.state_file.read_text())
                 pid, host, port = int(state["pid"]), str(state["host"]), int(state["port"])
             except (OSError, ValueError, KeyError):
                 return
@@ -138,4 +153,4 @@ class EmbeddedNats:
                     time.sleep(0.05)
                 if _listening(host, port):
                     raise ConfigError(f"embedded nats-server (pid {pid}) did not stop")
-        self._state_file.unlink(missing_ok=True)
+        self.state_file.unlink(missing_ok=True)

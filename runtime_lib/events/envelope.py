@@ -7,9 +7,7 @@ and the user's headers under their own names. The body is the protobuf payload.
 
 from __future__ import annotations
 
-import os
-import threading
-import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as _json_str
@@ -38,54 +36,71 @@ def is_reserved_header(key: str) -> bool:
     return lowered.startswith(("sb-", "nats-")) or lowered in _TRACE_HEADERS
 
 
-_uuid_lock = threading.Lock()
-_last_ms = 0
-_counter = 0
-# Randomness drawn in bulk: one os.urandom call per 512 ids. Per id, the syscall released the
-# GIL and, with the outbox writer thread waiting for it, cost ~14 us to get it back.
-_RANDOM_CHUNK = 8 * 512
-_random = b""
-_random_at = _RANDOM_CHUNK
-
-
-def new_event_id() -> str:
-    """A UUIDv7 (RFC 9562): 48-bit unix ms, then a 12-bit counter so ids from one process sort."""
-    global _last_ms, _counter, _random, _random_at
-    with _uuid_lock:
-        ms = time.time_ns() // 1_000_000
-        if ms <= _last_ms:
-            _counter += 1
-            if _counter > 0xFFF:
-                _last_ms += 1
-                _counter = 0
-            ms = _last_ms
-        else:
-            _last_ms = ms
-            _counter = 0
-        counter = _counter
-        if _random_at >= _RANDOM_CHUNK:
-            _random, _random_at = os.urandom(_RANDOM_CHUNK), 0
-        at = _random_at
-        _random_at = at + 8
-        rand = int.from_bytes(_random[at : at + 8], "big") & 0x3FFF_FFFF_FFFF_FFFF
-    value = (ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | counter << 64 | 0b10 << 62 | rand
-    # Formatted by hand: uuid.UUID(int=...) and its str() cost more than the rest of publish.
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def _reseed_after_fork() -> None:
-    global _random_at
-    _random_at = _RANDOM_CHUNK  # a child must not reuse the parent's unused randomness
-
-
-os.register_at_fork(after_in_child=_reseed_after_fork)
-
-
 def headers_json(headers: dict[str, str]) -> str:
     """``headers`` as compact JSON (the outbox's ``headers`` column); the same text as
     ``json.dumps(headers, separators=(",", ":"))`` at half the cost for a few short strings."""
     return "{" + ",".join([_json_str(k) + ":" + _json_str(v) for k, v in headers.items()]) + "}"
+
+
+def envelope_headers(
+    event_id: str,
+    name: str,
+    occurred_at_ms: int,
+    *,
+    idempotency_key: str = "",
+    partition_key: str = "",
+    contract_hash: str = "",
+    trace_headers: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The header form of an event: the user's headers, trace headers, then the envelope's."""
+    out = dict(headers) if headers else {}
+    if trace_headers:
+        out.update(trace_headers)
+    out[H_ID] = event_id
+    out[H_NAME] = name
+    out[H_OCCURRED_AT] = str(occurred_at_ms)
+    if idempotency_key:
+        out[H_IDEMPOTENCY_KEY] = idempotency_key
+    if partition_key:
+        out[H_PARTITION_KEY] = partition_key
+    if contract_hash:
+        out[H_CONTRACT] = contract_hash
+    return out
+
+
+def encode_headers(
+    event_id: str,
+    name: str,
+    occurred_at_ms: int,
+    *,
+    idempotency_key: str = "",
+    partition_key: str = "",
+    contract_hash: str = "",
+    trace_headers: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> str:
+    """``headers_json(envelope_headers(...))``: the outbox's ``headers`` column, the one encoder
+    of the header form (the publish path and :meth:`EventEnvelope.to_headers` both come here)."""
+    if headers or trace_headers or idempotency_key or partition_key:
+        return headers_json(
+            envelope_headers(
+                event_id,
+                name,
+                occurred_at_ms,
+                idempotency_key=idempotency_key,
+                partition_key=partition_key,
+                contract_hash=contract_hash,
+                trace_headers=trace_headers,
+                headers=headers,
+            )
+        )
+    # The common case, straight to JSON in the same key order: ids and digits need no escaping.
+    contract = f',"{H_CONTRACT}":{_json_str(contract_hash)}' if contract_hash else ""
+    return (
+        f'{{"{H_ID}":"{event_id}","{H_NAME}":{_json_str(name)},'
+        f'"{H_OCCURRED_AT}":"{occurred_at_ms}"{contract}}}'
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,6 +129,12 @@ class EventEnvelope:
         """The broker-side dedupe id: the idempotency key when given, else the event id."""
         return self.idempotency_key or self.id
 
+    @property
+    def trace_id(self) -> str:
+        """The W3C trace id from ``traceparent`` (``""`` without one), for logs."""
+        parts = self.trace_headers.get(H_TRACEPARENT, "").split("-")
+        return parts[1] if len(parts) == 4 else ""
+
     def decode(self, event_cls: type[E]) -> E:
         """The payload as ``event_cls``; ValidationError if it does not parse."""
         try:
@@ -125,18 +146,29 @@ class EventEnvelope:
         return event_cls.from_proto(message)
 
     def to_headers(self) -> dict[str, str]:
-        headers = dict(self.headers)
-        headers.update(self.trace_headers)
-        headers[H_ID] = self.id
-        headers[H_NAME] = self.name
-        headers[H_OCCURRED_AT] = str(self.occurred_at_ms)
-        if self.idempotency_key:
-            headers[H_IDEMPOTENCY_KEY] = self.idempotency_key
-        if self.partition_key:
-            headers[H_PARTITION_KEY] = self.partition_key
-        if self.contract_hash:
-            headers[H_CONTRACT] = self.contract_hash
-        return headers
+        return envelope_headers(
+            self.id,
+            self.name,
+            self.occurred_at_ms,
+            idempotency_key=self.idempotency_key,
+            partition_key=self.partition_key,
+            contract_hash=self.contract_hash,
+            trace_headers=self.trace_headers,
+            headers=self.headers,
+        )
+
+    def encoded_headers(self) -> str:
+        """:meth:`to_headers` as the outbox stores it (:func:`encode_headers`)."""
+        return encode_headers(
+            self.id,
+            self.name,
+            self.occurred_at_ms,
+            idempotency_key=self.idempotency_key,
+            partition_key=self.partition_key,
+            contract_hash=self.contract_hash,
+            trace_headers=self.trace_headers,
+            headers=self.headers,
+        )
 
     @classmethod
     def from_headers(cls, headers: dict[str, str], payload: bytes) -> EventEnvelope:

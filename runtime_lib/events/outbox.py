@@ -7,6 +7,11 @@ go back to pending on the next open: the broker dedupes the resend by ``Nats-Msg
 Each process takes its own file (``outbox-<service>.sqlite3``, then ``.1``, ``.2`` … when other
 live instances of the service already hold the lower ones, by an exclusive ``flock``), so a
 restarted instance picks up what a dead one left behind and no two drainers share rows.
+
+Files are created 0600 in a 0700 folder (payloads are business data). SQLite failures reach
+callers as our errors, naming the file: a full disk is :class:`OutboxFullError` (the event was not
+stored; the drainer keeps delivering and deleting, which frees space), an unreadable file a
+:class:`ConfigError` that says to move it aside.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import concurrent.futures
 import contextlib
 import enum
 import fcntl
+import functools
 import json
 import re
 import sqlite3
@@ -24,11 +30,12 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
-from runtime_lib.errors import ConfigError, OutboxFullError
-from runtime_lib.events.envelope import EventEnvelope, headers_json
+from runtime_lib.errors import ConfigError, OutboxFullError, ServiceBridgeError
+from runtime_lib.events.envelope import EventEnvelope
 from runtime_lib.events.sqlite_writer import SqliteWriter
+from runtime_lib.private_files import open_private, private_dir
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -106,6 +113,8 @@ class Rearm:
     error: str
 
 
+_T = TypeVar("_T")
+
 _ROW_COLUMNS = "seq, name, headers, payload, state, attempts, last_error, created_at"
 
 _loads = json.loads
@@ -121,6 +130,30 @@ def _row(values: tuple[int, str, str, bytes, int, int, str, float]) -> OutboxRow
 def _chunks(conn: sqlite3.Connection, width: int, count: int) -> int:
     """Rows per multi-row statement: one statement runs as one step (one GIL hand-off)."""
     return max(1, min(500, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width, count))
+
+
+def _is_full(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.Error) and error.sqlite_errorcode == sqlite3.SQLITE_FULL
+
+
+def storage_error(path: Path, error: BaseException) -> BaseException:
+    """``error`` from SQLite as the caller sees it: ours, naming the file; others unchanged."""
+    if not isinstance(error, sqlite3.Error):
+        return error
+    if _is_full(error):
+        return OutboxFullError(
+            f"outbox {path}: no space left for the event (SQLite: {error}); it was not stored."
+            " Free space on that volume (or raise max_outbox_bytes); the drainer frees space as"
+            " the broker acknowledges events"
+        )
+    code = getattr(error, "sqlite_errorcode", None)
+    if code in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT):
+        return ConfigError(
+            f"outbox {path} is not a readable SQLite database ({error}). Stop the service, move"
+            f" the file aside (with its -wal and -shm files, if any) and start again: a new"
+            f" outbox is created; nothing was deleted, so the moved file can still be inspected"
+        )
+    return ServiceBridgeError(f"outbox {path}: SQLite failed: {error}")
 
 
 def _safe(service: str) -> str:
@@ -143,6 +176,8 @@ class Outbox:
         self._batch: list[tuple[str, str, str, bytes, float, float]] = []
         self._waiters: list[asyncio.Future[None] | None] = []
         self.last_add = 0.0  # time.monotonic() of the last add batch (the drainer backs off)
+        # Set when an add failed for lack of space; cleared when an add commits or rows are freed.
+        self.disk_full = False
 
     @property
     def path(self) -> Path:
@@ -154,13 +189,24 @@ class Outbox:
         return self._writer.commits
 
     @classmethod
-    def open(cls, data_dir: Path, service: str, *, max_rows: int = 100_000) -> Outbox:
-        """Take a free outbox file under ``data_dir``, create the table, recover in-flight rows."""
-        data_dir.mkdir(parents=True, exist_ok=True)
+    def open(
+        cls,
+        data_dir: Path,
+        service: str,
+        *,
+        max_rows: int = 100_000,
+        max_bytes: int | None = None,
+    ) -> Outbox:
+        """Take a free outbox file under ``data_dir``, create the table, recover in-flight rows.
+
+        ``max_bytes`` caps the file's size (SQLite's ``max_page_count``): past it, publishing
+        raises OutboxFullError as on a full disk.
+        """
+        private_dir(data_dir)
         base = f"outbox-{_safe(service)}"
         for slot in range(1024):
             stem = base if slot == 0 else f"{base}.{slot}"
-            lock_file = open(data_dir / f"{stem}.lock", "ab")  # noqa: SIM115 (held while open)
+            lock_file = open_private(data_dir / f"{stem}.lock")
             try:
                 fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -168,10 +214,12 @@ class Outbox:
                 continue
             writer = SqliteWriter(data_dir / f"{stem}.sqlite3")
             try:
-                rows = writer.start(_prepare)
-            except BaseException:
+                rows = writer.start(functools.partial(_prepare, max_bytes=max_bytes))
+            except BaseException as exc:
                 writer.close()
                 lock_file.close()
+                if isinstance(exc, sqlite3.Error):
+                    raise storage_error(writer.path, exc) from None
                 raise
             return cls(writer, lock_file, max_rows, rows)
         raise ConfigError(f"no free outbox slot under {data_dir} for service {service!r}")
@@ -223,7 +271,7 @@ class Outbox:
 
     async def add(self, envelope: EventEnvelope, *, durable: bool = True) -> None:
         """Store ``envelope``; with ``durable`` return only after the commit. OutboxFullError when full."""
-        headers = headers_json(envelope.to_headers())
+        headers = envelope.encoded_headers()
         await self.add_row(envelope.id, envelope.name, headers, envelope.payload, durable=durable)
 
     def add_row(
@@ -269,12 +317,22 @@ class Outbox:
             error = future.exception() if not future.cancelled() else RuntimeError("cancelled")
             if error is not None:
                 self._release(len(rows))
+                if _is_full(error):
+                    self.disk_full = True
+                error = storage_error(self.path, error)
             else:
+                self.disk_full = False
                 self._wake()
             if waiters:
                 loop.call_soon_threadsafe(_answer, waiters, error)
 
         self._writer.submit(insert).add_done_callback(committed)
+
+    async def _run(self, op: Callable[[sqlite3.Connection], _T]) -> _T:
+        try:
+            return await self._writer.run(op)
+        except sqlite3.Error as exc:
+            raise storage_error(self.path, exc) from None
 
     async def claim(self, limit: int) -> list[OutboxRow]:
         """Mark up to ``limit`` due rows in flight, oldest first, and return them."""
@@ -290,7 +348,7 @@ class Outbox:
             rows.sort()  # RETURNING has no order; seq is unique and first
             return [_row(r) for r in rows]
 
-        return await self._writer.run(claim)
+        return await self._run(claim)
 
     async def next_due(self) -> float | None:
         """Unix time the earliest pending row is due, or None when nothing is pending."""
@@ -301,7 +359,7 @@ class Outbox:
             ).fetchone()
             return None if row is None or row[0] is None else float(row[0])
 
-        return await self._writer.run(query)
+        return await self._run(query)
 
     async def settle(
         self,
@@ -342,6 +400,8 @@ class Outbox:
         def settled(future: concurrent.futures.Future[None]) -> None:
             if not future.cancelled() and future.exception() is None:
                 self._release(len(delivered))
+                if delivered:
+                    self.disk_full = False  # deleted rows left free pages for new ones
 
         future = self._writer.submit(settle)
         future.add_done_callback(settled)
@@ -369,7 +429,7 @@ class Outbox:
                 (time.time(), time.time()),
             )
 
-        await self._writer.run(due)
+        await self._run(due)
 
     async def list(self, state: RowState | None = None, limit: int = 100) -> list[OutboxRow]:
         def query(conn: sqlite3.Connection) -> list[OutboxRow]:
@@ -379,7 +439,7 @@ class Outbox:
             ).fetchall()
             return [_row(r) for r in rows]
 
-        return await self._writer.run(query)
+        return await self._run(query)
 
     async def counts(self) -> dict[RowState, int]:
         def query(conn: sqlite3.Connection) -> dict[RowState, int]:
@@ -388,7 +448,7 @@ class Outbox:
                 counts[RowState(state)] = count
             return counts
 
-        return await self._writer.run(query)
+        return await self._run(query)
 
     async def retry_failed(self, ids: Sequence[str] | None = None) -> int:
         """Failed rows (all, or those with these event ids) back to pending, due now."""
@@ -405,7 +465,7 @@ class Outbox:
                 for event_id in ids
             )
 
-        count = await self._writer.run(retry)
+        count = await self._run(retry)
         if count:
             self._wake()
         return count
@@ -419,7 +479,7 @@ class Outbox:
                 return conn.execute(sql).rowcount
             return sum(conn.execute(sql + " AND id = ?", (event_id,)).rowcount for event_id in ids)
 
-        count = await self._writer.run(discard)
+        count = await self._run(discard)
         self._release(count)
         return count
 
@@ -434,7 +494,10 @@ def _answer(waiters: list[asyncio.Future[None] | None], error: BaseException | N
             waiter.set_exception(error)
 
 
-def _prepare(conn: sqlite3.Connection) -> int:
+def _prepare(conn: sqlite3.Connection, *, max_bytes: int | None) -> int:
+    if max_bytes is not None:
+        (page_size,) = conn.execute("PRAGMA page_size").fetchone()
+        conn.execute(f"PRAGMA max_page_count = {max(1, max_bytes // int(page_size))}")
     conn.executescript(_SCHEMA)
     conn.execute(f"UPDATE outbox SET state = {RowState.PENDING} WHERE state = {RowState.IN_FLIGHT}")
     row = conn.execute("SELECT COUNT(*) FROM outbox").fetchone()
@@ -456,6 +519,12 @@ class OutboxAdmin:
 
     async def pending(self, limit: int = 100) -> list[OutboxRow]:
         return await self._outbox.list(RowState.PENDING, limit)
+
+    @property
+    def disk_full(self) -> bool:
+        """True after a publish found no space (it raised OutboxFullError), until an event is
+        stored again or the drainer frees rows."""
+        return self._outbox.disk_full
 
     async def counts(self) -> dict[str, int]:
         """Rows per state: ``{"pending": n, "in_flight": n, "failed": n}``."""

@@ -8,29 +8,24 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
-from json.encoder import encode_basestring_ascii as _json_str
 from pathlib import Path
 from typing import Any, overload
 
 from google.protobuf.message import Message
 
-from runtime_lib.errors import ConfigError, ErrorCode, ServiceBridgeError, ValidationError
+from runtime_lib.errors import (
+    ConfigError,
+    ConnectionFailedError,
+    ErrorCode,
+    ServiceBridgeError,
+    ValidationError,
+)
 from runtime_lib.events.bus import Bus, ConsumerSpec, DeadLetter
 from runtime_lib.events.context import EventContext
+from runtime_lib.events.data_dir import resolve_data_dir
 from runtime_lib.events.drainer import DRAIN_LADDER, Drainer
 from runtime_lib.events.embedded import EmbeddedNats
-from runtime_lib.events.envelope import (
-    H_CONTRACT,
-    H_ID,
-    H_IDEMPOTENCY_KEY,
-    H_NAME,
-    H_OCCURRED_AT,
-    H_PARTITION_KEY,
-    EventEnvelope,
-    headers_json,
-    is_reserved_header,
-    new_event_id,
-)
+from runtime_lib.events.envelope import EventEnvelope, encode_headers, is_reserved_header
 from runtime_lib.events.event_type import E, EventType
 from runtime_lib.events.filters import PayloadFilter
 from runtime_lib.events.memory_bus import shared_memory_bus
@@ -44,6 +39,8 @@ from runtime_lib.events.subscriber import (
     Subscription,
     group_token,
 )
+from runtime_lib.ids import new_event_id
+from runtime_lib.lifecycle import ConnectionObserver, Lifecycle
 from runtime_lib.telemetry.api import DISABLED, Telemetry
 from runtime_lib.telemetry.metrics import OutboxStats
 
@@ -68,9 +65,10 @@ class EventsRuntime:
         self,
         *,
         service: str,
-        data_dir: str | Path = ".servicebridge",
+        data_dir: str | Path | None = None,
         events: EventsConfig = "embedded",
         max_outbox_rows: int = 100_000,
+        max_outbox_bytes: int | None = None,
         events_max_in_flight: int = 32,
         max_attempts: int = 5,
         ack_wait: float = 30.0,
@@ -80,13 +78,15 @@ class EventsRuntime:
         publish_timeout: float = 5.0,
         stop_timeout: float = 5.0,
         telemetry: Telemetry = DISABLED,
+        lifecycle: Lifecycle | None = None,
     ) -> None:
         if max_attempts < 1 or events_max_in_flight < 1 or max_outbox_rows < 1:
             raise ConfigError("max_attempts, events_max_in_flight and max_outbox_rows must be >= 1")
         self.service = service
-        self.data_dir = Path(data_dir)
+        self.data_dir = resolve_data_dir(data_dir)
         self._events_config = events
         self._max_outbox_rows = max_outbox_rows
+        self._max_outbox_bytes = max_outbox_bytes
         self._settings = SubscriberSettings(
             max_attempts=max_attempts,
             max_in_flight=events_max_in_flight,
@@ -100,7 +100,7 @@ class EventsRuntime:
         self._stop_timeout = stop_timeout
         self._group = group_token(service)
         self._message_types: dict[str, type[Message]] = {}
-        self._event_names: dict[type[EventType], tuple[str, str, str]] = {}
+        self._event_names: dict[type[EventType], str] = {}
         self._pending: list[Subscription] = []
         self._bus: Bus | None = None
         self._embedded: EmbeddedNats | None = None
@@ -110,6 +110,7 @@ class EventsRuntime:
         self._start_lock = asyncio.Lock()
         self._ready = False
         self._telemetry = telemetry
+        self._lifecycle = lifecycle
         telemetry.observe_outbox(self._outbox_stats)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -123,9 +124,15 @@ class EventsRuntime:
             return
         try:
             self._bus = await self._make_bus()
-            await self._bus.connect()
+            if self._lifecycle is not None and isinstance(self._bus, ConnectionObserver):
+                self._bus.observe_connection(self._lifecycle, self.service)
+            await self._connect(self._bus)
             self._outbox = await asyncio.to_thread(
-                Outbox.open, self.data_dir, self.service, max_rows=self._max_outbox_rows
+                Outbox.open,
+                self.data_dir,
+                self.service,
+                max_rows=self._max_outbox_rows,
+                max_bytes=self._max_outbox_bytes,
             )
             self._drainer = Drainer(
                 self._outbox,
@@ -145,6 +152,18 @@ class EventsRuntime:
         except BaseException:
             await self.stop()
             raise
+
+    async def _connect(self, bus: Bus) -> None:
+        try:
+            await bus.connect()
+        except ConnectionFailedError as exc:
+            if self._embedded is None:
+                raise
+            raise ConnectionFailedError(
+                f"{exc.message}. That is the embedded broker named in"
+                f" {self._embedded.state_file}, which the other processes of this data dir use;"
+                " if it is stuck, stop it and the next process starts a fresh one"
+            ) from None
 
     async def ensure_started(self) -> None:
         """Start unless started (safe to call from many tasks at once)."""
@@ -235,19 +254,12 @@ class EventsRuntime:
         if outbox is None:
             raise _state_error("publish before start(): await start() first")
         cls = type(event)
-        known = self._event_names.get(cls)
-        if known is None:
-            name = validate_name(cls.EVENT_NAME)
+        name = self._event_names.get(cls)
+        if name is None:
+            name = self._event_names[cls] = validate_name(cls.EVENT_NAME)
             self._message_types.setdefault(name, cls.PROTO)
-            # The JSON after sb-id and sb-occurred-at for this class: name, then contract hash.
-            contract = (
-                f',"{H_CONTRACT}":{_json_str(cls.CONTRACT_HASH)}' if cls.CONTRACT_HASH else ""
-            )
-            known = self._event_names[cls] = (name, _json_str(name), contract)
-        name, name_json, contract_json = known
-        event_headers = dict(headers) if headers else {}
-        if event_headers:
-            reserved = [key for key in event_headers if is_reserved_header(key)]
+        if headers:
+            reserved = [key for key in headers if is_reserved_header(key)]
             if reserved:
                 raise ValidationError(f"header names reserved by the event envelope: {reserved}")
         occurred_ms = (
@@ -256,37 +268,17 @@ class EventsRuntime:
         event_id = new_event_id()
         with self._telemetry.publish(name, event_id) as published:
             payload = event.to_proto().SerializeToString()
-            # The envelope's header form (EventEnvelope.to_headers), built without the envelope.
-            trace_headers = published.headers()
-            if not (event_headers or trace_headers or idempotency_key or partition_key):
-                # The common case, straight to JSON: ids and digits need no escaping.
-                await outbox.add_row(
-                    event_id,
-                    name,
-                    f'{{"{H_ID}":"{event_id}","{H_NAME}":{name_json},'
-                    f'"{H_OCCURRED_AT}":"{occurred_ms}"{contract_json}}}',
-                    payload,
-                    durable=not fire_and_forget,
-                )
-                return event_id
-            if trace_headers:
-                event_headers.update(trace_headers)
-            event_headers[H_ID] = event_id
-            event_headers[H_NAME] = name
-            event_headers[H_OCCURRED_AT] = str(occurred_ms)
-            if idempotency_key:
-                event_headers[H_IDEMPOTENCY_KEY] = idempotency_key
-            if partition_key:
-                event_headers[H_PARTITION_KEY] = partition_key
-            if cls.CONTRACT_HASH:
-                event_headers[H_CONTRACT] = cls.CONTRACT_HASH
-            await outbox.add_row(
+            encoded = encode_headers(
                 event_id,
                 name,
-                headers_json(event_headers),
-                payload,
-                durable=not fire_and_forget,
+                occurred_ms,
+                idempotency_key=idempotency_key or "",
+                partition_key=partition_key or "",
+                contract_hash=cls.CONTRACT_HASH,
+                trace_headers=published.headers(),
+                headers=headers,
             )
+            await outbox.add_row(event_id, name, encoded, payload, durable=not fire_and_forget)
         return event_id
 
     # -- subscribing ---------------------------------------------------------------------------

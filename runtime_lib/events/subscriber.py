@@ -25,9 +25,10 @@ from typing import Any
 
 from google.protobuf.message import Message
 
+from runtime_lib.events.backoff import LADDER, ladder_delay
 from runtime_lib.events.bus import Bus, Consumer, ConsumerSpec, DeadLetter, Delivery
 from runtime_lib.events.context import EventContext
-from runtime_lib.events.drainer import ladder_delay
+from runtime_lib.events.envelope import EventEnvelope
 from runtime_lib.events.event_type import EventType
 from runtime_lib.events.filters import PayloadFilter
 from runtime_lib.events.names import Pattern
@@ -38,7 +39,12 @@ log = logging.getLogger("runtime_lib.events")
 
 AnyHandler = Callable[[Any, EventContext], Awaitable[None]]
 
-HANDLER_LADDER: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0, 600.0)
+HANDLER_LADDER = LADDER
+
+
+def _log_fields(envelope: EventEnvelope) -> dict[str, str]:
+    """``extra=`` of a log record about one event: log handlers can index these."""
+    return {"event_id": envelope.id, "trace_id": envelope.trace_id}
 
 
 def group_token(service: str) -> str:
@@ -301,11 +307,14 @@ class Subscribers:
             observed.failed(exc)
             reason = f"{type(exc).__name__}: {exc}"
             log.warning(
-                "handler for %s failed (attempt %d/%d): %s",
+                "handler for %s failed (event %s, trace %s, attempt %d/%d): %s",
                 envelope.name,
+                envelope.id,
+                envelope.trace_id or "-",
                 delivery.attempt,
                 settings.max_attempts,
                 reason,
+                extra=_log_fields(envelope),
             )
             await self._retry_or_dead_letter(subscription, delivery, None, reason, observed)
             return
@@ -383,5 +392,14 @@ class Subscribers:
             await delivery.nak(delay)
             return
         observed.dead_letter(reason)
-        log.warning("event %s (%s) dead-lettered: %s", envelope.id, envelope.name, reason)
+        log.warning(
+            "event %s (%s, trace %s) dead-lettered by %s after %d attempts: %s",
+            envelope.id,
+            envelope.name,
+            envelope.trace_id or "-",
+            subscription.spec.group,
+            delivery.attempt,
+            reason,
+            extra=_log_fields(envelope),
+        )
         await delivery.term()

@@ -26,6 +26,7 @@ from nats.js.api import KeyValueConfig
 from nats.js.errors import BucketNotFoundError
 
 from runtime_lib.errors import ConfigError, ConnectionFailedError
+from runtime_lib.lifecycle import Lifecycle, NatsWatch
 from runtime_lib.registry.base import Instance
 
 _log = logging.getLogger(__name__)
@@ -65,19 +66,29 @@ class NatsKvRegistry:
         self._key: str | None = None
         self._value = b""
         self._seen: dict[str, _Seen] = {}
+        self._watch: NatsWatch | None = None
+
+    def observe_connection(self, lifecycle: Lifecycle, service_name: str) -> None:
+        """Report this registry's connection to ``bridge.on`` callbacks (as ``"registry"``)."""
+        self._watch = lifecycle.watch("registry", service_name, self._url)
 
     async def start(self) -> None:
+        watch = self._watch
         try:
             self._nc = await nats.connect(
                 self._url,
                 connect_timeout=self._connect_timeout,
                 max_reconnect_attempts=-1,
                 allow_reconnect=True,
+                **(watch.options() if watch is not None else {}),
             )
         except Exception as exc:
             raise ConnectionFailedError(
                 f"registry: cannot reach NATS at {self._url}: {exc}"
             ) from exc
+        if watch is not None:
+            watch.closing = False
+            watch.connected()
         js = self._nc.jetstream(timeout=self._connect_timeout)
         try:
             self._kv = await js.key_value(self._bucket)
@@ -128,6 +139,8 @@ class NatsKvRegistry:
                 await asyncio.wait_for(self._watcher.stop(), self._connect_timeout)
             self._watcher = None
         if self._nc is not None:
+            if self._watch is not None:
+                self._watch.closing = True
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._nc.close(), self._connect_timeout)
             self._nc = None

@@ -10,7 +10,6 @@ its circuit breaker. See ``retry.py`` for what may be retried.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine, Sequence
@@ -28,6 +27,7 @@ from runtime_lib.errors import (
     NoLiveInstanceError,
     ServiceBridgeError,
 )
+from runtime_lib.ids import new_request_id
 from runtime_lib.registry.base import Instance
 from runtime_lib.rpc import balancer, deadline, inproc, retry, wire, wire_errors
 from runtime_lib.rpc.context import CallContext
@@ -61,16 +61,6 @@ class Target:
 _TRANSPORTS = ("auto", "direct", "inproc")
 _DEFAULT_RETRY = RetryPolicy()
 _NONE_TRIED: frozenset[str] = frozenset()
-
-# Hex digit -> RFC 4122 variant digit (10xx): the 17th hex digit of a UUID4 is 8, 9, a or b.
-_VARIANT = {f"{n:x}": "89ab"[n & 3] for n in range(16)}
-
-
-def new_request_id() -> str:
-    """A random UUID (version 4) in its canonical string form, as ``str(uuid.uuid4())`` gives,
-    from the same source (``os.urandom``) at about a third of the cost."""
-    h = os.urandom(16).hex()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
 def _lowered(metadata: Metadata | None) -> tuple[tuple[str, str], ...]:

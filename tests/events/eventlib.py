@@ -6,7 +6,7 @@ Importable by the test modules and by the subprocess scripts next to it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import Message
@@ -52,7 +52,7 @@ class OrderPlaced:
         return OrderEventPb(order_id=self.order_id, amount=self.amount, currency=self.currency)
 
     @classmethod
-    def from_proto(cls, message: Message) -> OrderPlaced:
+    def from_proto(cls, message: Message) -> Self:
         return cls(
             order_id=message.order_id,  # type: ignore[attr-defined]
             amount=message.amount,  # type: ignore[attr-defined]

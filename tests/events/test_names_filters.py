@@ -4,8 +4,9 @@ import pytest
 
 from runtime_lib.errors import ConfigError, InvalidEventNameError
 from runtime_lib.events import PayloadFilter, compile_pattern, validate_name
-from runtime_lib.events.envelope import EventEnvelope, new_event_id
+from runtime_lib.events.envelope import EventEnvelope
 from runtime_lib.events.names import subject_for
+from runtime_lib.ids import new_event_id
 from tests.events.eventlib import OrderEventPb, OrderPlaced
 
 

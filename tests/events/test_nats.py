@@ -147,7 +147,7 @@ def test_pub_ack_results() -> None:
     import nats.js.errors
 
     from runtime_lib.events.bus import PublishRejected
-    from runtime_lib.events.nats_bus import _pub_ack_result
+    from runtime_lib.events.pub_acks import pub_ack_result as _pub_ack_result
 
     def ack(data: bytes, headers: dict[str, str] | None = None) -> Any:
         return SimpleNamespace(data=data, headers=headers)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import sqlite3
-import time
+import subprocess
+import sys
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
 
@@ -13,10 +15,12 @@ import pytest
 
 from runtime_lib.errors import OutboxFullError
 from runtime_lib.events import EventContext, EventEnvelope, EventsRuntime, MemoryBus, RowState
+from runtime_lib.events.backoff import ladder_delay
 from runtime_lib.events.bus import PublishRejected
-from runtime_lib.events.drainer import BUSY_BATCH, Drainer, ladder_delay
-from runtime_lib.events.envelope import headers_json, new_event_id
+from runtime_lib.events.drainer import BUSY_BATCH, Drainer
+from runtime_lib.events.envelope import headers_json
 from runtime_lib.events.outbox import Outbox, OutboxRow, Rearm
+from runtime_lib.ids import new_event_id
 from tests.events.eventlib import OrderPlaced, event_class
 from tests.events.helpers import wait_until
 
@@ -341,26 +345,45 @@ def test_event_ids_are_unique_sorted_uuidv7() -> None:
 
 
 async def test_drainer_yields_to_publishers_while_rows_are_being_added(tmp_path: Path) -> None:
+    """While publishers are adding rows the drainer keeps one batch of at most BUSY_BATCH rows
+    in flight. Deterministic: "adding" is pinned on, and each batch's acks are held until the
+    test has seen that no second batch went out beside it."""
     bus = BatchingBus()
-    bus.release.set()
     outbox = Outbox.open(tmp_path, "orders")
     await asyncio.gather(*(outbox.add(_envelope(i)) for i in range(200)))
-    sizes: list[int] = []
+    sent: asyncio.Queue[int] = asyncio.Queue()
+    answered: asyncio.Queue[None] = asyncio.Queue()
     send_batch = bus.send_batch
 
     async def recording(
         rows: Sequence[OutboxRow], timeout_s: float
     ) -> Awaitable[list[BaseException | None]]:
-        sizes.append(len(rows))
-        return await send_batch(rows, timeout_s)
+        sent.put_nowait(len(rows))
+        acks = await send_batch(rows, timeout_s)
+
+        async def tracked() -> list[BaseException | None]:
+            try:
+                return await acks
+            finally:
+                answered.put_nowait(None)
+
+        return tracked()
 
     bus.send_batch = recording  # type: ignore[method-assign]
-    outbox.last_add = time.monotonic() + 3600  # publishers "busy" for the whole test
+    outbox.last_add = math.inf  # publishers "adding" for the whole test
     drainer = Drainer(outbox, bus, batch=256, depth=4)
     drainer.start()
+    sizes: list[int] = []
     try:
-        await wait_until(lambda: bus.published == 200)
+        while sum(sizes) < 200:
+            sizes.append(await sent.get())
+            # The drainer only claims the next batch after this one's acks: nothing else is out.
+            assert sent.empty() and bus.open_batches == 1
+            bus.release.set()
+            await answered.get()
+            bus.release.clear()
     finally:
+        bus.release.set()
         await drainer.stop()
         outbox.close()
     full, rest = divmod(200, BUSY_BATCH)
@@ -390,3 +413,22 @@ async def test_stored_headers_are_the_envelope_header_form(tmp_path: Path) -> No
     second = EventEnvelope.from_headers(json.loads(stored[keyed]), b"")
     assert (first.partition_key, first.headers) == ("", {})
     assert (second.partition_key, second.headers) == ("p", {"x-user": "ü\\"})
+
+
+def test_a_process_that_drops_its_bridge_without_stop_exits(tmp_path: Path) -> None:
+    """The outbox's writer thread must not keep the interpreter alive once nothing uses it."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.events.proc_dropped_bridge", str(tmp_path)],
+        cwd=Path(__file__).parents[2],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # The bound only turns a hang into a failure; a healthy exit takes well under a second.
+        out, _ = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        pytest.fail("the process did not exit: a runtime thread kept it alive")
+    assert process.returncode == 0 and out.strip() == "published"
