@@ -11,7 +11,8 @@ from pathlib import Path
 import click
 
 from generator.errors import GeneratorError
-from generator.pipeline import Package, contracts, generate_package, handler_stub
+from generator.pipeline import Package, catalog, contracts, generate_package, handler_stub
+from generator.render.catalog_page import MARKER, render_catalog
 from generator.write import changed_files, check_out_dir, write_atomically
 
 
@@ -254,3 +255,48 @@ def _scaffold(
         click.echo(f"sb-gen: added {', '.join(n + '()' for n in plan.added)} to {out}")
     else:
         click.echo(f"sb-gen: {out} has every method")
+
+
+@main.command(context_settings=_CONTEXT)
+@_inputs
+@click.option(
+    "-o",
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The site directory (created; replaced as a whole on success).",
+)
+@click.option("--title", help="The page title (default: the proto packages of INPUTS).")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
+def docs(
+    inputs: tuple[Path, ...],
+    proto_paths: tuple[Path, ...],
+    out: Path,
+    title: str | None,
+    quiet: bool,
+) -> None:
+    """Write a static HTML catalog of INPUTS to OUT/index.html: each service with its methods
+    (request and reply fields with types and comments, deprecation, contract hashes), each
+    event with its payload, and a diagram. One self-contained file: no server, no network.
+
+    \b
+    Examples:
+      sb-gen docs protos/payment.proto -o site/
+      sb-gen docs protos/ examples/shop/shop.proto -o site/ --title "Our services"
+    """
+    _run(lambda: _docs(list(inputs), list(proto_paths), out, title, quiet))
+
+
+def _docs(
+    inputs: list[Path], proto_paths: list[Path], out: Path, title: str | None, quiet: bool
+) -> None:
+    check_out_dir(out, ("index.html", MARKER))
+    found = catalog(inputs, proto_paths)
+    page = render_catalog(found, title or ", ".join(found.packages) or "Services")
+    write_atomically(out, {"index.html": page.encode()})
+    if not quiet:
+        services, events = (
+            _count(len(found.services), "service"),
+            _count(len(found.events), "event"),
+        )
+        click.echo(f"sb-gen: wrote {out / 'index.html'} ({services}, {events})")

@@ -27,7 +27,9 @@ from generator.frontends.inputs import Inputs, resolve_inputs
 from generator.frontends.proto import compile_protos
 from generator.frontends.schema_json import load_schema_json
 from generator.model import naming
+from generator.model.catalog_nodes import Catalog
 from generator.model.describe import describe, is_well_known
+from generator.model.describe_catalog import describe_catalog
 from generator.model.describe_handler import describe_handler
 from generator.model.nodes import HandlerStub, SbModule
 from generator.render.message_modules import python_modules, stub_modules
@@ -176,3 +178,11 @@ def handler_stub(
         )
     module, svc = found[0]
     return describe_handler(by_name[module.source], svc, TypeIndex(files), package)
+
+
+def catalog(inputs: Sequence[Path], proto_paths: Sequence[Path]) -> Catalog:
+    """What ``sb-gen docs`` shows: the services and events the inputs themselves declare (files
+    they import are described only as far as the inputs' messages reach into them)."""
+    resolved = resolve_inputs(inputs, proto_paths)
+    files, _ = load_descriptors(resolved)
+    return describe_catalog({f.name: f for f in files}, [s.proto_name for s in resolved.sources])
