@@ -8,8 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import libcst
 import pytest
 
+from generator.write_imports import add_imports
 from tests.generator.conftest import REPO
 from tests.generator.tools import RUFF_RULES, run_mypy, run_ruff, sb_gen
 
@@ -249,3 +251,42 @@ def test_generate_is_still_the_default_command(work: Path) -> None:
     assert "  sb-gen scaffold  " in helptext.stdout and "  sb-gen docs  " in helptext.stdout
     assert sb_gen("-V", cwd=work).stdout.startswith("sb-gen, version ")
     assert "--package" in sb_gen("scaffold", "--help", cwd=work).stdout
+
+
+@pytest.mark.parametrize(
+    ("before", "needed", "after"),
+    [
+        (  # joins a one-line from-import, in isort's order
+            "from gen import payment_pb2\n",
+            [("gen", "common_pb2", "")],
+            "from gen import common_pb2, payment_pb2\n",
+        ),
+        (  # joins a parenthesized one at its end, keeping its shape
+            "from gen import (\n    a_pb2,\n    b_pb2,\n)\n",
+            [("gen", "c_pb2", "")],
+            "from gen import (\n    a_pb2,\n    b_pb2,\n    c_pb2,\n)\n",
+        ),
+        (  # a new stdlib section goes above the third-party one, blank lines kept in place
+            '"""Doc."""\n\nfrom __future__ import annotations\n\nimport runtime_lib as sb\n',
+            [("collections.abc", "AsyncIterator", "")],
+            '"""Doc."""\n\nfrom __future__ import annotations\n\n'
+            "from collections.abc import AsyncIterator\n\nimport runtime_lib as sb\n",
+        ),
+        (  # first in its section: the section's blank line moves above it
+            "import os\n\nimport runtime_lib as sb\n",
+            [("google.protobuf", "empty_pb2", "google_protobuf_empty_pb2"), ("", "abc", "")],
+            "import abc\nimport os\n\nimport runtime_lib as sb\n"
+            "from google.protobuf import empty_pb2 as google_protobuf_empty_pb2\n",
+        ),
+        (  # already bound: nothing changes
+            "import runtime_lib as sb\nfrom gen import payment_pb2\n",
+            [("", "runtime_lib", "sb"), ("gen", "payment_pb2", "")],
+            "import runtime_lib as sb\nfrom gen import payment_pb2\n",
+        ),
+    ],
+    ids=["join-one-line", "join-parenthesized", "new-section", "first-in-section", "bound"],
+)
+def test_imports_land_where_isort_puts_them(
+    before: str, needed: list[tuple[str, str, str]], after: str
+) -> None:
+    assert add_imports(libcst.parse_module(before), needed, "gen").code == after
