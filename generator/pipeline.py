@@ -9,7 +9,8 @@
     write        the package, atomically (or compared with disk for --check)
 
 This module runs the stages up to the files in memory: ``sb-gen`` (generate_package) and the
-``protoc-gen-sb`` plugin (generate_sb_modules) both call it. Nothing is written here.
+``protoc-gen-sb`` plugin (generate_sb_modules) both call it, ``sb-gen scaffold`` (handler_stub)
+and ``sb-gen docs`` (catalog) stop at their own models. Nothing is written here.
 """
 
 from __future__ import annotations
@@ -20,13 +21,17 @@ from pathlib import Path, PurePosixPath
 
 from google.protobuf import descriptor_pb2 as d
 
+from generator.descriptors.type_index import TypeIndex
 from generator.errors import Diagnostic, GeneratorError
 from generator.frontends.inputs import Inputs, resolve_inputs
 from generator.frontends.proto import compile_protos
 from generator.frontends.schema_json import load_schema_json
 from generator.model import naming
+from generator.model.catalog_nodes import Catalog
 from generator.model.describe import describe, is_well_known
-from generator.model.nodes import SbModule
+from generator.model.describe_catalog import describe_catalog
+from generator.model.describe_handler import describe_handler
+from generator.model.nodes import HandlerStub, SbModule
 from generator.render.message_modules import python_modules, stub_modules
 from generator.render.relative_imports import make_relative
 from generator.render.sb_module import render_module
@@ -149,3 +154,35 @@ def contracts(inputs: Sequence[Path], proto_paths: Sequence[Path]) -> list[tuple
             if c.event_name and c.contract_hash
         ]
     return sorted(out)
+
+
+def handler_stub(
+    inputs: Sequence[Path], proto_paths: Sequence[Path], service: str | None, package: str
+) -> HandlerStub:
+    """The handler module model for ``service`` (full or short name; optional when the inputs
+    declare exactly one service)."""
+    files, to_generate = load_descriptors(resolve_inputs(inputs, proto_paths))
+    by_name = {f.name: f for f in files}
+    found = [(m, s) for m in describe(by_name, to_generate) for s in m.services]
+    declared = ", ".join(s.full_name for _, s in found) or "none"
+    if service is not None:
+        found = [(m, s) for m, s in found if service in (s.full_name, s.full_name.split(".")[-1])]
+    if len(found) != 1:
+        what = "no service" if not found else f"{len(found)} services"
+        raise GeneratorError(
+            Diagnostic(
+                ", ".join(str(i) for i in inputs),
+                f"{what} {'named ' + repr(service) if service else 'declared'} (declared: {declared})",
+                hint="pass --service with one of the declared names",
+            )
+        )
+    module, svc = found[0]
+    return describe_handler(by_name[module.source], svc, TypeIndex(files), package)
+
+
+def catalog(inputs: Sequence[Path], proto_paths: Sequence[Path]) -> Catalog:
+    """What ``sb-gen docs`` shows: the services and events the inputs themselves declare (files
+    they import are described only as far as the inputs' messages reach into them)."""
+    resolved = resolve_inputs(inputs, proto_paths)
+    files, _ = load_descriptors(resolved)
+    return describe_catalog({f.name: f for f in files}, [s.proto_name for s in resolved.sources])

@@ -16,15 +16,16 @@ from generator.errors import Diagnostic, GeneratorError
 from generator.pipeline import INIT_MARKER
 
 
-def check_out_dir(out: Path) -> None:
-    """OUT must be absent, empty, or a package sb-gen wrote before: never clobber user files."""
+def check_out_dir(out: Path, marker: tuple[str, str] = ("__init__.py", INIT_MARKER)) -> None:
+    """OUT must be absent, empty, or sb-gen's earlier output (its file ``marker[0]`` starts with
+    ``marker[1]``): never clobber user files."""
     if out.exists() and not out.is_dir():
         raise GeneratorError(
             Diagnostic(str(out), "output is a file, not a directory", hint="pass a directory to -o")
         )
     if out.is_dir() and any(out.iterdir()):
-        init = out / "__init__.py"
-        if not init.is_file() or not init.read_text("utf-8", "replace").startswith(INIT_MARKER):
+        mark = out / marker[0]
+        if not mark.is_file() or not mark.read_text("utf-8", "replace").startswith(marker[1]):
             raise GeneratorError(
                 Diagnostic(
                     str(out),

@@ -85,3 +85,28 @@ class SbModule:
     services: tuple[Service, ...]
     enums: tuple[EnumClass, ...] = ()
     dataclasses: tuple[DataClass, ...] = ()
+
+
+@dataclass(frozen=True)
+class StubMethod:
+    """One method of a scaffolded handler: the handler base's signature, a body to fill in."""
+
+    attr: str
+    is_async: bool  # streaming replies are plain ``def`` returning an AsyncIterator, as the base
+    params: tuple[str, ...]  # after ``self``: ``request: payment_pb2.ChargeRequest``, ``ctx: ...``
+    returns: str
+    doc: str | None
+    imports: tuple[tuple[str, str, str], ...]  # (from, name, alias) the signature needs
+
+
+@dataclass(frozen=True)
+class HandlerStub:
+    """A user's handler implementation module for one service (``sb-gen scaffold``)."""
+
+    service: str  # full proto name
+    class_name: str
+    base: str  # the generated handler base class
+    package: str  # dotted import path of the sb-gen output package
+    doc: str | None
+    import_groups: tuple[tuple[str, ...], ...]
+    methods: tuple[StubMethod, ...]

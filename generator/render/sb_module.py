@@ -13,7 +13,8 @@ from generator.resources import templates_dir
 
 
 @cache
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
+    """The jinja2 environment of every template sb-gen renders Python from."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir()),
         autoescape=False,  # Python source, not HTML
@@ -31,5 +32,5 @@ def _environment() -> jinja2.Environment:
 
 
 def render_module(module: SbModule) -> str:
-    source = _environment().get_template("sb_module.py.j2").render(module=module)
+    source = environment().get_template("sb_module.py.j2").render(module=module)
     return source.rstrip("\n") + "\n"
