@@ -238,7 +238,7 @@ class Telemetry:
         return spans.RecordingClientCall(self.tracer, self._runtime, path)
 
     def rpc_server(
-        self, path: str, metadata: Mapping[str, str], caller: str = ""
+        self, path: str, metadata: Mapping[str, str | bytes], caller: str = ""
     ) -> spans.RpcServerCall:
         """The observer of one handled call; enter it around the handler."""
         if self._runtime is None:

@@ -58,7 +58,7 @@ def inject_metadata(
     return metadata
 
 
-def extract_metadata(metadata: MetadataPairs | Mapping[str, str]) -> Context:
+def extract_metadata(metadata: MetadataPairs | Mapping[str, str | bytes]) -> Context:
     """The remote parent carried by gRPC metadata (pairs, or a dict of them)."""
     pairs = metadata.items() if isinstance(metadata, Mapping) else metadata
     found: dict[str, str] = {}

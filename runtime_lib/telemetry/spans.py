@@ -198,7 +198,7 @@ class RecordingServerCall(RpcServerCall):
         tracer: Tracer,
         metrics: RuntimeMetrics,
         path: str,
-        metadata: Mapping[str, str],
+        metadata: Mapping[str, str | bytes],
         caller: str,
     ) -> None:
         service, method = split_path(path)
