@@ -319,7 +319,7 @@ class RpcInvoker:
                     return endpoint, await attempt(connection, call.deadline - time.monotonic())
                 except ServiceBridgeError as failure:
                     self._finish(endpoint, _verdict(failure))
-                    raise _Failed(failure, sent=not failure.not_dispatched) from None
+                    raise _Failed(failure, sent=True) from None
                 except BaseException:
                     self._finish(endpoint, None)
                     raise
