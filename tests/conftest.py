@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
+import runtime_lib as sb
 from runtime_lib.nats_server import NatsServer
+
+
+@pytest.fixture(params=["grpcio", "grpclib"])
+def transport(request: pytest.FixtureRequest) -> sb.NetworkTransport:
+    """The network transport of the calling bridge: a test taking it runs on both."""
+    name: sb.NetworkTransport = request.param
+    return name
 
 
 @pytest.fixture
