@@ -55,7 +55,7 @@ async def test_deadline_spent_while_connecting_is_a_timeout(
 
 
 def test_unknown_network_transport_is_a_config_error() -> None:
-    with pytest.raises(sb.ConfigError, match="grpcio .*or grpclib"):
+    with pytest.raises(sb.ConfigError, match=r"grpcio .*or grpclib"):
         sb.Bridge("caller", transport="h3")  # type: ignore[arg-type]
 
 
