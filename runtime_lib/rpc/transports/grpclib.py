@@ -131,7 +131,7 @@ class GrpclibStream:
         self._outgoing = outgoing
         self._opened = False
         self._sent = False
-        self._ended = False
+        self._finished = False  # the server ended the stream and its trailers arrived
         self._sender: asyncio.Task[None] | None = None
 
     async def read(self) -> Message | None:
@@ -149,11 +149,10 @@ class GrpclibStream:
             reply = await stream.recv_message()
             if reply is None:
                 await stream.recv_trailing_metadata()
-                self._ended = True
+                self._finished = True
                 _fill(self._call.reply_metadata, stream)
                 return None
         except (GRPCError, TimeoutError, *_BROKEN) as exc:
-            self._ended = True
             _fill(self._call.reply_metadata, stream)
             raise _failure(exc, stream, self._call, sent=self._sent) from None
         md = self._call.reply_metadata
@@ -169,9 +168,12 @@ class GrpclibStream:
                 await self._sender
         if not self._opened:
             return
+        # Anything but a clean end is reset: an abandoned call must stop on the server, and
+        # grpclib would otherwise wait for trailers that may never come.
+        if self._sent and not self._finished:
+            with contextlib.suppress(GRPCError, TimeoutError, *_BROKEN):
+                await self._stream.cancel()
         with contextlib.suppress(GRPCError, TimeoutError, *_BROKEN):
-            if self._sent and not self._ended:
-                await self._stream.cancel()  # an abandoned call must stop on the server too
             await self._stream.__aexit__(None, None, None)
 
 
