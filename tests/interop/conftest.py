@@ -38,7 +38,8 @@ class Interop:
 @pytest.fixture(scope="session")
 def interop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Interop]:
     root = tmp_path_factory.mktemp("interop")
-    write_atomically(root / "interop_gen", build_package([TEST_PROTO], [PROTOS]))
+    # Not "interop_gen": tests/generator/test_e2e_grpc.py imports a package of that name.
+    write_atomically(root / "testservice_gen", build_package([TEST_PROTO], [PROTOS]))
     code, err = run_protoc(
         [f"-I{PROTOS}", f"-I{well_known_types_dir()}", f"--grpc_python_out={root}", str(TEST_PROTO)]
     )
@@ -46,14 +47,16 @@ def interop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Interop]:
     stub = root / "grpc" / "testing" / "test_pb2_grpc.py"
     plain = root / "interop_plain_grpc.py"
     plain.write_text(
-        stub.read_text().replace("from grpc.testing import", "from interop_gen.grpc.testing import")
+        stub.read_text().replace(
+            "from grpc.testing import", "from testservice_gen.grpc.testing import"
+        )
     )
     sys.path.insert(0, str(root))
     importlib.invalidate_caches()
     try:
         yield Interop(
-            sb=importlib.import_module("interop_gen.grpc.testing.test_sb"),
-            pb2=importlib.import_module("interop_gen.grpc.testing.test_pb2"),
+            sb=importlib.import_module("testservice_gen.grpc.testing.test_sb"),
+            pb2=importlib.import_module("testservice_gen.grpc.testing.test_pb2"),
             plain=importlib.import_module("interop_plain_grpc"),
         )
     finally:
