@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import importlib
 import uuid
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import grpc
 
 from bench.generated import Generated
+
+if TYPE_CHECKING:
+    from runtime_lib.rpc.options import NetworkTransport
 
 PAYLOAD = b"x" * 32
 
@@ -35,13 +38,16 @@ class BenchClient(Protocol):
 
 
 class SbClient:
-    """The sb-gen generated ``BenchClient`` on a runtime_lib Bridge (default call options)."""
+    """The sb-gen generated ``BenchClient`` on a runtime_lib Bridge (default call options) whose
+    network transport is ``transport``."""
 
-    def __init__(self, gen: Generated, address: str) -> None:
+    def __init__(
+        self, gen: Generated, address: str, transport: NetworkTransport = "grpcio"
+    ) -> None:
         import runtime_lib as sb
 
         self._pb2 = gen.sb_pb2("bench_rpc")
-        self._bridge = sb.Bridge("bench-client")
+        self._bridge = sb.Bridge("bench-client", transport=transport)
         self._client: Any = self._bridge.client(gen.sb("bench_rpc").BenchClient, address=address)
 
     async def start(self) -> SbClient:

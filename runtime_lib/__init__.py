@@ -39,7 +39,15 @@ from runtime_lib.rpc.base import ClientBase, HandlerBase, Invoker
 from runtime_lib.rpc.breaker import BreakerPolicy
 from runtime_lib.rpc.context import CallContext
 from runtime_lib.rpc.idempotency import IdempotencyPolicy
-from runtime_lib.rpc.options import CallOptions, Metadata, RetryPolicy, Timeout, Transport
+from runtime_lib.rpc.options import (
+    CallOptions,
+    Metadata,
+    NetworkTransport,
+    ReplyMetadata,
+    RetryPolicy,
+    Timeout,
+    Transport,
+)
 from runtime_lib.rpc.spec import Cardinality, MethodSpec, ServiceSpec
 from runtime_lib.telemetry import Op, Telemetry, TelemetryConfig, TraceContextFilter
 
@@ -75,12 +83,14 @@ __all__ = [
     "MethodSpec",
     "NatsConfig",
     "NatsKvRegistry",
+    "NetworkTransport",
     "NoLiveInstanceError",
     "Op",
     "OutboxAdmin",
     "OutboxFullError",
     "OverloadedError",
     "Registry",
+    "ReplyMetadata",
     "RetryPolicy",
     "ServiceBridgeError",
     "ServiceSpec",

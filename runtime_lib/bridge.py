@@ -38,8 +38,9 @@ from runtime_lib.rpc.deadline import parse_timeout
 from runtime_lib.rpc.dispatch import Dispatcher
 from runtime_lib.rpc.endpoints import EndpointPool
 from runtime_lib.rpc.idempotency import IdempotencyCache, IdempotencyPolicy
-from runtime_lib.rpc.options import CallOptions
+from runtime_lib.rpc.options import CallOptions, NetworkTransport, check_call_options
 from runtime_lib.rpc.server import RpcServer
+from runtime_lib.rpc.transports import connector
 from runtime_lib.telemetry.api import Telemetry
 from runtime_lib.telemetry.config import TelemetryConfig
 
@@ -56,6 +57,8 @@ class Bridge:
       advertise: the address other processes reach it on (default: the bound address).
       registry: a :class:`Registry`, or a static ``{"service": ["host:port", ...]}`` map.
       call_defaults: :class:`CallOptions` every call starts from (per-call options win).
+      transport: the library that carries calls to other processes: ``"grpcio"`` (default) or
+        ``"grpclib"`` (pure Python, the same wire; ``pip install 'sb-gen[grpclib]'``).
       admission: concurrent and queued call limits of the server (256 + 256).
       idempotency: TTL and size of the server's replay cache (24 h, 10 000 entries).
       breaker: circuit breaker policy for each endpoint this bridge calls (10 s, 10, 50 %, 30 s).
@@ -83,6 +86,7 @@ class Bridge:
         advertise: str | None = None,
         registry: Registry | Mapping[str, Sequence[str]] | None = None,
         call_defaults: CallOptions | None = None,
+        transport: NetworkTransport = "grpcio",
         admission: AdmissionLimits | None = None,
         idempotency: IdempotencyPolicy | None = None,
         breaker: BreakerPolicy | None = None,
@@ -99,9 +103,11 @@ class Bridge:
         if not service:
             raise ConfigError("a bridge needs a service name")
         defaults: CallOptions = {**(call_defaults or {})}
+        check_call_options(defaults)  # a bad default fails here, not on the first call
         default_timeout = defaults.get("timeout")
         if default_timeout is not None:
-            parse_timeout(default_timeout)  # a bad default fails here, not on the first call
+            parse_timeout(default_timeout)
+        self._connect = connector(transport)
         self.service = service
         self.telemetry = Telemetry(service, telemetry)
         self.telemetry.observe_breakers(
@@ -194,7 +200,7 @@ class Bridge:
 
     def _endpoints(self) -> EndpointPool:
         if self._pool is None:
-            self._pool = EndpointPool(self._breaker)
+            self._pool = EndpointPool(self._breaker, self._connect)
         return self._pool
 
     # -- events ----------------------------------------------------------------------------

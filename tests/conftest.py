@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import runtime_lib as sb
 from runtime_lib.events.data_dir import ENV_VAR
 from runtime_lib.nats_server import NatsServer
 
@@ -26,6 +27,13 @@ def hermetic_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
             os.environ.pop(ENV_VAR, None)
         else:
             os.environ[ENV_VAR] = previous
+
+
+@pytest.fixture(params=["grpcio", "grpclib"])
+def transport(request: pytest.FixtureRequest) -> sb.NetworkTransport:
+    """The network transport of the calling bridge: a test taking it runs on both."""
+    name: sb.NetworkTransport = request.param
+    return name
 
 
 @pytest.fixture

@@ -1,10 +1,12 @@
-"""The invoker behind every generated client: picks a transport and an endpoint, retries safely.
+"""The invoker behind every generated client: options, deadline, retries, breakers, balancing.
 
 One call: options are layered over the bridge's ``call_defaults``; the deadline (timeout capped by
 any deadline inherited from the handler making the call) covers every attempt; ``request_id``
 stays the same on every attempt. Endpoints come from the target (one address, or a service name
 through the registry, filtered by contract hash), balanced by power of two choices, each behind
-its circuit breaker. See ``retry.py`` for what may be retried.
+its circuit breaker. What carries an attempt is a :class:`~runtime_lib.rpc.transports.base.
+Connection`: the in-process one when this bridge serves the call, else the endpoint's (grpcio or
+grpclib). See ``retry.py`` for what may be retried.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, C
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import grpc
 from google.protobuf.message import Message
 
 from runtime_lib.errors import (
@@ -29,14 +30,16 @@ from runtime_lib.errors import (
 )
 from runtime_lib.ids import new_request_id
 from runtime_lib.registry.base import Instance
-from runtime_lib.rpc import balancer, deadline, inproc, retry, wire, wire_errors
-from runtime_lib.rpc.context import CallContext
-from runtime_lib.rpc.dispatch import Dispatcher, Route, closing
+from runtime_lib.rpc import balancer, deadline, retry, wire
+from runtime_lib.rpc.dispatch import Dispatcher, closing
 from runtime_lib.rpc.endpoints import Endpoint, EndpointPool
-from runtime_lib.rpc.options import CallOptions, Metadata, RetryPolicy
+from runtime_lib.rpc.options import CallOptions, Metadata, ReplyMetadata, RetryPolicy
+from runtime_lib.rpc.options import check_call_options as check_options
 from runtime_lib.rpc.spec import MethodSpec
+from runtime_lib.rpc.transports.base import Connection, Outgoing, OutgoingCall, WireMetadata
+from runtime_lib.rpc.transports.inproc import InprocConnection
 from runtime_lib.telemetry.api import DISABLED, Telemetry
-from runtime_lib.telemetry.spans import NO_RPC_CLIENT, RpcClientCall
+from runtime_lib.telemetry.spans import NO_RPC_CLIENT
 
 Req = TypeVar("Req", bound=Message)
 Rep = TypeVar("Rep", bound=Message)
@@ -49,6 +52,15 @@ _ENDPOINT_FAILURES = frozenset(
 )
 
 
+def _verdict(error: ServiceBridgeError) -> bool | None:
+    """What a failed call tells the endpoint's breaker. An overload refusal (not dispatched) is
+    back-pressure from a healthy server, not a failure: no verdict, or a burst of them would
+    lock callers out of it for the breaker's whole ``open_for``."""
+    if error.code is ErrorCode.OVERLOADED and error.not_dispatched:
+        return None
+    return error.code not in _ENDPOINT_FAILURES
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """Where a client's calls go. ``local`` is set when this bridge serves the target itself."""
@@ -58,12 +70,11 @@ class Target:
     local: bool = False
 
 
-_TRANSPORTS = ("auto", "direct", "inproc")
 _DEFAULT_RETRY = RetryPolicy()
 _NONE_TRIED: frozenset[str] = frozenset()
 
 
-def _lowered(metadata: Metadata | None) -> tuple[tuple[str, str], ...]:
+def _lowered(metadata: Metadata | None) -> WireMetadata:
     return tuple((k.lower(), v) for k, v in metadata.items()) if metadata else ()
 
 
@@ -71,84 +82,28 @@ class _Resolved:
     """The call options that do not change from call to call, resolved once: the bridge's
     ``call_defaults`` (at client creation), or those layered with one call's options."""
 
-    __slots__ = ("idempotency_key", "metadata", "request_id", "retry", "seconds", "transport")
+    __slots__ = (
+        "idempotency_key",
+        "metadata",
+        "reply_metadata",
+        "request_id",
+        "retry",
+        "seconds",
+        "transport",
+    )
 
     def __init__(self, merged: CallOptions) -> None:
+        check_options(merged)
         self.request_id: str | None = merged.get("request_id") or None
         self.idempotency_key: str | None = merged.get("idempotency_key") or None
         self.metadata = _lowered(merged.get("metadata"))
-        transport = merged.get("transport") or "auto"
-        if transport not in _TRANSPORTS:
-            raise ConfigError(f"unknown transport {transport!r}: use auto, direct or inproc")
-        self.transport: str = transport
+        self.transport: str = merged.get("transport") or "auto"
         timeout = merged.get("timeout")
         self.seconds = deadline.parse_timeout(
             timeout if timeout is not None else deadline.DEFAULT_TIMEOUT
         )
         self.retry: RetryPolicy = merged.get("retry") or _DEFAULT_RETRY
-
-
-class _Call:
-    __slots__ = (
-        "deadline",
-        "idempotency_key",
-        "metadata",
-        "method",
-        "observer",
-        "request_id",
-        "retry",
-        "transport",
-    )
-
-    def __init__(
-        self,
-        method: MethodSpec[Any, Any],
-        deadline: float,
-        request_id: str,
-        idempotency_key: str | None,
-        metadata: tuple[tuple[str, str], ...],
-        retry: RetryPolicy,
-        transport: str,
-        observer: RpcClientCall = NO_RPC_CLIENT,
-    ) -> None:
-        self.method = method
-        self.deadline = deadline
-        self.request_id = request_id
-        self.idempotency_key = idempotency_key
-        self.metadata = metadata
-        self.retry = retry
-        self.transport = transport
-        self.observer = observer
-
-    def observed(self, observer: RpcClientCall) -> _Call:
-        """This call under ``observer``, whose trace context then travels in the metadata."""
-        if observer is NO_RPC_CLIENT:
-            return self  # telemetry off: nothing to carry
-        metadata = (*self.metadata, *observer.metadata())
-        return _Call(
-            self.method,
-            self.deadline,
-            self.request_id,
-            self.idempotency_key,
-            metadata,
-            self.retry,
-            self.transport,
-            observer,
-        )
-
-    def wire(self, left: float) -> tuple[tuple[str, str], ...]:
-        """Metadata for one attempt with ``left`` seconds to go."""
-        return (*self.metadata, (wire.TIMEOUT_MS, str(int(left * 1000))))
-
-    def context(self, caller: str) -> CallContext:
-        return CallContext(
-            method=self.method.path,
-            caller=caller,
-            request_id=self.request_id,
-            idempotency_key=self.idempotency_key,
-            deadline=self.deadline,
-            metadata=dict(self.metadata),
-        )
+        self.reply_metadata: ReplyMetadata | None = merged.get("reply_metadata")
 
 
 class _Failed(Exception):
@@ -174,7 +129,7 @@ class RpcInvoker:
         self._target = target
         self._pool = pool
         self._dispatcher = dispatcher
-        self._caller = caller
+        self._inproc = InprocConnection(dispatcher, caller)
         self._defaults = defaults
         self._rng = rng or random.Random()
         self._telemetry = telemetry
@@ -185,7 +140,7 @@ class RpcInvoker:
             self._resolved = None  # a bad default: every call resolves it, and fails, itself
 
     async def close(self) -> None:
-        """Channels belong to the bridge, which closes them on ``stop()``."""
+        """Connections belong to the bridge, which closes them on ``stop()``."""
 
     # -- the four cardinalities ------------------------------------------------------------
 
@@ -194,103 +149,65 @@ class RpcInvoker:
     def unary(
         self, method: MethodSpec[Req, Rep], request: Req, options: CallOptions
     ) -> Coroutine[Any, Any, Rep]:
-        return self._single_reply(
-            method,
-            options,
-            lambda route, ctx: inproc.unary(self._dispatcher, route, request, ctx),
-            lambda: request,
-            replayable=True,
-        )
+        return self._single_reply(method, options, request, replayable=True)
 
     def client_stream(
         self, method: MethodSpec[Req, Rep], requests: AsyncIterable[Req], options: CallOptions
     ) -> Coroutine[Any, Any, Rep]:
-        return self._single_reply(
-            method,
-            options,
-            lambda route, ctx: inproc.client_stream(self._dispatcher, route, requests, ctx),
-            lambda: _each(requests),
-            replayable=False,
-        )
+        return self._single_reply(method, options, requests, replayable=False)
+
+    def server_stream(
+        self, method: MethodSpec[Req, Rep], request: Req, options: CallOptions
+    ) -> AsyncIterator[Rep]:
+        return self._streaming(method, options, request, replayable=True)
+
+    def bidi_stream(
+        self, method: MethodSpec[Req, Rep], requests: AsyncIterable[Req], options: CallOptions
+    ) -> AsyncIterator[Rep]:
+        return self._streaming(method, options, requests, replayable=False)
 
     async def _single_reply(
         self,
         method: MethodSpec[Req, Rep],
         options: CallOptions,
-        local: Callable[[Route, CallContext], Awaitable[Any]],
-        outgoing: Callable[[], Any],
+        outgoing: Outgoing,
         *,
         replayable: bool,
     ) -> Rep:
         """A unary or client-streaming call: in process when the bridge serves it, else over
-        gRPC with the retry rules (``outgoing`` gives what the stub sends)."""
+        the network with the retry rules."""
         call = self._prepare(method, options)
-        route = self._local_route(call)
+        local = self._local(call)
         with self._telemetry.rpc_client(method.path) as observer:
             call = call.observed(observer)
-            if route is not None:
-                return _as(method.reply, await local(route, call.context(self._caller)))
+            if local is not None:
+                left = call.deadline - time.monotonic()
+                return _as(method.reply, await local.unary(call, outgoing, left))
 
-            def attempt(endpoint: Endpoint, left: float) -> Awaitable[Rep]:
-                stub = endpoint.stub(method.cardinality, method.path, method.reply.FromString)
-                result: Awaitable[Rep] = stub(outgoing(), timeout=left, metadata=call.wire(left))
-                return result
+            def attempt(connection: Connection, left: float) -> Awaitable[Message]:
+                return connection.unary(call, outgoing, left)
 
             endpoint, reply = await self._retrying(call, attempt, replayable=replayable)
             self._finish(endpoint, True)
             return _as(method.reply, reply)
 
-    def server_stream(
-        self, method: MethodSpec[Req, Rep], request: Req, options: CallOptions
-    ) -> AsyncIterator[Rep]:
-        return self._streaming(
-            method,
-            options,
-            lambda route, ctx: inproc.server_stream(self._dispatcher, route, request, ctx),
-            lambda: request,
-            replayable=True,
-        )
-
-    def bidi_stream(
-        self, method: MethodSpec[Req, Rep], requests: AsyncIterable[Req], options: CallOptions
-    ) -> AsyncIterator[Rep]:
-        return self._streaming(
-            method,
-            options,
-            lambda route, ctx: inproc.bidi_stream(self._dispatcher, route, requests, ctx),
-            lambda: _each(requests),
-            replayable=False,
-        )
-
     def _streaming(
         self,
         method: MethodSpec[Req, Rep],
         options: CallOptions,
-        local: Callable[[Route, CallContext], AsyncIterator[Any]],
-        outgoing: Callable[[], Any],
+        outgoing: Outgoing,
         *,
         replayable: bool,
     ) -> AsyncIterator[Rep]:
-        """A server-streaming or bidi call: in process when the bridge serves it, else over gRPC
-        (``outgoing`` gives what the stub sends: the request, or the request stream)."""
+        """A server-streaming or bidi call: in process when the bridge serves it, else over the
+        network, retried until its first message (or end) has arrived."""
         call = self._prepare(method, options)
-        route = self._local_route(call)
-
-        def open_replies(call: _Call) -> AsyncIterator[Any]:
-            if route is not None:
-                return _typed(method.reply, local(route, call.context(self._caller)))
-
-            def open_stream(endpoint: Endpoint, left: float) -> Any:
-                stub = endpoint.stub(method.cardinality, method.path, method.reply.FromString)
-                return stub(outgoing(), timeout=left, metadata=call.wire(left))
-
-            return self._stream(call, open_stream, replayable=replayable)
-
-        return self._observed(call, open_replies)
+        local = self._local(call)
+        return self._observed(call, local, outgoing, replayable=replayable)
 
     # -- options, transport ----------------------------------------------------------------
 
-    def _prepare(self, method: MethodSpec[Any, Any], options: CallOptions) -> _Call:
+    def _prepare(self, method: MethodSpec[Any, Any], options: CallOptions) -> OutgoingCall:
         resolved = self._resolved
         if options or resolved is None:
             merged: dict[str, Any] = dict(self._defaults)
@@ -302,7 +219,7 @@ class RpcInvoker:
             extra = _lowered(self._defaults.get("metadata"))
         request_id = resolved.request_id or new_request_id()
         key = resolved.idempotency_key
-        metadata: tuple[tuple[str, str], ...] = (
+        metadata: WireMetadata = (
             self._caller_entry,
             (wire.REQUEST_ID, request_id),
             (wire.CONTRACT, method.contract_hash),
@@ -311,7 +228,7 @@ class RpcInvoker:
             metadata += ((wire.IDEMPOTENCY_KEY, key),)
         if extra:
             metadata += extra
-        return _Call(
+        return OutgoingCall(
             method,
             deadline.deadline_in(resolved.seconds),
             request_id,
@@ -319,21 +236,21 @@ class RpcInvoker:
             metadata,
             resolved.retry,
             resolved.transport,
+            resolved.reply_metadata,
         )
 
-    def _local_route(self, call: _Call) -> Route | None:
+    def _local(self, call: OutgoingCall) -> Connection | None:
+        """The in-process connection when this call runs in process, else None."""
         if call.transport == "direct":
             return None
         route = self._dispatcher.route(call.method.path)
         if call.transport == "inproc":
             if route is None:
                 raise NoLiveInstanceError(f"{call.method.path} is not served by this bridge")
-            Dispatcher.check_contract(route, call.method.contract_hash)
-            return route
-        if route is None or not self._target.local:
+        elif route is None or not self._target.local:
             return None
         Dispatcher.check_contract(route, call.method.contract_hash)
-        return route
+        return self._inproc
 
     # -- attempts --------------------------------------------------------------------------
 
@@ -353,8 +270,8 @@ class RpcInvoker:
 
     async def _retrying(
         self,
-        call: _Call,
-        attempt: Callable[[Endpoint, float], Awaitable[T]],
+        call: OutgoingCall,
+        attempt: Callable[[Connection, float], Awaitable[T]],
         *,
         replayable: bool,
     ) -> tuple[Endpoint, T]:
@@ -378,19 +295,21 @@ class RpcInvoker:
                 # The attempt itself, written out here rather than in a coroutine of its own:
                 # every coroutine in the chain is resumed again whenever the call wakes up.
                 remaining = self._lease(endpoint, call)
-                sent = False
+                connection = endpoint.connection
+                if not connection.is_ready():
+                    try:
+                        await connection.ready(remaining)
+                    except ServiceBridgeError as refused:
+                        self._finish(endpoint, False)
+                        raise _Failed(_spent(call, refused), sent=False) from None
+                    except BaseException:
+                        self._finish(endpoint, None)
+                        raise
                 try:
-                    if not endpoint.is_ready():
-                        await endpoint.ready(remaining)
-                    sent = True
-                    return endpoint, await attempt(endpoint, call.deadline - time.monotonic())
-                except ServiceBridgeError as refused:
-                    self._finish(endpoint, False)
-                    raise _Failed(refused, sent=False) from None
-                except grpc.aio.AioRpcError as exc:
-                    failure = _decode(exc)
-                    self._finish(endpoint, failure.code not in _ENDPOINT_FAILURES)
-                    raise _Failed(failure, sent=sent) from None
+                    return endpoint, await attempt(connection, call.deadline - time.monotonic())
+                except ServiceBridgeError as failure:
+                    self._finish(endpoint, _verdict(failure))
+                    raise _Failed(failure, sent=True) from None
                 except BaseException:
                     self._finish(endpoint, None)
                     raise
@@ -411,7 +330,7 @@ class RpcInvoker:
         raise AssertionError("unreachable: the loop returns or raises")
 
     @staticmethod
-    def _lease(endpoint: Endpoint, call: _Call) -> float:
+    def _lease(endpoint: Endpoint, call: OutgoingCall) -> float:
         """Take ``endpoint`` for one attempt of ``call``: the seconds left, or _Failed (not sent)
         when the deadline has passed or the breaker refuses; ``_finish`` ends the lease."""
         remaining = call.deadline - time.monotonic()
@@ -435,12 +354,16 @@ class RpcInvoker:
             endpoint.breaker.record(ok)
 
     async def _observed(
-        self, call: _Call, open_replies: Callable[[_Call], AsyncIterator[Any]]
+        self, call: OutgoingCall, local: Connection | None, outgoing: Outgoing, *, replayable: bool
     ) -> AsyncIterator[Any]:
         """A stream under its own client span, begun when the reader starts (so does the call)
         and ended with the stream."""
         observer = self._telemetry.rpc_client(call.method.path)
-        replies = open_replies(call.observed(observer))
+        call = call.observed(observer)
+        if local is not None:
+            replies = _local_replies(call, local, outgoing)
+        else:
+            replies = self._stream(call, outgoing, replayable=replayable)
         try:
             async with closing(replies):
                 async for reply in replies:
@@ -454,55 +377,58 @@ class RpcInvoker:
         observer.end()
 
     async def _stream(
-        self,
-        call: _Call,
-        open_stream: Callable[[Endpoint, float], Any],
-        *,
-        replayable: bool,
+        self, call: OutgoingCall, outgoing: Outgoing, *, replayable: bool
     ) -> AsyncIterator[Any]:
         """Open a response stream, retrying until its first message (or end) has arrived."""
+        reply_type = call.method.reply
 
-        async def first(endpoint: Endpoint, left: float) -> tuple[Any, Any]:
-            stream = open_stream(endpoint, left)
+        async def first(connection: Connection, left: float) -> tuple[Any, Message | None]:
+            stream = connection.stream(call, outgoing, left)
             try:
                 return stream, await stream.read()
             except BaseException:
-                stream.cancel()
+                await stream.close()
                 raise
 
         endpoint, (stream, message) = await self._retrying(call, first, replayable=replayable)
         ok: bool | None = None
         try:
-            while message is not grpc.aio.EOF:
-                yield message
+            while message is not None:
+                yield _as(reply_type, message)
                 message = await stream.read()
             ok = True
-        except grpc.aio.AioRpcError as exc:
-            error = _decode(exc)
-            ok = error.code not in _ENDPOINT_FAILURES
-            raise error from None
+        except ServiceBridgeError as error:
+            ok = _verdict(error)
+            raise
         finally:
-            # Reached on a normal end, an error, or the caller leaving its ``async for``:
-            # cancelling an ended call is a no-op, and an abandoned one must stop.
-            stream.cancel()
+            # Reached on a normal end, an error, or the caller leaving its ``async for``.
+            await stream.close()
             self._finish(endpoint, ok)
 
 
-def _decode(exc: grpc.aio.AioRpcError) -> ServiceBridgeError:
-    return wire_errors.decode(exc.code(), exc.details(), tuple(exc.trailing_metadata() or ()))
+def _spent(call: OutgoingCall, refused: ServiceBridgeError) -> ServiceBridgeError:
+    """A connection refused because the call's own deadline ran out is a TIMEOUT (nothing was
+    sent), whatever the connection was doing at that moment."""
+    if time.monotonic() < call.deadline:
+        return refused
+    return CallTimeoutError(
+        f"{call.method.path}: deadline passed while connecting ({refused.message})",
+        not_dispatched=True,
+    )
+
+
+async def _local_replies(
+    call: OutgoingCall, local: Connection, outgoing: Outgoing
+) -> AsyncIterator[Any]:
+    stream = local.stream(call, outgoing, call.deadline - time.monotonic())
+    try:
+        while (message := await stream.read()) is not None:
+            yield _as(call.method.reply, message)
+    finally:
+        await stream.close()
 
 
 def _as(cls: type[Rep], message: Message) -> Rep:
     if not isinstance(message, cls):
         raise TypeError(f"expected {cls.__name__}, got {type(message).__name__}")
     return message
-
-
-async def _each(messages: AsyncIterable[Message]) -> AsyncIterator[Message]:
-    async for message in messages:
-        yield message
-
-
-async def _typed(cls: type[Rep], messages: AsyncIterator[Message]) -> AsyncIterator[Rep]:
-    async for message in messages:
-        yield _as(cls, message)

@@ -2,41 +2,17 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from runtime_lib.errors import ConfigError
+from runtime_lib.rpc.options import check_metadata_entry
 
 MetadataValue = str | bytes
 
-# gRPC's rule for metadata keys: lower-case letters, digits, '-', '_', '.'; "grpc-" is reserved.
-_KEY = re.compile(r"[0-9a-z_.\-]+")
 _EMPTY: Mapping[str, MetadataValue] = MappingProxyType({})
-
-
-def check_metadata_entry(key: str, value: object) -> None:
-    """A ``ConfigError`` naming ``key`` unless it is a legal gRPC key with the right value type:
-    ``bytes`` for a ``-bin`` key, printable ASCII ``str`` for any other."""
-    if not isinstance(key, str) or not _KEY.fullmatch(key) or key.startswith("grpc-"):
-        raise ConfigError(
-            f"metadata key {key!r}: use lower-case letters, digits, '-', '_' or '.', "
-            "not starting with 'grpc-'"
-        )
-    if key.endswith("-bin"):
-        if not isinstance(value, bytes):
-            raise ConfigError(f"metadata key {key!r} ends in '-bin': its value must be bytes")
-    elif not isinstance(value, str):
-        raise ConfigError(
-            f"metadata key {key!r}: the value must be str (only '-bin' keys carry bytes)"
-        )
-    elif not value.isascii() or not value.isprintable():
-        raise ConfigError(
-            f"metadata key {key!r}: a str value must be printable ASCII; "
-            f"send other data under a '-bin' key as bytes"
-        )
 
 
 @dataclass(slots=True)

@@ -1,17 +1,30 @@
-"""Per-call options, layered over the bridge's ``call_defaults``."""
+"""Per-call options, layered over the bridge's ``call_defaults``, and their one type check."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Literal, TypedDict
+from typing import Any, Literal, TypedDict
+
+from runtime_lib.errors import ConfigError
+
+# gRPC's rule for metadata keys: lower-case letters, digits, '-', '_', '.'; "grpc-" is reserved.
+_KEY = re.compile(r"[0-9a-z_.\-]+")
 
 Timeout = float | int | str | timedelta
 """Seconds, a duration string (``"500ms"``, ``"10s"``, ``"2m"``) or a ``timedelta``."""
 
 Transport = Literal["auto", "direct", "inproc"]
-Metadata = Mapping[str, str]
+"""Per call: ``auto`` (in process when this bridge serves the target, else the network),
+``direct`` (always the bridge's network transport), ``inproc`` (only this bridge's handler)."""
+
+NetworkTransport = Literal["grpcio", "grpclib"]
+"""Per bridge: the library that carries its outgoing calls over the network."""
+
+Metadata = Mapping[str, str | bytes]
+"""gRPC metadata: keys ending in ``-bin`` carry ``bytes``, every other key ``str``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,11 +38,21 @@ class RetryPolicy:
     jitter: float = 0.3
 
 
+@dataclass(slots=True)
+class ReplyMetadata:
+    """Filled by a call given ``reply_metadata=``: the reply's headers (initial metadata) and
+    trailers, on success and on failure alike (empty when the call never reached a server)."""
+
+    headers: dict[str, str | bytes] = field(default_factory=dict)
+    trailers: dict[str, str | bytes] = field(default_factory=dict)
+
+
 class CallOptions(TypedDict, total=False):
     """Keyword options every generated client method accepts.
 
     ``timeout`` covers all attempts (default 30 s); ``request_id`` defaults to a UUID4 that stays
-    the same on every retry; ``idempotency_key`` lets ambiguous failures be retried safely.
+    the same on every retry; ``idempotency_key`` lets ambiguous failures be retried safely;
+    ``reply_metadata`` receives the reply's headers and trailers.
     """
 
     timeout: Timeout | None
@@ -38,3 +61,68 @@ class CallOptions(TypedDict, total=False):
     metadata: Metadata | None
     retry: RetryPolicy | None
     transport: Transport | None
+    reply_metadata: ReplyMetadata | None
+
+
+_TRANSPORTS = ("auto", "direct", "inproc")
+_TYPES: dict[str, tuple[type, ...]] = {
+    "timeout": (int, float, str, timedelta),
+    "idempotency_key": (str,),
+    "request_id": (str,),
+    "metadata": (Mapping,),
+    "retry": (RetryPolicy,),
+    "transport": (str,),
+    "reply_metadata": (ReplyMetadata,),
+}
+
+
+def check_call_options(options: Mapping[str, Any]) -> None:
+    """ConfigError naming the option (or metadata key) when ``options`` has a wrong type."""
+    for name, value in options.items():
+        kinds = _TYPES.get(name)
+        if kinds is None:
+            raise ConfigError(f"unknown call option {name!r}: use one of {', '.join(_TYPES)}")
+        if value is None:
+            continue
+        if not isinstance(value, kinds) or isinstance(value, bool):
+            expected = " or ".join(k.__name__ for k in kinds)
+            raise ConfigError(f"call option {name}={value!r}: expected {expected}")
+    transport = options.get("transport")
+    if transport is not None and transport not in _TRANSPORTS:
+        raise ConfigError(f"unknown transport {transport!r}: use auto, direct or inproc")
+    metadata = options.get("metadata")
+    if metadata:
+        check_metadata(metadata)
+
+
+def check_metadata(metadata: Mapping[Any, Any]) -> None:
+    """``check_metadata_entry`` for every entry of a ``metadata=`` option (keys may be in any
+    case: they are sent lower-cased)."""
+    for key, value in metadata.items():
+        check_metadata_entry(key.lower() if isinstance(key, str) else key, value)
+
+
+def check_metadata_entry(key: object, value: object) -> None:
+    """A ``ConfigError`` naming ``key`` unless it is a legal gRPC key with the right value type:
+    ``bytes`` for a ``-bin`` key, printable ASCII ``str`` for any other."""
+    if not isinstance(key, str) or not _KEY.fullmatch(key) or key.startswith("grpc-"):
+        raise ConfigError(
+            f"metadata key {key!r}: use lower-case letters, digits, '-', '_' or '.', "
+            "not starting with 'grpc-'"
+        )
+    if key.endswith("-bin"):
+        if not isinstance(value, bytes):
+            raise ConfigError(
+                f"metadata {key!r}: a key ending in -bin carries bytes, got "
+                f"{type(value).__name__} (encode it, or drop the -bin suffix)"
+            )
+    elif not isinstance(value, str):
+        raise ConfigError(
+            f"metadata {key!r}: carries str, got {type(value).__name__} "
+            "(binary values need a key ending in -bin)"
+        )
+    elif not value.isascii() or not value.isprintable():
+        raise ConfigError(
+            f"metadata {key!r}: a str value must be printable ASCII; "
+            "send other data under a '-bin' key as bytes"
+        )

@@ -47,7 +47,9 @@ def echo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("scenario", _scenarios())
-async def test_rpc_scenario(scenario: dict[str, Any] | None, echo_root: Path) -> None:
+async def test_rpc_scenario(
+    scenario: dict[str, Any] | None, echo_root: Path, transport: sb.NetworkTransport
+) -> None:
     if scenario is None:
         pytest.skip(f"reference scenarios not found at {REFERENCE.resolve()}")
     rpc = scenario.get("callee", {}).get("rpc", [])
@@ -56,7 +58,7 @@ async def test_rpc_scenario(scenario: dict[str, Any] | None, echo_root: Path) ->
     skipped: list[str] = []
     try:
         registry = {"callee": [callee.address]} if callee else {}
-        async with sb.Bridge(CALLER, registry=registry) as caller:
+        async with sb.Bridge(CALLER, registry=registry, transport=transport) as caller:
             for step in scenario["steps"]:
                 call = step["call"]
                 if call.get("transport") == "proxy":

@@ -17,13 +17,13 @@ ONCE = sb.RetryPolicy(max_attempts=1)
 
 
 async def test_burst_beyond_running_plus_queued_is_refused_with_the_marker(
-    echo: ModuleType,
+    echo: ModuleType, transport: sb.NetworkTransport
 ) -> None:
     handler = make_handler(echo)
     handler.gate = asyncio.Event()
     server = sb.Bridge("echo", admission=sb.AdmissionLimits(max_concurrent=4, max_queued=4))
     server.serve(handler)
-    async with server, sb.Bridge("caller") as caller:
+    async with server, sb.Bridge("caller", transport=transport) as caller:
         client = caller.client(echo.CalleeClient, address=server.address)
         calls = [
             asyncio.create_task(client.slow(pb().Echo(text=str(i)), retry=ONCE)) for i in range(20)
@@ -40,14 +40,19 @@ async def test_burst_beyond_running_plus_queued_is_refused_with_the_marker(
     assert handler.served["slow"] == 8
 
 
-async def test_stop_drains_in_flight_calls_and_refuses_new_ones(echo: ModuleType) -> None:
+async def test_stop_drains_in_flight_calls_and_refuses_new_ones(
+    echo: ModuleType, transport: sb.NetworkTransport
+) -> None:
     handler = make_handler(echo)
     handler.gate = asyncio.Event()
     server = sb.Bridge("echo")
     server.serve(handler)
     await server.start()
     address = server.address
-    async with sb.Bridge("caller") as caller, grpc.aio.insecure_channel(address) as channel:
+    async with (
+        sb.Bridge("caller", transport=transport) as caller,
+        grpc.aio.insecure_channel(address) as channel,
+    ):
         client = caller.client(echo.CalleeClient, address=address)
         in_flight = [asyncio.create_task(client.slow(pb().Echo(text=str(i)))) for i in range(3)]
         await until(lambda: handler.served["slow"] == 3, "three calls running")

@@ -96,7 +96,7 @@ async def test_power_of_two_choices_prefers_fewer_in_flight_and_skips_open() -> 
         await pool.close()
 
 
-async def test_breaker_cycle_on_real_grpc(echo: ModuleType) -> None:
+async def test_breaker_cycle_on_real_grpc(echo: ModuleType, transport: sb.NetworkTransport) -> None:
     pb: Any = sys.modules["echo_pkg.echo_pb2"]
     faults = Faults()
     server = sb.Bridge("echo", interceptors=[faults])
@@ -106,7 +106,7 @@ async def test_breaker_cycle_on_real_grpc(echo: ModuleType) -> None:
     once = sb.RetryPolicy(max_attempts=1)
     try:
         policy = sb.BreakerPolicy(open_for=0.3)
-        async with sb.Bridge("caller", breaker=policy) as caller:
+        async with sb.Bridge("caller", transport=transport, breaker=policy) as caller:
             client = caller.client(echo.CalleeClient, address=server.address)
             faults.plan[echo_path] = ["INTERNAL"] * 10
             for _ in range(10):

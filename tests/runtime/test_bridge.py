@@ -23,11 +23,11 @@ async def _requests(*texts: str) -> AsyncIterator[Any]:
         yield pb().Echo(text=text, n=i)
 
 
-async def test_all_four_cardinalities(echo: ModuleType) -> None:
+async def test_all_four_cardinalities(echo: ModuleType, transport: sb.NetworkTransport) -> None:
     handler = make_handler(echo)
     server = sb.Bridge("echo")
     server.serve(handler)
-    async with server, sb.Bridge("caller") as caller:
+    async with server, sb.Bridge("caller", transport=transport) as caller:
         client = caller.client(echo.CalleeClient, address=server.address)
         reply = await client.echo(pb().Echo(text="hi", n=3))
         assert (reply.text, reply.n, reply.handled_by) == ("hi", 3, SDK)
@@ -39,11 +39,13 @@ async def test_all_four_cardinalities(echo: ModuleType) -> None:
         assert chatted == ["X", "Y"]
 
 
-async def test_handler_context_carries_caller_request_id_key_and_deadline(echo: ModuleType) -> None:
+async def test_handler_context_carries_caller_request_id_key_and_deadline(
+    echo: ModuleType, transport: sb.NetworkTransport
+) -> None:
     handler = make_handler(echo)
     server = sb.Bridge("echo")
     server.serve(handler)
-    async with server, sb.Bridge("billing") as caller:
+    async with server, sb.Bridge("billing", transport=transport) as caller:
         client = caller.client(echo.CalleeClient, address=server.address)
         reply = await client.info(
             pb().Echo(), idempotency_key="k-1", request_id="r-1", timeout="4s"
@@ -58,11 +60,13 @@ async def test_handler_context_carries_caller_request_id_key_and_deadline(echo: 
         assert 20_000 < default.n <= 30_000
 
 
-async def test_handler_errors_reach_the_caller(echo: ModuleType) -> None:
+async def test_handler_errors_reach_the_caller(
+    echo: ModuleType, transport: sb.NetworkTransport
+) -> None:
     handler = make_handler(echo)
     server = sb.Bridge("echo")
     server.serve(handler)
-    async with server, sb.Bridge("caller") as caller:
+    async with server, sb.Bridge("caller", transport=transport) as caller:
         client = caller.client(echo.CalleeClient, address=server.address)
         with pytest.raises(sb.HandlerError) as declined:
             await client.decline(pb().Echo())
@@ -76,12 +80,12 @@ async def test_handler_errors_reach_the_caller(echo: ModuleType) -> None:
         assert handler.served["crash"] == 1
 
 
-async def test_slow_handler_times_out(echo: ModuleType) -> None:
+async def test_slow_handler_times_out(echo: ModuleType, transport: sb.NetworkTransport) -> None:
     handler = make_handler(echo)
     handler.gate = asyncio.Event()
     server = sb.Bridge("echo")
     server.serve(handler)
-    async with server, sb.Bridge("caller") as caller:
+    async with server, sb.Bridge("caller", transport=transport) as caller:
         client = caller.client(echo.CalleeClient, address=server.address)
         with pytest.raises(sb.CallTimeoutError) as timed_out:
             await client.slow(pb().Echo(), timeout="200ms")
@@ -90,11 +94,13 @@ async def test_slow_handler_times_out(echo: ModuleType) -> None:
         handler.gate.set()
 
 
-async def test_breaking_out_of_a_server_stream_cancels_the_call(echo: ModuleType) -> None:
+async def test_breaking_out_of_a_server_stream_cancels_the_call(
+    echo: ModuleType, transport: sb.NetworkTransport
+) -> None:
     handler = make_handler(echo)
     server = sb.Bridge("echo")
     server.serve(handler)
-    async with server, sb.Bridge("caller") as caller:
+    async with server, sb.Bridge("caller", transport=transport) as caller:
         client = caller.client(echo.CalleeClient, address=server.address)
         # No reference kept: leaving the loop is all the caller does.
         async for reply in client.watch(pb().Echo(text="w", n=1_000_000)):
@@ -125,7 +131,9 @@ async def test_plain_grpc_stub_calls_a_bridge_and_reads_rich_errors(echo: Module
         assert info.metadata["handler_code"] == "CARD_DECLINED"
 
 
-async def test_bridge_client_calls_a_plain_grpc_servicer(echo: ModuleType) -> None:
+async def test_bridge_client_calls_a_plain_grpc_servicer(
+    echo: ModuleType, transport: sb.NetworkTransport
+) -> None:
     stubs = sys.modules["echo_pkg.echo_pb2_grpc"]
 
     class Plain(stubs.CalleeServicer):  # type: ignore[misc]
@@ -140,7 +148,7 @@ async def test_bridge_client_calls_a_plain_grpc_servicer(echo: ModuleType) -> No
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:
-        async with sb.Bridge("caller") as caller:
+        async with sb.Bridge("caller", transport=transport) as caller:
             client = caller.client(echo.CalleeClient, address=f"127.0.0.1:{port}")
             assert (await client.echo(pb().Echo(text="x"))).handled_by == "plain"
             with pytest.raises(sb.ServiceBridgeError) as denied:

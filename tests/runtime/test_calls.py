@@ -44,13 +44,13 @@ def test_bad_timeouts_are_config_errors(value: sb.Timeout) -> None:
 
 
 async def test_replay_returns_stored_reply_and_duplicates_wait_for_the_first(
-    echo: ModuleType,
+    echo: ModuleType, transport: sb.NetworkTransport
 ) -> None:
     handler = make_handler(echo, behaviours={"crash": "echo"})
     handler.gate = asyncio.Event()
     server = sb.Bridge("echo")
     server.serve(handler)
-    async with server, sb.Bridge("caller") as caller:
+    async with server, sb.Bridge("caller", transport=transport) as caller:
         client = caller.client(echo.CalleeClient, address=server.address)
         first = asyncio.create_task(client.slow(pb().Echo(text="a", n=1), idempotency_key="pay-1"))
         second = asyncio.create_task(client.slow(pb().Echo(text="a", n=1), idempotency_key="pay-1"))
@@ -105,19 +105,23 @@ async def test_inproc_transport_all_cardinalities_without_a_socket(echo: ModuleT
         assert (await by_address.echo(pb().Echo(text="y"), transport="direct")).text == "y"
 
 
-async def test_inproc_needs_a_local_handler(echo: ModuleType) -> None:
-    async with sb.Bridge("caller") as caller:
+async def test_inproc_needs_a_local_handler(
+    echo: ModuleType, transport: sb.NetworkTransport
+) -> None:
+    async with sb.Bridge("caller", transport=transport) as caller:
         client = caller.client(echo.CalleeClient, service="echo")
         with pytest.raises(sb.NoLiveInstanceError) as missing:
             await client.echo(pb().Echo(), transport="inproc")
         assert missing.value.retryable
 
 
-async def test_call_defaults_layer_under_call_options(echo: ModuleType) -> None:
+async def test_call_defaults_layer_under_call_options(
+    echo: ModuleType, transport: sb.NetworkTransport
+) -> None:
     server = sb.Bridge("echo")
     server.serve(make_handler(echo))
     defaults: sb.CallOptions = {"timeout": "3s", "idempotency_key": "default-key"}
-    async with server, sb.Bridge("caller", call_defaults=defaults) as caller:
+    async with server, sb.Bridge("caller", transport=transport, call_defaults=defaults) as caller:
         client = caller.client(echo.CalleeClient, address=server.address)
         info = await client.info(pb().Echo())
         assert 0 < info.n <= 3000
@@ -130,7 +134,7 @@ async def test_call_defaults_layer_under_call_options(echo: ModuleType) -> None:
 
 
 async def test_a_call_made_inside_a_handler_inherits_the_remaining_deadline(
-    echo: ModuleType,
+    echo: ModuleType, transport: sb.NetworkTransport
 ) -> None:
     downstream = sb.Bridge("ledger")
     downstream.serve(make_handler(echo, "ledger"))
@@ -145,7 +149,7 @@ async def test_a_call_made_inside_a_handler_inherits_the_remaining_deadline(
     handler.echo = relay
     front.serve(handler)
     try:
-        async with front, sb.Bridge("edge") as edge:
+        async with front, sb.Bridge("edge", transport=transport) as edge:
             client = edge.client(echo.CalleeClient, address=front.address)
             inner = await client.echo(pb().Echo(), timeout="2s")
             assert inner.text == "front"  # ledger saw front as its caller

@@ -17,14 +17,16 @@ import runtime_lib as sb
 pytestmark = pytest.mark.timeout(60)
 
 
-async def test_replicas_register_are_found_and_withdraw(echo: ModuleType, nats_url: str) -> None:
+async def test_replicas_register_are_found_and_withdraw(
+    echo: ModuleType, nats_url: str, transport: sb.NetworkTransport
+) -> None:
     replicas = []
     for name in ("r1", "r2"):
         bridge = sb.Bridge("echo", registry=sb.NatsKvRegistry(nats_url))
         bridge.serve(make_handler(echo, name))
         await bridge.start()
         replicas.append(bridge)
-    caller = sb.Bridge("caller", registry=sb.NatsKvRegistry(nats_url))
+    caller = sb.Bridge("caller", transport=transport, registry=sb.NatsKvRegistry(nats_url))
     await caller.start()
     try:
         client = caller.client(echo.CalleeClient, service="echo")
@@ -44,10 +46,12 @@ async def test_replicas_register_are_found_and_withdraw(echo: ModuleType, nats_u
             await bridge.stop()
 
 
-async def test_caller_is_routed_only_to_matching_contracts(echo: ModuleType, nats_url: str) -> None:
+async def test_caller_is_routed_only_to_matching_contracts(
+    echo: ModuleType, nats_url: str, transport: sb.NetworkTransport
+) -> None:
     server = sb.Bridge("echo", registry=sb.NatsKvRegistry(nats_url))
     server.serve(make_handler(echo))
-    caller = sb.Bridge("caller", registry=sb.NatsKvRegistry(nats_url))
+    caller = sb.Bridge("caller", transport=transport, registry=sb.NatsKvRegistry(nats_url))
     async with server, caller:
         client = caller.client(echo.CalleeClient, service="echo")
         assert (await client.echo(pb().Echo(text="v"))).text == "v"
@@ -58,10 +62,10 @@ async def test_caller_is_routed_only_to_matching_contracts(echo: ModuleType, nat
 
 
 async def test_a_silent_death_expires_with_the_heartbeat_ttl(
-    echo_root: Path, echo: ModuleType, nats_url: str
+    echo_root: Path, echo: ModuleType, nats_url: str, transport: sb.NetworkTransport
 ) -> None:
     callee = start_callee(echo_root, "echo", nats=nats_url)  # heartbeat ttl 3 s
-    caller = sb.Bridge("caller", registry=sb.NatsKvRegistry(nats_url))
+    caller = sb.Bridge("caller", transport=transport, registry=sb.NatsKvRegistry(nats_url))
     try:
         await caller.start()
         await until(lambda: len(caller.registry.instances("echo")) == 1, "callee registered")
@@ -77,14 +81,14 @@ async def test_a_silent_death_expires_with_the_heartbeat_ttl(
 
 
 async def test_failover_when_one_of_three_callees_is_killed_mid_load(
-    echo_root: Path, echo: ModuleType, nats_url: str
+    echo_root: Path, echo: ModuleType, nats_url: str, transport: sb.NetworkTransport
 ) -> None:
     behaviours = {"slow": {"sleepMs": 20}}
     callees: list[Callee] = [
         start_callee(echo_root, "echo", name=f"p{i}", nats=nats_url, behaviours=behaviours)
         for i in range(3)
     ]
-    caller = sb.Bridge("caller", registry=sb.NatsKvRegistry(nats_url))
+    caller = sb.Bridge("caller", transport=transport, registry=sb.NatsKvRegistry(nats_url))
     total, done = 300, Counter[str]()
     failures: list[BaseException] = []
     try:
@@ -122,11 +126,13 @@ async def test_failover_when_one_of_three_callees_is_killed_mid_load(
 
 
 async def test_a_terminated_callee_drains_and_exits_cleanly(
-    echo_root: Path, echo: ModuleType
+    echo_root: Path, echo: ModuleType, transport: sb.NetworkTransport
 ) -> None:
     callee = start_callee(echo_root, "echo", behaviours={"slow": {"sleepMs": 300}})
     try:
-        async with sb.Bridge("caller", registry={"echo": [callee.address]}) as caller:
+        async with sb.Bridge(
+            "caller", transport=transport, registry={"echo": [callee.address]}
+        ) as caller:
             client = caller.client(echo.CalleeClient, service="echo")
             call = asyncio.create_task(client.slow(pb().Echo(text="last")))
             await asyncio.sleep(0.1)

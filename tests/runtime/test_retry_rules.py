@@ -32,11 +32,13 @@ async def _serving(
 
 
 @pytest.mark.parametrize("status", ["UNAVAILABLE", "INTERNAL", "UNKNOWN", "ABORTED"])
-async def test_ambiguous_failure_without_key_is_not_retried(echo: ModuleType, status: str) -> None:
+async def test_ambiguous_failure_without_key_is_not_retried(
+    echo: ModuleType, status: str, transport: sb.NetworkTransport
+) -> None:
     server, handler, faults = await _serving(echo)
     faults.plan[ECHO] = [status]
     try:
-        async with sb.Bridge("caller") as caller:
+        async with sb.Bridge("caller", transport=transport) as caller:
             client = caller.client(echo.CalleeClient, address=server.address)
             with pytest.raises(sb.ServiceBridgeError) as failed:
                 await client.echo(pb().Echo(text="once"), retry=FAST)
@@ -49,12 +51,12 @@ async def test_ambiguous_failure_without_key_is_not_retried(echo: ModuleType, st
 
 @pytest.mark.parametrize("status", ["UNAVAILABLE", "INTERNAL", "UNKNOWN", "ABORTED"])
 async def test_ambiguous_failure_with_key_runs_handler_once_and_replies(
-    echo: ModuleType, status: str
+    echo: ModuleType, status: str, transport: sb.NetworkTransport
 ) -> None:
     server, handler, faults = await _serving(echo)
     faults.plan[ECHO] = [status]
     try:
-        async with sb.Bridge("caller") as caller:
+        async with sb.Bridge("caller", transport=transport) as caller:
             client = caller.client(echo.CalleeClient, address=server.address)
             reply = await client.echo(pb().Echo(text="safe"), idempotency_key="k1", retry=FAST)
             assert reply.text == "safe"
@@ -64,12 +66,14 @@ async def test_ambiguous_failure_with_key_runs_handler_once_and_replies(
         await server.stop()
 
 
-async def test_definite_answers_are_never_retried_even_with_a_key(echo: ModuleType) -> None:
+async def test_definite_answers_are_never_retried_even_with_a_key(
+    echo: ModuleType, transport: sb.NetworkTransport
+) -> None:
     server, handler, faults = await _serving(echo)
     handler.gate = asyncio.Event()
     faults.plan[ECHO] = ["DENY"]
     try:
-        async with sb.Bridge("caller") as caller:
+        async with sb.Bridge("caller", transport=transport) as caller:
             client = caller.client(echo.CalleeClient, address=server.address)
             opts: Any = {"idempotency_key": "k", "retry": FAST}
             with pytest.raises(sb.ServiceBridgeError) as denied:
@@ -93,12 +97,14 @@ async def test_definite_answers_are_never_retried_even_with_a_key(echo: ModuleTy
         await server.stop()
 
 
-async def test_no_connection_is_retried_on_another_endpoint(echo: ModuleType) -> None:
+async def test_no_connection_is_retried_on_another_endpoint(
+    echo: ModuleType, transport: sb.NetworkTransport
+) -> None:
     server, handler, _ = await _serving(echo)
     dead = f"127.0.0.1:{free_port()}"
     try:
         registry = {"echo": [dead, server.address]}
-        async with sb.Bridge("caller", registry=registry) as caller:
+        async with sb.Bridge("caller", transport=transport, registry=registry) as caller:
             client = caller.client(echo.CalleeClient, service="echo")
             for i in range(6):  # no key: only the pre-dispatch proof allows these retries
                 assert (await client.echo(pb().Echo(n=i), retry=FAST)).n == i
@@ -107,12 +113,16 @@ async def test_no_connection_is_retried_on_another_endpoint(echo: ModuleType) ->
         await server.stop()
 
 
-async def test_not_dispatched_marker_is_retried_on_another_endpoint(echo: ModuleType) -> None:
+async def test_not_dispatched_marker_is_retried_on_another_endpoint(
+    echo: ModuleType, transport: sb.NetworkTransport
+) -> None:
     full, busy, refusals = await _serving(echo, "full", admission=sb.AdmissionLimits(1, 0))
     spare, idle, _ = await _serving(echo, "spare")
     busy.gate = asyncio.Event()
     try:
-        async with sb.Bridge("holder", registry={"echo": [full.address]}) as holder:
+        async with sb.Bridge(
+            "holder", transport=transport, registry={"echo": [full.address]}
+        ) as holder:
             blocker = asyncio.create_task(
                 holder.client(echo.CalleeClient, service="echo").slow(pb().Echo())
             )
@@ -121,7 +131,7 @@ async def test_not_dispatched_marker_is_retried_on_another_endpoint(echo: Module
                     break
                 await asyncio.sleep(0.01)
             registry = {"echo": [full.address, spare.address]}
-            async with sb.Bridge("caller", registry=registry) as caller:
+            async with sb.Bridge("caller", transport=transport, registry=registry) as caller:
                 client = caller.client(echo.CalleeClient, service="echo")
                 replies = [await client.echo(pb().Echo(n=i), retry=FAST) for i in range(16)]
                 assert {r.handled_by for r in replies} == {"spare"}
@@ -137,9 +147,11 @@ async def test_not_dispatched_marker_is_retried_on_another_endpoint(echo: Module
         await spare.stop()
 
 
-async def test_retry_disabled_with_one_attempt(echo: ModuleType) -> None:
+async def test_retry_disabled_with_one_attempt(
+    echo: ModuleType, transport: sb.NetworkTransport
+) -> None:
     dead = f"127.0.0.1:{free_port()}"
-    async with sb.Bridge("caller") as caller:
+    async with sb.Bridge("caller", transport=transport) as caller:
         client = caller.client(echo.CalleeClient, address=dead)
         with pytest.raises(sb.ConnectionFailedError) as failed:
             await client.echo(pb().Echo(), retry=sb.RetryPolicy(max_attempts=1))

@@ -2,7 +2,8 @@
 
 Semantics match the gRPC path: messages are copied (serialised and parsed, so neither side shares
 mutable state with the other), the deadline is enforced, the handler runs in its own task (so the
-deadline it inherits never leaks into the caller) and errors are the same.
+deadline it inherits never leaks into the caller), errors are the same, and the headers and
+trailers the handler set reach the caller's ``reply_metadata``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from google.protobuf.message import Message
 from runtime_lib.errors import CallTimeoutError
 from runtime_lib.rpc.context import CallContext
 from runtime_lib.rpc.dispatch import Dispatcher, Route
+from runtime_lib.rpc.options import ReplyMetadata
+from runtime_lib.rpc.spec import Cardinality
+from runtime_lib.rpc.transports.base import Outgoing, OutgoingCall
 
 M = TypeVar("M", bound=Message)
 
@@ -107,3 +111,81 @@ async def _pumped(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+class InprocConnection:
+    """The :class:`~runtime_lib.rpc.transports.base.Connection` to this bridge's own handlers;
+    the invoker checked the route and contract before choosing it."""
+
+    def __init__(self, dispatcher: Dispatcher, caller: str) -> None:
+        self._dispatcher = dispatcher
+        self._caller = caller
+
+    def is_ready(self) -> bool:
+        return True
+
+    async def ready(self, within: float) -> None:
+        """Always connected."""
+
+    async def unary(self, call: OutgoingCall, outgoing: Outgoing, left: float) -> Message:
+        route = self._route(call)
+        ctx = call.context(self._caller)
+        try:
+            if route.method.cardinality is Cardinality.UNARY:
+                assert isinstance(outgoing, Message)
+                return await unary(self._dispatcher, route, outgoing, ctx)
+            assert not isinstance(outgoing, Message)
+            return await client_stream(self._dispatcher, route, outgoing, ctx)
+        finally:
+            _fill(call.reply_metadata, ctx)
+
+    def stream(self, call: OutgoingCall, outgoing: Outgoing, left: float) -> InprocStream:
+        route = self._route(call)
+        ctx = call.context(self._caller)
+        if route.method.cardinality is Cardinality.SERVER_STREAMING:
+            assert isinstance(outgoing, Message)
+            replies = server_stream(self._dispatcher, route, outgoing, ctx)
+        else:
+            assert not isinstance(outgoing, Message)
+            replies = bidi_stream(self._dispatcher, route, outgoing, ctx)
+        return InprocStream(replies, ctx, call.reply_metadata)
+
+    async def close(self) -> None:
+        """Nothing to close: the handlers belong to the bridge."""
+
+    def _route(self, call: OutgoingCall) -> Route:
+        route = self._dispatcher.route(call.method.path)
+        assert route is not None, "the invoker checks the route before choosing inproc"
+        return route
+
+
+class InprocStream:
+    """The replies of an in-process streaming call."""
+
+    def __init__(
+        self, replies: AsyncIterator[Message], ctx: CallContext, md: ReplyMetadata | None
+    ) -> None:
+        self._replies = replies
+        self._ctx = ctx
+        self._md = md
+
+    async def read(self) -> Message | None:
+        try:
+            reply = await anext(self._replies, None)
+        except BaseException:
+            _fill(self._md, self._ctx)
+            raise
+        if reply is None:
+            _fill(self._md, self._ctx)
+        elif self._md is not None:
+            self._md.headers.update(self._ctx.reply_headers)  # trailers come with the end
+        return reply
+
+    async def close(self) -> None:
+        await self._replies.aclose()  # type: ignore[attr-defined]
+
+
+def _fill(md: ReplyMetadata | None, ctx: CallContext) -> None:
+    if md is not None:
+        md.headers.update(ctx.reply_headers)
+        md.trailers.update(ctx.reply_trailers)
