@@ -11,11 +11,12 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 
-from gen.payment_pb2 import ChargeReply, ChargeRequest, ListChargesRequest
-from gen.payment_sb import PaymentHandler
 from google.protobuf.timestamp_pb2 import Timestamp
 
 import runtime_lib as sb
+
+from gen.payment_pb2 import ChargeReply, ChargeRequest, ListChargesRequest
+from gen.payment_sb import PaymentHandler
 
 
 class Payments(PaymentHandler):

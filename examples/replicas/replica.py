@@ -9,10 +9,10 @@ import asyncio
 import signal
 import sys
 
+import runtime_lib as sb
+
 from gen.greeter_pb2 import HelloReply, HelloRequest
 from gen.greeter_sb import GreeterHandler
-
-import runtime_lib as sb
 
 
 class Greeter(GreeterHandler):
