@@ -37,7 +37,7 @@ from runtime_lib.rpc.deadline import parse_timeout
 from runtime_lib.rpc.dispatch import Dispatcher
 from runtime_lib.rpc.endpoints import EndpointPool
 from runtime_lib.rpc.idempotency import IdempotencyCache, IdempotencyPolicy
-from runtime_lib.rpc.options import CallOptions
+from runtime_lib.rpc.options import CallOptions, check_call_options
 from runtime_lib.rpc.server import RpcServer
 from runtime_lib.telemetry.api import Telemetry
 from runtime_lib.telemetry.config import TelemetryConfig
@@ -92,6 +92,7 @@ class Bridge:
         if not service:
             raise ConfigError("a bridge needs a service name")
         defaults: CallOptions = {**(call_defaults or {})}
+        check_call_options(defaults)
         default_timeout = defaults.get("timeout")
         if default_timeout is not None:
             parse_timeout(default_timeout)  # a bad default fails here, not on the first call

@@ -31,7 +31,7 @@ from runtime_lib.events.envelope import (
     is_reserved_header,
     new_event_id,
 )
-from runtime_lib.events.event_type import E, EventType
+from runtime_lib.events.event_type import E, EventType, check_event
 from runtime_lib.events.filters import PayloadFilter
 from runtime_lib.events.memory_bus import shared_memory_bus
 from runtime_lib.events.names import compile_pattern, validate_name
@@ -236,7 +236,8 @@ class EventsRuntime:
             raise _state_error("publish before start(): await start() first")
         cls = type(event)
         known = self._event_names.get(cls)
-        if known is None:
+        if known is None:  # checked once per class: publish is hot
+            check_event(event)
             name = validate_name(cls.EVENT_NAME)
             self._message_types.setdefault(name, cls.PROTO)
             # The JSON after sb-id and sb-occurred-at for this class: name, then contract hash.

@@ -33,7 +33,7 @@ from runtime_lib.rpc import balancer, deadline, inproc, retry, wire, wire_errors
 from runtime_lib.rpc.context import CallContext
 from runtime_lib.rpc.dispatch import Dispatcher, Route, closing
 from runtime_lib.rpc.endpoints import Endpoint, EndpointPool
-from runtime_lib.rpc.options import CallOptions, Metadata, RetryPolicy
+from runtime_lib.rpc.options import CallOptions, Metadata, RetryPolicy, check_call_options
 from runtime_lib.rpc.spec import MethodSpec
 from runtime_lib.telemetry.api import DISABLED, Telemetry
 from runtime_lib.telemetry.spans import NO_RPC_CLIENT, RpcClientCall
@@ -303,6 +303,7 @@ class RpcInvoker:
     def _prepare(self, method: MethodSpec[Any, Any], options: CallOptions) -> _Call:
         resolved = self._resolved
         if options or resolved is None:
+            check_call_options(options)
             merged: dict[str, Any] = dict(self._defaults)
             merged.update({k: v for k, v in options.items() if v is not None})
             resolved = _Resolved(merged)  # type: ignore[arg-type]

@@ -74,7 +74,7 @@ def make_handler(
 ) -> Any:
     """A counting Echo handler; ``behaviours`` (method -> conformance behaviour) overrides defaults."""
     pb = sys.modules["echo_pkg.echo_pb2"]
-    behaviours = behaviours or {}
+    chosen: dict[str, Any] = behaviours or {}  # not Optional inside the class below
 
     class Counting(sbmod.CalleeHandler):  # type: ignore[misc, name-defined]
         def __init__(self) -> None:
@@ -87,7 +87,7 @@ def make_handler(
         async def _behave(self, method: str, request: Any, ctx: sb.CallContext) -> Any:
             self.served[method] += 1
             self.contexts.append(ctx)
-            behaviour = behaviours.get(method, _DEFAULTS.get(method, "echo"))
+            behaviour = chosen.get(method, _DEFAULTS.get(method, "echo"))
             if isinstance(behaviour, dict) and "sleepMs" in behaviour:
                 await asyncio.sleep(behaviour["sleepMs"] / 1000)
                 behaviour = "echo"
