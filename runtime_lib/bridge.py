@@ -13,6 +13,7 @@ and owns every background part (server, channels, registry, events): ``start()``
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -47,6 +48,7 @@ from runtime_lib.telemetry.config import TelemetryConfig
 C = TypeVar("C", bound=ClientBase)
 
 _WILDCARD_HOSTS = ("0.0.0.0", "[::]", "::", "")
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class Bridge:
@@ -310,6 +312,33 @@ class Bridge:
             if self.telemetry.enabled:
                 # Off the loop: exporters may block on the network (otlp) or the disk (file).
                 await asyncio.to_thread(self.telemetry.force_flush)
+
+    async def run_forever(self) -> None:
+        """Serve until SIGTERM or SIGINT, then ``stop()``: in-flight calls drain (up to
+        ``drain_timeout``) and this returns, so the process can exit 0.
+
+        Starts the bridge if it is not started. Signals are handled from the moment it is called;
+        it must run on the main thread's event loop (``asyncio.run(main())``).
+        """
+        loop = asyncio.get_running_loop()
+        signalled = asyncio.Event()
+        try:
+            for sig in _STOP_SIGNALS:
+                loop.add_signal_handler(sig, signalled.set)
+        except (RuntimeError, ValueError, NotImplementedError) as exc:
+            for sig in _STOP_SIGNALS:
+                loop.remove_signal_handler(sig)
+            raise ConfigError(
+                "run_forever() handles SIGTERM and SIGINT, so it needs the main thread's event "
+                "loop on a POSIX system: call it from asyncio.run(...)"
+            ) from exc
+        try:
+            await self.start()
+            await signalled.wait()
+        finally:
+            for sig in _STOP_SIGNALS:
+                loop.remove_signal_handler(sig)
+            await self.stop()
 
     async def __aenter__(self) -> Bridge:
         await self.start()

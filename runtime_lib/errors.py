@@ -66,7 +66,8 @@ class ServiceBridgeError(Exception):
 
 
 class HandlerError(ServiceBridgeError):
-    """A business failure raised by a handler; the caller receives it with the same code and message.
+    """A business failure raised by a handler; the caller receives a HandlerError with the same
+    ``handler_code`` and ``message`` (its ``code`` is always ``HANDLER``).
 
     ``handler_code`` is the application's own code (``"CARD_DECLINED"``); any exception that is not
     a ``HandlerError`` reaches the caller as a ``HandlerError`` with ``handler_code="INTERNAL"``.

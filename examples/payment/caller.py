@@ -8,10 +8,10 @@ from __future__ import annotations
 import asyncio
 import sys
 
+import runtime_lib as sb
+
 from gen.payment_pb2 import ChargeRequest, ListChargesRequest
 from gen.payment_sb import PaymentClient
-
-import runtime_lib as sb
 
 
 async def main(payment_address: str) -> None:

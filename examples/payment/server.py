@@ -6,16 +6,16 @@ python server.py 127.0.0.1:50051
 from __future__ import annotations
 
 import asyncio
-import signal
 import sys
 import uuid
 from collections.abc import AsyncIterator
 
-from gen.payment_pb2 import ChargeReply, ChargeRequest, ListChargesRequest
-from gen.payment_sb import PaymentHandler
 from google.protobuf.timestamp_pb2 import Timestamp
 
 import runtime_lib as sb
+
+from gen.payment_pb2 import ChargeReply, ChargeRequest, ListChargesRequest
+from gen.payment_sb import PaymentHandler
 
 
 class Payments(PaymentHandler):
@@ -51,13 +51,9 @@ class Payments(PaymentHandler):
 async def main(listen: str) -> None:
     bridge = sb.Bridge("payment", listen=listen)
     bridge.serve(Payments())
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     async with bridge:
         print(f"payment: serving on {bridge.address}", flush=True)
-        await stop.wait()
+        await bridge.run_forever()  # until SIGTERM/SIGINT, then drain in-flight calls and stop
     print("payment: drained and stopped", flush=True)
 
 

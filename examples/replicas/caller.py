@@ -9,10 +9,10 @@ import asyncio
 import sys
 from collections import Counter
 
+import runtime_lib as sb
+
 from gen.greeter_pb2 import HelloRequest
 from gen.greeter_sb import GreeterClient
-
-import runtime_lib as sb
 
 
 async def main(nats_url: str) -> None:

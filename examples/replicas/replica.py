@@ -6,13 +6,12 @@ python replica.py nats://127.0.0.1:4222 replica-a
 from __future__ import annotations
 
 import asyncio
-import signal
 import sys
+
+import runtime_lib as sb
 
 from gen.greeter_pb2 import HelloReply, HelloRequest
 from gen.greeter_sb import GreeterHandler
-
-import runtime_lib as sb
 
 
 class Greeter(GreeterHandler):
@@ -26,13 +25,9 @@ class Greeter(GreeterHandler):
 async def main(nats_url: str, replica: str) -> None:
     bridge = sb.Bridge("greeter", registry=sb.NatsKvRegistry(nats_url))
     bridge.serve(Greeter(replica))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     async with bridge:  # registers on start, withdraws and drains on stop
         print(f"{replica}: serving greeter on {bridge.address}", flush=True)
-        await stop.wait()
+        await bridge.run_forever()  # until SIGTERM/SIGINT
     print(f"{replica}: stopped", flush=True)
 
 

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import signal
-
 import runtime_lib as sb
 
 
 async def serve_until_stopped(bridge: sb.Bridge) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     async with bridge:
         print(f"{bridge.service}: ready", flush=True)
-        await stop.wait()
+        await bridge.run_forever()
     print(f"{bridge.service}: stopped", flush=True)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from gen.shop_sb import OrderPlaced
 from lifecycle import serve_until_stopped
 
 import runtime_lib as sb
+
+from gen.shop_sb import OrderPlaced
 
 
 async def on_order_placed(event: OrderPlaced, ctx: sb.EventContext) -> None:

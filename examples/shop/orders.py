@@ -9,11 +9,12 @@ import asyncio
 import sys
 from datetime import UTC, datetime
 
-from gen.shop_pb2 import ChargeRequest, PlaceOrderReply, PlaceOrderRequest
-from gen.shop_sb import OrderPlaced, OrdersHandler, PaymentClient
 from lifecycle import serve_until_stopped
 
 import runtime_lib as sb
+
+from gen.shop_pb2 import ChargeRequest, PlaceOrderReply, PlaceOrderRequest
+from gen.shop_sb import OrderPlaced, OrdersHandler, PaymentClient
 
 
 class Orders(OrdersHandler):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from gen.shop_pb2 import ChargeReply, ChargeRequest
-from gen.shop_sb import PaymentHandler
 from lifecycle import serve_until_stopped
 
 import runtime_lib as sb
+
+from gen.shop_pb2 import ChargeReply, ChargeRequest
+from gen.shop_sb import PaymentHandler
 
 
 class Payment(PaymentHandler):

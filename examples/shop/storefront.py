@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import sys
 
+import runtime_lib as sb
+
 from gen.shop_pb2 import PlaceOrderRequest
 from gen.shop_sb import OrdersClient
-
-import runtime_lib as sb
 
 
 async def main(orders_address: str, count: int) -> None:

@@ -26,7 +26,7 @@ from runtime_lib.events.data_dir import resolve_data_dir
 from runtime_lib.events.drainer import DRAIN_LADDER, Drainer
 from runtime_lib.events.embedded import EmbeddedNats
 from runtime_lib.events.envelope import EventEnvelope, encode_headers, is_reserved_header
-from runtime_lib.events.event_type import E, EventType
+from runtime_lib.events.event_type import E, EventType, check_event
 from runtime_lib.events.filters import PayloadFilter
 from runtime_lib.events.memory_bus import shared_memory_bus
 from runtime_lib.events.names import compile_pattern, validate_name
@@ -255,7 +255,8 @@ class EventsRuntime:
             raise _state_error("publish before start(): await start() first")
         cls = type(event)
         name = self._event_names.get(cls)
-        if name is None:
+        if name is None:  # checked once per class: publish is hot
+            check_event(event)
             name = self._event_names[cls] = validate_name(cls.EVENT_NAME)
             self._message_types.setdefault(name, cls.PROTO)
         if headers:

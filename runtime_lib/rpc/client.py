@@ -33,8 +33,13 @@ from runtime_lib.registry.base import Instance
 from runtime_lib.rpc import balancer, deadline, retry, wire
 from runtime_lib.rpc.dispatch import Dispatcher, closing
 from runtime_lib.rpc.endpoints import Endpoint, EndpointPool
-from runtime_lib.rpc.options import CallOptions, Metadata, ReplyMetadata, RetryPolicy
-from runtime_lib.rpc.options import check_call_options as check_options
+from runtime_lib.rpc.options import (
+    CallOptions,
+    Metadata,
+    ReplyMetadata,
+    RetryPolicy,
+    check_call_options,
+)
 from runtime_lib.rpc.spec import MethodSpec
 from runtime_lib.rpc.transports.base import Connection, Outgoing, OutgoingCall, WireMetadata
 from runtime_lib.rpc.transports.inproc import InprocConnection
@@ -93,7 +98,7 @@ class _Resolved:
     )
 
     def __init__(self, merged: CallOptions) -> None:
-        check_options(merged)
+        check_call_options(merged)
         self.request_id: str | None = merged.get("request_id") or None
         self.idempotency_key: str | None = merged.get("idempotency_key") or None
         self.metadata = _lowered(merged.get("metadata"))

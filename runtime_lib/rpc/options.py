@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import reprlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, TypedDict, get_args
 
 from runtime_lib.errors import ConfigError
 
@@ -64,35 +65,68 @@ class CallOptions(TypedDict, total=False):
     reply_metadata: ReplyMetadata | None
 
 
-_TRANSPORTS = ("auto", "direct", "inproc")
-_TYPES: dict[str, tuple[type, ...]] = {
-    "timeout": (int, float, str, timedelta),
-    "idempotency_key": (str,),
-    "request_id": (str,),
-    "metadata": (Mapping,),
-    "retry": (RetryPolicy,),
-    "transport": (str,),
-    "reply_metadata": (ReplyMetadata,),
+def check_call_options(options: Mapping[str, object]) -> None:
+    """Raise :class:`ConfigError` for a key :class:`CallOptions` does not have, or a value of the
+    wrong type, naming the option, what it takes and what it got.
+
+    mypy catches these in typed code; this turns the rest into an error at the call instead of an
+    ``AttributeError`` deep in the runtime. ``None`` means "not given" for every option.
+    """
+    for key, value in options.items():
+        check = _CHECKS.get(key)
+        if check is None:
+            raise ConfigError(f"unknown call option {key}=: the options are {', '.join(_CHECKS)}")
+        if value is not None:
+            check(key, value)
+
+
+def _got(value: object) -> str:
+    return f"{type(value).__name__} {reprlib.repr(value)}"
+
+
+def _timeout(key: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str | timedelta):
+        raise ConfigError(
+            f'{key}= must be seconds, a duration such as "500ms" or a timedelta, got {_got(value)}'
+        )
+
+
+def _text(key: str, value: object) -> None:
+    if not isinstance(value, str):
+        raise ConfigError(f"{key}= must be a str, got {_got(value)}")
+
+
+def _retry(key: str, value: object) -> None:
+    if not isinstance(value, RetryPolicy):
+        raise ConfigError(f"{key}= must be a RetryPolicy, got {_got(value)}")
+
+
+def _transport(key: str, value: object) -> None:
+    choices = get_args(Transport)
+    if value not in choices:
+        raise ConfigError(f"{key}= must be one of {', '.join(choices)}, got {_got(value)}")
+
+
+def _metadata(key: str, value: object) -> None:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{key}= must be a mapping of str to str, got {_got(value)}")
+    check_metadata(value)
+
+
+def _reply_metadata(key: str, value: object) -> None:
+    if not isinstance(value, ReplyMetadata):
+        raise ConfigError(f"{key}= must be a ReplyMetadata (filled by the call), got {_got(value)}")
+
+
+_CHECKS: dict[str, Callable[[str, object], None]] = {
+    "timeout": _timeout,
+    "idempotency_key": _text,
+    "request_id": _text,
+    "metadata": _metadata,
+    "retry": _retry,
+    "transport": _transport,
+    "reply_metadata": _reply_metadata,
 }
-
-
-def check_call_options(options: Mapping[str, Any]) -> None:
-    """ConfigError naming the option (or metadata key) when ``options`` has a wrong type."""
-    for name, value in options.items():
-        kinds = _TYPES.get(name)
-        if kinds is None:
-            raise ConfigError(f"unknown call option {name!r}: use one of {', '.join(_TYPES)}")
-        if value is None:
-            continue
-        if not isinstance(value, kinds) or isinstance(value, bool):
-            expected = " or ".join(k.__name__ for k in kinds)
-            raise ConfigError(f"call option {name}={value!r}: expected {expected}")
-    transport = options.get("transport")
-    if transport is not None and transport not in _TRANSPORTS:
-        raise ConfigError(f"unknown transport {transport!r}: use auto, direct or inproc")
-    metadata = options.get("metadata")
-    if metadata:
-        check_metadata(metadata)
 
 
 def check_metadata(metadata: Mapping[Any, Any]) -> None:

@@ -1,4 +1,4 @@
-"""Runs every scenario of ../shared/reference/conformance/events.yaml against real NATS.
+"""Runs every scenario of tests/reference/conformance/events.yaml against real NATS.
 
 Event names and patterns in the file are relative: each scenario gets a fresh namespace prefix.
 The callee subscribes with raw patterns (and filters), the caller publishes typed OrderEvent
@@ -29,19 +29,11 @@ if str(REPO) not in sys.path:
 from tests.events.eventlib import OrderEventPb, OrderPlaced, event_class  # noqa: E402
 from tests.events.helpers import wait_until  # noqa: E402
 
-SCENARIOS = REPO.parent / "shared" / "reference" / "conformance"
+SCENARIOS = REPO / "tests" / "reference" / "conformance"
 EVENTS_FILE = SCENARIOS / "events.yaml"
 
 
 def _scenarios() -> list[Any]:
-    if not EVENTS_FILE.exists():
-        return [
-            pytest.param(
-                None,
-                marks=pytest.mark.skip(reason=f"conformance folder absent: {SCENARIOS.resolve()}"),
-                id="absent",
-            )
-        ]
     data = yaml.safe_load(EVENTS_FILE.read_text())
     return [pytest.param(s, id=s["name"]) for s in data["scenarios"]]
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import runtime_lib as sb
 from tests.generator.tools import REPO
 
 
@@ -31,4 +34,16 @@ def test_quick_start_runs_as_pasted(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "charged: tx-u-1" in result.stdout
-    assert "refused: INVALID_AMOUNT amount must be positive" in result.stdout
+    assert "refused: HANDLER INVALID_AMOUNT amount must be positive" in result.stdout
+
+
+def test_every_bridge_keyword_is_documented() -> None:
+    text = (REPO / "README.md").read_text()
+    table = text[text.index("`Bridge(service, **keywords)`") :].split("\n\n")[1]
+    documented = re.findall(r"^\| `(\w+)` \|", table, flags=re.MULTILINE)
+    keywords = [
+        p.name
+        for p in inspect.signature(sb.Bridge).parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+    assert documented == keywords

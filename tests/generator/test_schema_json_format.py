@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-TESTDATA = REPO.parent / "shared" / "reference" / "schema-testdata"
+TESTDATA = REPO / "tests" / "reference" / "schema-testdata"
 
 
 def format_schema() -> Any:

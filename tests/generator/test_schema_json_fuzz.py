@@ -25,7 +25,7 @@ from generator.errors import GeneratorError
 from generator.frontends.schema_json import load_schema_json
 
 REPO = Path(__file__).resolve().parents[2]
-TESTDATA = REPO.parent / "shared" / "reference" / "schema-testdata"
+TESTDATA = REPO / "tests" / "reference" / "schema-testdata"
 WELL_KNOWN = str(resources.files("grpc_tools") / "_proto")
 
 KEYS = [
