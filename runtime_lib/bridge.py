@@ -22,7 +22,7 @@ from typing import Any, TypeVar, overload
 
 import grpc
 
-from runtime_lib.errors import ConfigError
+from runtime_lib.errors import ConfigError, StateError
 from runtime_lib.events.context import EventContext
 from runtime_lib.events.envelope import EventEnvelope
 from runtime_lib.events.event_type import E, EventType
@@ -219,7 +219,7 @@ class Bridge:
     ) -> str:
         """Store ``event`` in the durable outbox; return its id (UUIDv7) once it is durable."""
         if not self._started:
-            raise ConfigError(f"bridge {self.service!r} is not started: start() before publish()")
+            raise StateError(f"bridge {self.service!r} is not started: start() before publish()")
         await self.events.ensure_started()
         return await self.events.publish(
             event,

@@ -1,8 +1,33 @@
 """The one error hierarchy of runtime_lib, with the ServiceBridge codes.
 
-Every failure a caller can see is a :class:`ServiceBridgeError` carrying an :class:`ErrorCode`.
-``retryable`` follows ServiceBridge: only failures proven to have happened before any work ran
-(no connection, no live instance, overload, a full queue) may be retried blindly.
+Every failure a caller can see is a :class:`ServiceBridgeError` carrying an :class:`ErrorCode`,
+and every code has exactly one class (``error_for`` picks it). ``retryable`` follows
+ServiceBridge: only failures proven to have happened before any work ran (no connection, no live
+instance, overload, a full queue) may be retried blindly. The gRPC status each code is sent as
+(and read back from a plain gRPC server) is in the tables below; the wire
+format is ``docs/wire.md``.
+
+    code                class                      retryable  gRPC status
+    ServiceBridgeError (base)
+    +- HANDLER            HandlerError               no         UNKNOWN
+    +- NO_LIVE_INSTANCE   NoLiveInstanceError        yes        UNAVAILABLE
+    +- ACCESS_DENIED      AccessDeniedError          no         PERMISSION_DENIED
+    +- TIMEOUT            CallTimeoutError           no         DEADLINE_EXCEEDED
+    +- CONNECTION         ConnectionFailedError      yes        UNAVAILABLE
+    +- OVERLOADED         OverloadedError            yes        RESOURCE_EXHAUSTED
+    +- CANCELLED          CallCancelledError         no         CANCELLED
+    +- VALIDATION         ValidationError            no         INVALID_ARGUMENT
+    |  +- BadRequestError (a malformed call, names the field)
+    +- NOT_FOUND          NotFoundError              no         NOT_FOUND
+    |  +- UnimplementedError (no such method)                   UNIMPLEMENTED
+    +- CONFIG             ConfigError                no         FAILED_PRECONDITION
+    +- CONFLICT           ConflictError              no         ALREADY_EXISTS
+    +- QUEUE_FULL         QueueFullError             yes        RESOURCE_EXHAUSTED
+    +- INVALID_EVENT_NAME InvalidEventNameError      no         INVALID_ARGUMENT
+    +- OUTBOX_FULL        OutboxFullError            no         RESOURCE_EXHAUSTED
+    +- STATE              StateError                 no         FAILED_PRECONDITION
+    +- TERMINAL           TerminalError              no         FAILED_PRECONDITION
+    +- INTERNAL           InternalError              no         INTERNAL
 """
 
 from __future__ import annotations
@@ -46,13 +71,9 @@ class ServiceBridgeError(Exception):
 
     code: ErrorCode = ErrorCode.INTERNAL
 
-    def __init__(
-        self, message: str = "", *, code: ErrorCode | None = None, not_dispatched: bool = False
-    ) -> None:
+    def __init__(self, message: str = "", *, not_dispatched: bool = False) -> None:
         super().__init__(message)
         self.message = message
-        if code is not None:
-            self.code = code
         # True only when the server proved no handler ran (the ``x-sb-not-dispatched`` trailer,
         # or no connection at all): the one proof that allows a retry on another endpoint.
         self.not_dispatched = not_dispatched
@@ -100,8 +121,17 @@ class OverloadedError(ServiceBridgeError):
     code = ErrorCode.OVERLOADED
 
 
-class CancelledError(ServiceBridgeError):
+class CallCancelledError(ServiceBridgeError):
+    """The call was cancelled (by the caller, or a plain gRPC peer sent ``CANCELLED``); named so
+    it never shadows :class:`asyncio.CancelledError`."""
+
     code = ErrorCode.CANCELLED
+
+
+class AccessDeniedError(ServiceBridgeError):
+    """The peer is not allowed to make this call (gRPC ``PERMISSION_DENIED``/``UNAUTHENTICATED``)."""
+
+    code = ErrorCode.ACCESS_DENIED
 
 
 class ValidationError(ServiceBridgeError):
@@ -124,11 +154,15 @@ class ConflictError(ServiceBridgeError):
     code = ErrorCode.CONFLICT
 
 
-class UnimplementedError(ServiceBridgeError):
-    """The server does not implement the method (the handler raised ``NotImplementedError``);
-    sent as gRPC ``UNIMPLEMENTED``, read back as ``NOT_FOUND``."""
+class NotFoundError(ServiceBridgeError):
+    """What the call names does not exist on the server (gRPC ``NOT_FOUND``)."""
 
     code = ErrorCode.NOT_FOUND
+
+
+class UnimplementedError(NotFoundError):
+    """The server does not implement the method (the handler raised ``NotImplementedError``);
+    sent as gRPC ``UNIMPLEMENTED``, read back as :class:`NotFoundError`."""
 
 
 class ConfigError(ServiceBridgeError):
@@ -139,30 +173,59 @@ class InvalidEventNameError(ServiceBridgeError):
     code = ErrorCode.INVALID_EVENT_NAME
 
 
+class QueueFullError(ServiceBridgeError):
+    """A bounded queue refused the work before it started: retryable."""
+
+    code = ErrorCode.QUEUE_FULL
+
+
 class OutboxFullError(ServiceBridgeError):
     code = ErrorCode.OUTBOX_FULL
 
 
+class StateError(ServiceBridgeError):
+    """Called at the wrong point of an object's life (publishing before ``start()``)."""
+
+    code = ErrorCode.STATE
+
+
+class TerminalError(ServiceBridgeError):
+    """A failure that no retry can fix."""
+
+    code = ErrorCode.TERMINAL
+
+
+class InternalError(ServiceBridgeError):
+    """A failure inside runtime_lib or the peer that has no more specific code."""
+
+    code = ErrorCode.INTERNAL
+
+
 _BY_CODE: dict[ErrorCode, type[ServiceBridgeError]] = {
+    ErrorCode.NO_LIVE_INSTANCE: NoLiveInstanceError,
+    ErrorCode.ACCESS_DENIED: AccessDeniedError,
     ErrorCode.TIMEOUT: CallTimeoutError,
     ErrorCode.CONNECTION: ConnectionFailedError,
-    ErrorCode.NO_LIVE_INSTANCE: NoLiveInstanceError,
     ErrorCode.OVERLOADED: OverloadedError,
-    ErrorCode.CANCELLED: CancelledError,
+    ErrorCode.CANCELLED: CallCancelledError,
     ErrorCode.VALIDATION: ValidationError,
+    ErrorCode.NOT_FOUND: NotFoundError,
     ErrorCode.CONFIG: ConfigError,
     ErrorCode.CONFLICT: ConflictError,
+    ErrorCode.QUEUE_FULL: QueueFullError,
     ErrorCode.INVALID_EVENT_NAME: InvalidEventNameError,
     ErrorCode.OUTBOX_FULL: OutboxFullError,
+    ErrorCode.STATE: StateError,
+    ErrorCode.TERMINAL: TerminalError,
+    ErrorCode.INTERNAL: InternalError,
 }
 
 
 def error_for(code: ErrorCode, message: str, *, not_dispatched: bool = False) -> ServiceBridgeError:
-    """The most specific error class for ``code``."""
-    cls = _BY_CODE.get(code)
-    if cls is None:
-        return ServiceBridgeError(message, code=code, not_dispatched=not_dispatched)
-    return cls(message, not_dispatched=not_dispatched)
+    """The error class of ``code`` (a bare HANDLER code becomes handler code ``INTERNAL``)."""
+    if code is ErrorCode.HANDLER:
+        return HandlerError("INTERNAL", message)
+    return _BY_CODE[code](message, not_dispatched=not_dispatched)
 
 
 # ServiceBridge's mapping of a gRPC status to an error code (NOTES.md, "Error model").

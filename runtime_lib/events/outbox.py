@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TypeVar
 
-from runtime_lib.errors import ConfigError, OutboxFullError, ServiceBridgeError
+from runtime_lib.errors import ConfigError, InternalError, OutboxFullError
 from runtime_lib.events.envelope import EventEnvelope
 from runtime_lib.events.sqlite_writer import SqliteWriter
 from runtime_lib.private_files import open_private, private_dir
@@ -153,7 +153,7 @@ def storage_error(path: Path, error: BaseException) -> BaseException:
             f" the file aside (with its -wal and -shm files, if any) and start again: a new"
             f" outbox is created; nothing was deleted, so the moved file can still be inspected"
         )
-    return ServiceBridgeError(f"outbox {path}: SQLite failed: {error}")
+    return InternalError(f"outbox {path}: SQLite failed: {error}")
 
 
 def _safe(service: str) -> str:

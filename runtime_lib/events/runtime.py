@@ -16,8 +16,7 @@ from google.protobuf.message import Message
 from runtime_lib.errors import (
     ConfigError,
     ConnectionFailedError,
-    ErrorCode,
-    ServiceBridgeError,
+    StateError,
     ValidationError,
 )
 from runtime_lib.events.bus import Bus, ConsumerSpec, DeadLetter
@@ -49,10 +48,6 @@ log = logging.getLogger("runtime_lib.events")
 EventsConfig = str | NatsConfig | Bus
 """``"embedded"`` (a local nats-server shared under ``data_dir``), ``"memory"`` (in-process, shared
 by the runtimes on one event loop), a ``nats://`` URL, a :class:`NatsConfig`, or a bus instance."""
-
-
-def _state_error(message: str) -> ServiceBridgeError:
-    return ServiceBridgeError(message, code=ErrorCode.STATE)
 
 
 class EventsRuntime:
@@ -252,7 +247,7 @@ class EventsRuntime:
         """
         outbox = self._outbox
         if outbox is None:
-            raise _state_error("publish before start(): await start() first")
+            raise StateError("publish before start(): await start() first")
         cls = type(event)
         name = self._event_names.get(cls)
         if name is None:  # checked once per class: publish is hot
@@ -327,7 +322,7 @@ class EventsRuntime:
         the same pattern and filter. Subscribe before ``start()``.
         """
         if self.started:
-            raise _state_error("subscribe before start()")
+            raise StateError("subscribe before start()")
         event_cls: type[EventType] | None = None
         if isinstance(event, str):
             pattern = compile_pattern(event)
@@ -365,13 +360,13 @@ class EventsRuntime:
     @property
     def outbox(self) -> OutboxAdmin:
         if self._outbox is None:
-            raise _state_error("the outbox is open only between start() and stop()")
+            raise StateError("the outbox is open only between start() and stop()")
         return OutboxAdmin(self._outbox)
 
     @property
     def bus(self) -> Bus:
         if self._bus is None:
-            raise _state_error("the bus is connected only between start() and stop()")
+            raise StateError("the bus is connected only between start() and stop()")
         return self._bus
 
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:

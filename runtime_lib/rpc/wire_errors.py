@@ -80,6 +80,8 @@ def decode(
                 info.metadata.get(_HANDLER_CODE, "INTERNAL"),
                 info.metadata.get(_HANDLER_MESSAGE, message),
             )
+        if error_code is ErrorCode.NOT_FOUND and code is grpc.StatusCode.UNIMPLEMENTED:
+            return UnimplementedError(message, not_dispatched=not_dispatched)
         return error_for(error_code, message, not_dispatched=not_dispatched)
     return error_for(
         GRPC_STATUS_TO_CODE.get(code, ErrorCode.INTERNAL), message, not_dispatched=not_dispatched

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from runtime_lib.bridge import Bridge
-from runtime_lib.errors import ConfigError
-from runtime_lib.events import EventContext, EventEnvelope, MemoryBus
+from runtime_lib.errors import ConfigError, StateError
+from runtime_lib.events import EventContext, EventEnvelope, EventsRuntime, MemoryBus
 from tests.events.eventlib import OrderPlaced
 from tests.events.helpers import wait_until
 
@@ -45,7 +45,7 @@ async def test_bridge_without_events_use_starts_nothing(tmp_path: Path) -> None:
     async with bridge:
         assert not bridge.events.started
     assert not (tmp_path / "nats").exists()
-    with pytest.raises(ConfigError):
+    with pytest.raises(StateError):
         await bridge.publish(OrderPlaced())
 
 
@@ -61,3 +61,16 @@ async def test_memory_events_are_shared_by_bridges_on_one_loop(tmp_path: Path) -
     async with sink, source:
         await source.publish(OrderPlaced(order_id="m-1"))
         await wait_until(lambda: got == ["m-1"])
+
+
+async def test_publishing_before_start_is_a_state_error_in_bridge_and_runtime(
+    tmp_path: Path,
+) -> None:
+    """One answer for "too early": the Bridge and the EventsRuntime under it both say STATE."""
+    event = OrderPlaced(order_id="o-1", amount=1.0)
+    bridge = Bridge("orders", data_dir=tmp_path / "b", events=MemoryBus())
+    with pytest.raises(StateError, match=r"start\(\) before publish"):
+        await bridge.publish(event)
+    runtime = EventsRuntime(service="orders", data_dir=tmp_path / "r", events=MemoryBus())
+    with pytest.raises(StateError, match=r"publish before start"):
+        await runtime.publish(event)

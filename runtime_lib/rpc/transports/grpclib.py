@@ -26,6 +26,7 @@ from grpclib.protocol import H2Protocol
 from runtime_lib.errors import (
     CallTimeoutError,
     ConnectionFailedError,
+    InternalError,
     ServiceBridgeError,
 )
 from runtime_lib.rpc import wire, wire_errors
@@ -111,7 +112,7 @@ class GrpclibConnection:
         finally:
             _fill(md, stream)
         if reply is None:
-            raise ServiceBridgeError(f"{call.method.path}: the server sent no reply")
+            raise InternalError(f"{call.method.path}: the server sent no reply")
         result: Message = reply
         return result
 
