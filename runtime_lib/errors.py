@@ -4,7 +4,7 @@ Every failure a caller can see is a :class:`ServiceBridgeError` carrying an :cla
 and every code has exactly one class (``error_for`` picks it). ``retryable`` follows
 ServiceBridge: only failures proven to have happened before any work ran (no connection, no live
 instance, overload, a full queue) may be retried blindly. The gRPC status each code is sent as
-(and read back from a plain gRPC server) is in the tables below; the wire
+(and read back from a plain gRPC server) is in ``runtime_lib/rpc/status_codes.py``; the wire
 format is ``docs/wire.md``.
 
     code                class                      retryable  gRPC status
@@ -33,8 +33,6 @@ format is ``docs/wire.md``.
 from __future__ import annotations
 
 import enum
-
-import grpc
 
 
 class ErrorCode(enum.StrEnum):
@@ -226,47 +224,3 @@ def error_for(code: ErrorCode, message: str, *, not_dispatched: bool = False) ->
     if code is ErrorCode.HANDLER:
         return HandlerError("INTERNAL", message)
     return _BY_CODE[code](message, not_dispatched=not_dispatched)
-
-
-# ServiceBridge's mapping of a gRPC status to an error code (NOTES.md, "Error model").
-GRPC_STATUS_TO_CODE: dict[grpc.StatusCode, ErrorCode] = {
-    grpc.StatusCode.CANCELLED: ErrorCode.CANCELLED,
-    grpc.StatusCode.UNKNOWN: ErrorCode.INTERNAL,
-    grpc.StatusCode.INVALID_ARGUMENT: ErrorCode.VALIDATION,
-    grpc.StatusCode.DEADLINE_EXCEEDED: ErrorCode.TIMEOUT,
-    grpc.StatusCode.NOT_FOUND: ErrorCode.NOT_FOUND,
-    grpc.StatusCode.ALREADY_EXISTS: ErrorCode.CONFLICT,
-    grpc.StatusCode.PERMISSION_DENIED: ErrorCode.ACCESS_DENIED,
-    grpc.StatusCode.UNAUTHENTICATED: ErrorCode.ACCESS_DENIED,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: ErrorCode.OVERLOADED,
-    grpc.StatusCode.FAILED_PRECONDITION: ErrorCode.VALIDATION,
-    grpc.StatusCode.ABORTED: ErrorCode.INTERNAL,
-    grpc.StatusCode.OUT_OF_RANGE: ErrorCode.VALIDATION,
-    grpc.StatusCode.UNIMPLEMENTED: ErrorCode.NOT_FOUND,
-    grpc.StatusCode.INTERNAL: ErrorCode.INTERNAL,
-    grpc.StatusCode.UNAVAILABLE: ErrorCode.CONNECTION,
-    grpc.StatusCode.DATA_LOSS: ErrorCode.INTERNAL,
-}
-
-
-# The status a server sends for each code, so plain gRPC clients see a sensible status. A
-# HandlerError goes out as UNKNOWN: the handler ran and failed for a business reason.
-CODE_TO_GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {
-    ErrorCode.HANDLER: grpc.StatusCode.UNKNOWN,
-    ErrorCode.NO_LIVE_INSTANCE: grpc.StatusCode.UNAVAILABLE,
-    ErrorCode.ACCESS_DENIED: grpc.StatusCode.PERMISSION_DENIED,
-    ErrorCode.TIMEOUT: grpc.StatusCode.DEADLINE_EXCEEDED,
-    ErrorCode.CONNECTION: grpc.StatusCode.UNAVAILABLE,
-    ErrorCode.OVERLOADED: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    ErrorCode.CANCELLED: grpc.StatusCode.CANCELLED,
-    ErrorCode.VALIDATION: grpc.StatusCode.INVALID_ARGUMENT,
-    ErrorCode.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
-    ErrorCode.CONFIG: grpc.StatusCode.FAILED_PRECONDITION,
-    ErrorCode.CONFLICT: grpc.StatusCode.ALREADY_EXISTS,
-    ErrorCode.QUEUE_FULL: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    ErrorCode.INVALID_EVENT_NAME: grpc.StatusCode.INVALID_ARGUMENT,
-    ErrorCode.OUTBOX_FULL: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    ErrorCode.STATE: grpc.StatusCode.FAILED_PRECONDITION,
-    ErrorCode.TERMINAL: grpc.StatusCode.FAILED_PRECONDITION,
-    ErrorCode.INTERNAL: grpc.StatusCode.INTERNAL,
-}

@@ -1,6 +1,6 @@
 """The event envelope and its NATS header form.
 
-Headers (DESIGN.md, "Wire conventions"): ``sb-id`` (UUIDv7), ``sb-name``, ``sb-occurred-at`` (unix
+Headers (docs/wire.md, "Events"): ``sb-id`` (UUIDv7), ``sb-name``, ``sb-occurred-at`` (unix
 ms), ``sb-idempotency-key``, ``sb-partition-key``, ``sb-contract``, ``traceparent``/``tracestate``,
 and the user's headers under their own names. The body is the protobuf payload.
 """

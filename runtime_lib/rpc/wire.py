@@ -1,4 +1,4 @@
-"""Metadata keys and markers on the wire (DESIGN.md, "Wire conventions"; NOTES.md, "Wire metadata")."""
+"""Metadata keys and markers on the wire (docs/wire.md, "RPC")."""
 
 from __future__ import annotations
 

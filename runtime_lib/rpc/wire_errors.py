@@ -19,8 +19,6 @@ from google.rpc import (  # type: ignore[import-untyped]  # googleapis-common-pr
 )
 
 from runtime_lib.errors import (
-    CODE_TO_GRPC_STATUS,
-    GRPC_STATUS_TO_CODE,
     BadRequestError,
     ErrorCode,
     HandlerError,
@@ -29,6 +27,7 @@ from runtime_lib.errors import (
     error_for,
 )
 from runtime_lib.rpc import wire
+from runtime_lib.rpc.status_codes import CODE_TO_GRPC_STATUS, GRPC_STATUS_TO_CODE
 
 Trailers = tuple[tuple[str, str | bytes], ...]
 

@@ -1,7 +1,7 @@
 """W3C trace context (``traceparent``/``tracestate``) in gRPC metadata and in event headers.
 
 Always W3C, whatever global propagator the process configured: it is the wire convention
-(DESIGN.md, "Wire conventions"), so any OpenTelemetry-instrumented peer continues the trace.
+(docs/wire.md), so any OpenTelemetry-instrumented peer continues the trace.
 """
 
 from __future__ import annotations

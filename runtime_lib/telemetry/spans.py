@@ -9,7 +9,6 @@ subclasses do the work, and skip attribute building when the trace is not sample
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import time
 from collections.abc import Mapping
@@ -17,30 +16,17 @@ from contextvars import Token
 from types import TracebackType
 from typing import Any
 
-import grpc
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, Tracer
 
-from runtime_lib.errors import CODE_TO_GRPC_STATUS, ServiceBridgeError
+from runtime_lib.errors import ServiceBridgeError
+from runtime_lib.rpc.status_codes import SERVER_ERROR_STATUSES, grpc_status
 from runtime_lib.telemetry import propagation
 from runtime_lib.telemetry.metrics import RuntimeMetrics
 
 MESSAGING_SYSTEM = "nats"
-
-# Semantic conventions: a server span is an error only for these codes (the others are the
-# caller's mistake); a client span is an error for any code but OK.
-_SERVER_ERROR_CODES = frozenset(
-    {
-        grpc.StatusCode.UNKNOWN,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.UNIMPLEMENTED,
-        grpc.StatusCode.INTERNAL,
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DATA_LOSS,
-    }
-)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -48,21 +34,6 @@ def split_path(path: str) -> tuple[str, str]:
     """``/payment.v1.Payment/Charge`` -> ``("payment.v1.Payment", "Charge")``."""
     service, _, method = path.lstrip("/").rpartition("/")
     return service, method
-
-
-def grpc_status(error: BaseException | None) -> grpc.StatusCode:
-    """The gRPC status a call ending with ``error`` has (what the server sends, the client sees)."""
-    if error is None:
-        return grpc.StatusCode.OK
-    if isinstance(error, ServiceBridgeError):
-        return CODE_TO_GRPC_STATUS[error.code]
-    if isinstance(error, grpc.aio.AioRpcError):
-        return error.code()
-    if isinstance(error, TimeoutError):
-        return grpc.StatusCode.DEADLINE_EXCEEDED
-    if isinstance(error, asyncio.CancelledError):
-        return grpc.StatusCode.CANCELLED
-    return grpc.StatusCode.UNKNOWN
 
 
 def _error_type(error: BaseException) -> str:
@@ -238,7 +209,7 @@ class RecordingServerCall(RpcServerCall):
         if span.is_recording():
             span.set_attribute("rpc.grpc.status_code", code.value[0])
             if error is not None:
-                _record_error(span, error, mark=code in _SERVER_ERROR_CODES)
+                _record_error(span, error, mark=code in SERVER_ERROR_STATUSES)
         span.end()
         if self._token is not None:
             otel_context.detach(self._token)
