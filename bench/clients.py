@@ -47,7 +47,7 @@ class SbClient:
         import runtime_lib as sb
 
         self._pb2 = gen.sb_pb2("bench_rpc")
-        self._bridge = sb.Bridge("bench-client", transport=transport)
+        self._bridge = sb.Bridge("bench-client", rpc=sb.RpcConfig(transport=transport))
         self._client: Any = self._bridge.client(gen.sb("bench_rpc").BenchClient, address=address)
 
     async def start(self) -> SbClient:

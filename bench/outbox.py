@@ -136,7 +136,9 @@ async def drain_rate(module: ModuleType, url: str, data_dir: Path, rows: int) ->
     """Events per second the drainer moves from a filled outbox to JetStream (acked, deleted)."""
     service = f"bench-drain-{data_dir.name}"
     await _fill(module, data_dir, service, rows)
-    bridge = sb.Bridge(service, data_dir=data_dir, events=url, max_outbox_rows=rows + 10)
+    bridge = sb.Bridge(
+        service, data_dir=data_dir, events=sb.EventsConfig(broker=url, max_outbox_rows=rows + 10)
+    )
     start = time.perf_counter()
     async with bridge:  # a backlog: start() starts the events runtime and its drainer
         deadline = start + 120

@@ -48,7 +48,7 @@ async def _unary_calls(
 ) -> float:
     """Wall µs per unary call, server and client in this process; profiled when asked."""
     if kind == OURS:
-        server = sb.Bridge("bench-profile-server", drain_timeout=1.0)
+        server = sb.Bridge("bench-profile-server", rpc=sb.RpcConfig(drain_timeout=1.0))
         server.serve(sb_handler(gen))
         await server.start()
         client: SbClient | AioClient = await SbClient(gen, server.address).start()

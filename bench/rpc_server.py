@@ -83,7 +83,7 @@ def sb_handler(gen: Generated) -> Any:
 async def serve_sb(gen: Generated) -> None:
     import runtime_lib as sb
 
-    bridge = sb.Bridge("bench-server", listen=f"{HOST}:0", drain_timeout=1.0)
+    bridge = sb.Bridge("bench-server", listen=f"{HOST}:0", rpc=sb.RpcConfig(drain_timeout=1.0))
     bridge.serve(sb_handler(gen))
     async with bridge:
         _announce(int(bridge.address.rsplit(":", 1)[1]))

@@ -242,7 +242,7 @@ def findings(results: Mapping[str, Mapping[str, Summary]]) -> list[str]:
         "gRPC method handler (admission slot and error mapping around one `async for`), saving "
         "the extra async-generator hops per message.",
         "3. Not worth it: grpcio's sync stack in a thread (no gain, measured above).",
-        f'- **The grpclib transport** (`Bridge(transport="grpclib")`) streams {rate(SB_GRPCLIB)} '
+        f'- **The grpclib transport** (`RpcConfig(transport="grpclib")`) streams {rate(SB_GRPCLIB)} '
         f"({cpu(SB_GRPCLIB)}) from the grpc.aio-served handler and {rate(SB_GRPCLIB_PEER)} "
         f"({cpu(SB_GRPCLIB_PEER)}) from a grpclib server: against a grpc.aio server the "
         "server's per-message cost sets the pace, and grpc.aio sends each message in its own "

@@ -30,6 +30,7 @@ from runtime_lib.events import (
     DeadLetter,
     EventContext,
     EventEnvelope,
+    EventsConfig,
     EventsRuntime,
     EventType,
     MemoryBus,
@@ -43,6 +44,7 @@ from runtime_lib.registry.static import StaticRegistry
 from runtime_lib.rpc.admission import AdmissionLimits
 from runtime_lib.rpc.base import ClientBase, HandlerBase, Invoker
 from runtime_lib.rpc.breaker import BreakerPolicy
+from runtime_lib.rpc.config import RpcConfig
 from runtime_lib.rpc.context import CallContext
 from runtime_lib.rpc.idempotency import IdempotencyPolicy
 from runtime_lib.rpc.options import (
@@ -78,6 +80,7 @@ __all__ = [
     "EventContext",
     "EventEnvelope",
     "EventType",
+    "EventsConfig",
     "EventsRuntime",
     "HandlerBase",
     "HandlerError",
@@ -102,6 +105,7 @@ __all__ = [
     "Registry",
     "ReplyMetadata",
     "RetryPolicy",
+    "RpcConfig",
     "ServiceBridgeError",
     "ServiceSpec",
     "StateError",

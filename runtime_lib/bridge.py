@@ -20,26 +20,24 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
-import grpc
-
 from runtime_lib.errors import ConfigError, StateError
+from runtime_lib.events.config import Broker, EventsConfig
 from runtime_lib.events.context import EventContext
 from runtime_lib.events.envelope import EventEnvelope
 from runtime_lib.events.event_type import E, EventType
 from runtime_lib.events.outbox import OutboxAdmin
-from runtime_lib.events.runtime import EventsConfig, EventsRuntime
+from runtime_lib.events.runtime import EventsRuntime
 from runtime_lib.lifecycle import Callback, ConnectionObserver, Lifecycle, LifecycleEvent
 from runtime_lib.registry.base import Instance, Registry
 from runtime_lib.registry.static import StaticRegistry
-from runtime_lib.rpc.admission import Admission, AdmissionLimits
+from runtime_lib.rpc.admission import Admission
 from runtime_lib.rpc.base import ClientBase, HandlerBase
-from runtime_lib.rpc.breaker import BreakerPolicy
 from runtime_lib.rpc.client import RpcInvoker, Target
-from runtime_lib.rpc.deadline import parse_timeout
+from runtime_lib.rpc.config import RpcConfig
 from runtime_lib.rpc.dispatch import Dispatcher
 from runtime_lib.rpc.endpoints import EndpointPool
-from runtime_lib.rpc.idempotency import IdempotencyCache, IdempotencyPolicy
-from runtime_lib.rpc.options import CallOptions, NetworkTransport, check_call_options
+from runtime_lib.rpc.idempotency import IdempotencyCache
+from runtime_lib.rpc.options import CallOptions
 from runtime_lib.rpc.server import RpcServer
 from runtime_lib.rpc.transports import connector
 from runtime_lib.telemetry.api import Telemetry
@@ -58,26 +56,16 @@ class Bridge:
       listen: where the gRPC server binds (``"127.0.0.1:0"`` picks a free port).
       advertise: the address other processes reach it on (default: the bound address).
       registry: a :class:`Registry`, or a static ``{"service": ["host:port", ...]}`` map.
-      call_defaults: :class:`CallOptions` every call starts from (per-call options win).
-      transport: the library that carries calls to other processes: ``"grpcio"`` (default) or
-        ``"grpclib"`` (pure Python, the same wire; ``pip install 'sb-gen[grpclib]'``).
-      admission: concurrent and queued call limits of the server (256 + 256).
-      idempotency: TTL and size of the server's replay cache (24 h, 10 000 entries).
-      breaker: circuit breaker policy for each endpoint this bridge calls (10 s, 10, 50 %, 30 s).
-      drain_timeout: how long ``stop()`` waits for in-flight calls.
-      interceptors: ``grpc.aio`` server interceptors (authentication, logging), outermost first.
       data_dir: where the event outbox (and the embedded broker's store) live; default
         ``$SB_DATA_DIR``, else ``$XDG_STATE_HOME/servicebridge``, else
         ``~/.local/state/servicebridge`` (one per user, so processes meet on one broker).
-      events: ``"embedded"`` (a local nats-server shared under data_dir), ``"memory"``, a
-        ``nats://`` URL or a :class:`NatsConfig`. Started on ``start()`` when there are
-        subscriptions or a backlog, else on the first ``publish()``.
-      max_outbox_rows, events_max_in_flight, event_max_attempts: event limits (100 000, 32, 5).
+      rpc: the settings of calls and the server (:class:`RpcConfig`: call defaults, transport,
+        admission, idempotency, breaker, drain timeout, interceptors, expose_errors).
+      events: an :class:`EventsConfig` (broker and limits), or just its broker: ``"embedded"``
+        (a local nats-server shared under data_dir), ``"memory"``, a ``nats://`` URL or a
+        :class:`NatsConfig`.
       telemetry: spans, metrics and logs of every call and event (:class:`TelemetryConfig`;
         off by default). User code reaches it as ``bridge.telemetry``.
-      expose_errors: send a crashed handler's exception type and text to the caller (for
-        development; by default the caller gets a generic message with the request id and the
-        traceback goes to the ``runtime_lib.rpc`` log).
     """
 
     def __init__(
@@ -87,29 +75,15 @@ class Bridge:
         listen: str = "127.0.0.1:0",
         advertise: str | None = None,
         registry: Registry | Mapping[str, Sequence[str]] | None = None,
-        call_defaults: CallOptions | None = None,
-        transport: NetworkTransport = "grpcio",
-        admission: AdmissionLimits | None = None,
-        idempotency: IdempotencyPolicy | None = None,
-        breaker: BreakerPolicy | None = None,
-        drain_timeout: float = 30.0,
-        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
         data_dir: str | Path | None = None,
-        events: EventsConfig = "embedded",
-        max_outbox_rows: int = 100_000,
-        events_max_in_flight: int = 32,
-        event_max_attempts: int = 5,
+        rpc: RpcConfig | None = None,
+        events: EventsConfig | Broker = "embedded",
         telemetry: TelemetryConfig | None = None,
-        expose_errors: bool = False,
     ) -> None:
         if not service:
             raise ConfigError("a bridge needs a service name")
-        defaults: CallOptions = {**(call_defaults or {})}
-        check_call_options(defaults)  # a bad default fails here, not on the first call
-        default_timeout = defaults.get("timeout")
-        if default_timeout is not None:
-            parse_timeout(default_timeout)
-        self._connect = connector(transport)
+        rpc = rpc or RpcConfig()
+        self._connect = connector(rpc.transport)
         self.service = service
         self.telemetry = Telemetry(service, telemetry)
         self.telemetry.observe_breakers(
@@ -122,16 +96,16 @@ class Bridge:
         )
         self._listen = listen
         self._advertise = advertise
-        self._call_defaults = defaults
-        self._breaker = breaker or BreakerPolicy()
+        self._call_defaults: CallOptions = {**rpc.call_defaults}
+        self._breaker = rpc.breaker
         self._dispatcher = Dispatcher(
-            Admission(admission or AdmissionLimits()),
-            IdempotencyCache(idempotency or IdempotencyPolicy()),
+            Admission(rpc.admission),
+            IdempotencyCache(rpc.idempotency),
             self.telemetry,
-            expose_errors=expose_errors,
+            expose_errors=rpc.expose_errors,
         )
-        self._drain_timeout = drain_timeout
-        self._interceptors = tuple(interceptors)
+        self._drain_timeout = rpc.drain_timeout
+        self._interceptors = tuple(rpc.interceptors)
         self._server: RpcServer | None = None
         self._pool: EndpointPool | None = None
         self._address: str | None = None
@@ -143,9 +117,6 @@ class Bridge:
             service=service,
             data_dir=data_dir,
             events=events,
-            max_outbox_rows=max_outbox_rows,
-            events_max_in_flight=events_max_in_flight,
-            max_attempts=event_max_attempts,
             telemetry=self.telemetry,
             lifecycle=self._lifecycle,
         )
@@ -315,7 +286,7 @@ class Bridge:
 
     async def run_forever(self) -> None:
         """Serve until SIGTERM or SIGINT, then ``stop()``: in-flight calls drain (up to
-        ``drain_timeout``) and this returns, so the process can exit 0.
+        ``RpcConfig.drain_timeout``) and this returns, so the process can exit 0.
 
         Starts the bridge if it is not started. Signals are handled from the moment it is called;
         it must run on the main thread's event loop (``asyncio.run(main())``).

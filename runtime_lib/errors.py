@@ -167,6 +167,12 @@ class ConfigError(ServiceBridgeError):
     code = ErrorCode.CONFIG
 
 
+def check_at_least(name: str, value: int, minimum: int) -> None:
+    """A :class:`ConfigError` naming the setting ``name`` unless ``value >= minimum``."""
+    if value < minimum:
+        raise ConfigError(f"{name}={value!r}: must be at least {minimum}")
+
+
 class InvalidEventNameError(ServiceBridgeError):
     code = ErrorCode.INVALID_EVENT_NAME
 

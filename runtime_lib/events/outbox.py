@@ -143,7 +143,7 @@ def storage_error(path: Path, error: BaseException) -> BaseException:
     if _is_full(error):
         return OutboxFullError(
             f"outbox {path}: no space left for the event (SQLite: {error}); it was not stored."
-            " Free space on that volume (or raise max_outbox_bytes); the drainer frees space as"
+            " Free space on that volume (or raise EventsConfig.max_outbox_bytes); the drainer frees space as"
             " the broker acknowledges events"
         )
     code = getattr(error, "sqlite_errorcode", None)

@@ -20,6 +20,7 @@ from runtime_lib.errors import (
     ValidationError,
 )
 from runtime_lib.events.bus import Bus, ConsumerSpec, DeadLetter
+from runtime_lib.events.config import Broker, EventsConfig
 from runtime_lib.events.context import EventContext
 from runtime_lib.events.data_dir import resolve_data_dir
 from runtime_lib.events.drainer import DRAIN_LADDER, Drainer
@@ -45,10 +46,6 @@ from runtime_lib.telemetry.metrics import OutboxStats
 
 log = logging.getLogger("runtime_lib.events")
 
-EventsConfig = str | NatsConfig | Bus
-"""``"embedded"`` (a local nats-server shared under ``data_dir``), ``"memory"`` (in-process, shared
-by the runtimes on one event loop), a ``nats://`` URL, a :class:`NatsConfig`, or a bus instance."""
-
 
 class EventsRuntime:
     """Durable publishing and subscribing for one service.
@@ -61,11 +58,7 @@ class EventsRuntime:
         *,
         service: str,
         data_dir: str | Path | None = None,
-        events: EventsConfig = "embedded",
-        max_outbox_rows: int = 100_000,
-        max_outbox_bytes: int | None = None,
-        events_max_in_flight: int = 32,
-        max_attempts: int = 5,
+        events: EventsConfig | Broker = "embedded",
         ack_wait: float = 30.0,
         retry_ladder: Sequence[float] = HANDLER_LADDER,
         drain_ladder: Sequence[float] = DRAIN_LADDER,
@@ -75,16 +68,13 @@ class EventsRuntime:
         telemetry: Telemetry = DISABLED,
         lifecycle: Lifecycle | None = None,
     ) -> None:
-        if max_attempts < 1 or events_max_in_flight < 1 or max_outbox_rows < 1:
-            raise ConfigError("max_attempts, events_max_in_flight and max_outbox_rows must be >= 1")
+        config = events if isinstance(events, EventsConfig) else EventsConfig(broker=events)
         self.service = service
         self.data_dir = resolve_data_dir(data_dir)
-        self._events_config = events
-        self._max_outbox_rows = max_outbox_rows
-        self._max_outbox_bytes = max_outbox_bytes
+        self._config = config
         self._settings = SubscriberSettings(
-            max_attempts=max_attempts,
-            max_in_flight=events_max_in_flight,
+            max_attempts=config.max_attempts,
+            max_in_flight=config.max_in_flight,
             ack_wait=ack_wait,
             retry_ladder=tuple(retry_ladder),
             bus_timeout=publish_timeout,
@@ -126,8 +116,8 @@ class EventsRuntime:
                 Outbox.open,
                 self.data_dir,
                 self.service,
-                max_rows=self._max_outbox_rows,
-                max_bytes=self._max_outbox_bytes,
+                max_rows=self._config.max_outbox_rows,
+                max_bytes=self._config.max_outbox_bytes,
             )
             self._drainer = Drainer(
                 self._outbox,
@@ -183,18 +173,14 @@ class EventsRuntime:
         return OutboxStats(depth=outbox.rows, oldest_age=outbox.oldest_age())
 
     async def _make_bus(self) -> Bus:
-        config = self._events_config
+        config = self._config.broker
         if config == "memory":
             return shared_memory_bus()
         if config == "embedded":
             self._embedded = EmbeddedNats(self.data_dir)
             url = await asyncio.to_thread(self._embedded.acquire)
             return NatsBus(NatsConfig(url=url, name=self.service))
-        if isinstance(config, str):
-            if not config.startswith(("nats://", "tls://", "ws://", "wss://")):
-                raise ConfigError(
-                    f"events={config!r}: expected 'embedded', 'memory' or a nats:// URL"
-                )
+        if isinstance(config, str):  # a URL: EventsConfig checked it
             return NatsBus(NatsConfig(url=config, name=self.service))
         if isinstance(config, NatsConfig):
             return NatsBus(config)

@@ -4,7 +4,7 @@ A ``HandlerError`` is the handler's answer and reaches the caller as raised. A
 ``NotImplementedError`` becomes gRPC ``UNIMPLEMENTED``. Anything else is a crash: its traceback
 goes to the ``runtime_lib.rpc`` logger with the request id and trace id, and the caller gets a
 generic ``HandlerError("INTERNAL", ...)`` naming only the request id, since exception text can
-hold paths, queries or secrets. ``Bridge(expose_errors=True)`` adds the exception's type and text
+hold paths, queries or secrets. ``RpcConfig(expose_errors=True)`` adds the exception's type and text
 to that message, for development.
 """
 

@@ -35,7 +35,7 @@ async def main() -> None:
     module = echo_service.load(args.echo_root)
     handler = echo_service.make_handler(module, args.name, json.loads(args.behaviours))
     registry = sb.NatsKvRegistry(args.nats, ttl=3.0) if args.nats else None
-    bridge = sb.Bridge(args.service, registry=registry, drain_timeout=5.0)
+    bridge = sb.Bridge(args.service, registry=registry, rpc=sb.RpcConfig(drain_timeout=5.0))
     bridge.serve(handler)
 
     loop = asyncio.get_running_loop()

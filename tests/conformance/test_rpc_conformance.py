@@ -58,7 +58,9 @@ async def test_rpc_scenario(
     skipped: list[str] = []
     try:
         registry = {"callee": [callee.address]} if callee else {}
-        async with sb.Bridge(CALLER, registry=registry, transport=transport) as caller:
+        async with sb.Bridge(
+            CALLER, registry=registry, rpc=sb.RpcConfig(transport=transport)
+        ) as caller:
             for step in scenario["steps"]:
                 call = step["call"]
                 if call.get("transport") == "proxy":

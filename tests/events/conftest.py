@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from runtime_lib.events import EventsRuntime, MemoryBus
+from runtime_lib.events import EventsConfig, EventsRuntime, MemoryBus
+
+_LIMITS = [f.name for f in dataclasses.fields(EventsConfig) if f.name != "broker"]
 
 Factory = Callable[..., EventsRuntime]
 
@@ -24,8 +27,11 @@ async def runtime_factory(tmp_path: Path, events: Any, **defaults: Any) -> Async
     made: list[EventsRuntime] = []
 
     def make(service: str, **kwargs: Any) -> EventsRuntime:
-        options = {"events": events, "data_dir": tmp_path / service, **defaults, **kwargs}
-        runtime = EventsRuntime(service=service, **options)
+        """EventsConfig's fields among ``kwargs`` (``max_attempts=3``) go into its config."""
+        options = {"data_dir": tmp_path / service, **defaults, **kwargs}
+        limits = {name: options.pop(name) for name in _LIMITS if name in options}
+        config = EventsConfig(broker=events, **limits)
+        runtime = EventsRuntime(service=service, events=config, **options)
         made.append(runtime)
         return runtime
 

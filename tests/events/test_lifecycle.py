@@ -9,7 +9,7 @@ import pytest
 
 from runtime_lib import Bridge, ConnectionEvent, NatsKvRegistry
 from runtime_lib.errors import ConfigError
-from runtime_lib.events import EventContext, EventsRuntime
+from runtime_lib.events import EventContext, EventsConfig, EventsRuntime
 from runtime_lib.nats_server import NatsServer
 from runtime_lib.telemetry import Telemetry, TelemetryConfig
 from tests.events.eventlib import OrderPlaced
@@ -97,10 +97,9 @@ async def test_failed_handler_and_dead_letter_are_logged_with_event_and_trace_id
     runtime = EventsRuntime(
         service="orders",
         data_dir=tmp_path,
-        events=nats_server.url,
-        max_attempts=2,
         retry_ladder=(0.05,),
         telemetry=telemetry,
+        events=EventsConfig(broker=nats_server.url, max_attempts=2),
     )
     runtime.subscribe(OrderPlaced, failing)
     await runtime.start()

@@ -213,7 +213,7 @@ async def test_same_partition_key_runs_one_at_a_time_in_order(runtimes: Factory)
         order[key].append(int(envelope.decode(OrderPlaced).order_id))
         running[key] -= 1
 
-    consumer = runtimes("ledger", events_max_in_flight=16)
+    consumer = runtimes("ledger", max_in_flight=16)
     consumer.subscribe("order.placed", handler)
     await consumer.start()
     publisher = runtimes("orders")
@@ -239,7 +239,7 @@ async def test_in_flight_is_bounded(runtimes: Factory) -> None:
         running -= 1
         done += 1
 
-    consumer = runtimes("bounded", events_max_in_flight=4)
+    consumer = runtimes("bounded", max_in_flight=4)
     consumer.subscribe(OrderPlaced, handler)
     consumer.subscribe("order.*", lambda e, c: handler(e.decode(OrderPlaced), c))
     await consumer.start()

@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 
 from runtime_lib.errors import OutboxFullError
-from runtime_lib.events import EventContext, EventEnvelope, EventsRuntime, MemoryBus, RowState
+from runtime_lib.events import (
+    EventContext,
+    EventEnvelope,
+    EventsConfig,
+    EventsRuntime,
+    MemoryBus,
+    RowState,
+)
 from runtime_lib.events.backoff import ladder_delay
 from runtime_lib.events.bus import PublishRejected
 from runtime_lib.events.drainer import BUSY_BATCH, Drainer
@@ -74,7 +81,9 @@ async def test_file_is_wal_with_full_sync(tmp_path: Path) -> None:
 
 async def test_full_outbox_raises_outbox_full(tmp_path: Path) -> None:
     runtime = EventsRuntime(
-        service="orders", data_dir=tmp_path, events=DownBus(), max_outbox_rows=5
+        service="orders",
+        data_dir=tmp_path,
+        events=EventsConfig(broker=DownBus(), max_outbox_rows=5),
     )
     await runtime.start()
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from runtime_lib.errors import ConfigError, ErrorCode, OutboxFullError
-from runtime_lib.events import EventContext, EventsRuntime
+from runtime_lib.events import EventContext, EventsConfig, EventsRuntime
 from runtime_lib.nats_server import NatsServer
 from tests.events.eventlib import OrderPlaced
 from tests.events.helpers import wait_until
@@ -29,7 +29,9 @@ async def _fill(runtime: EventsRuntime, limit: int = 20_000) -> tuple[list[str],
     pytest.fail(f"the outbox took {limit} events without filling up")
 
 
-async def _full_disk_round(data_dir: Path, nats_server: NatsServer, **options: int | None) -> None:
+async def _full_disk_round(
+    data_dir: Path, nats_server: NatsServer, max_outbox_bytes: int | None = None
+) -> None:
     """Broker down, publish until the disk is full; broker back: every acknowledged event is
     delivered, and publishing works again without a restart."""
     got: list[str] = []
@@ -42,9 +44,8 @@ async def _full_disk_round(data_dir: Path, nats_server: NatsServer, **options: i
     runtime = EventsRuntime(
         service="orders",
         data_dir=data_dir,
-        events=nats_server.url,
+        events=EventsConfig(broker=nats_server.url, max_outbox_bytes=max_outbox_bytes),
         drain_ladder=(0.2,),
-        **options,  # type: ignore[arg-type]
     )
     await sink.start()
     await runtime.start()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 import runtime_lib as sb
 from tests.generator.tools import REPO
@@ -37,13 +41,23 @@ def test_quick_start_runs_as_pasted(tmp_path: Path) -> None:
     assert "refused: HANDLER INVALID_AMOUNT amount must be positive" in result.stdout
 
 
-def test_every_bridge_keyword_is_documented() -> None:
+def _documented(heading: str) -> list[str]:
+    """The first column of the README table that follows ``heading``."""
     text = (REPO / "README.md").read_text()
-    table = text[text.index("`Bridge(service, **keywords)`") :].split("\n\n")[1]
-    documented = re.findall(r"^\| `(\w+)` \|", table, flags=re.MULTILINE)
+    table = text[text.index(heading) :].split("\n\n")[1]
+    return re.findall(r"^\| `(\w+)` \|", table, flags=re.MULTILINE)
+
+
+def test_every_bridge_keyword_is_documented() -> None:
     keywords = [
         p.name
         for p in inspect.signature(sb.Bridge).parameters.values()
         if p.kind is inspect.Parameter.KEYWORD_ONLY
     ]
-    assert documented == keywords
+    assert _documented("`Bridge(service, **keywords)`") == keywords
+
+
+@pytest.mark.parametrize("config", [sb.RpcConfig, sb.EventsConfig], ids=lambda c: c.__name__)
+def test_every_config_field_is_documented(config: type[Any]) -> None:
+    fields = [f.name for f in dataclasses.fields(config)]
+    assert _documented(f"`sb.{config.__name__}(**fields)`") == fields

@@ -50,7 +50,7 @@ async def peer(interop: Interop) -> AsyncIterator[Peer]:
 
 @pytest.fixture
 async def client(peer: Peer, transport: sb.NetworkTransport) -> AsyncIterator[Any]:
-    async with sb.Bridge("interop-client", transport=transport) as bridge:
+    async with sb.Bridge("interop-client", rpc=sb.RpcConfig(transport=transport)) as bridge:
         yield bridge.client(peer.interop.sb.TestServiceClient, address=peer.address)
 
 
@@ -162,7 +162,7 @@ async def test_timeout_on_sleeping_server(
 
     # Ten fresh channels: a 1 ms deadline may run out while connecting, or after; TIMEOUT both ways.
     for _ in range(10):
-        async with sb.Bridge("interop-client", transport=transport) as bridge:
+        async with sb.Bridge("interop-client", rpc=sb.RpcConfig(transport=transport)) as bridge:
             client = bridge.client(interop.sb.TestServiceClient, address=peer.address)
             with pytest.raises(sb.CallTimeoutError):
                 async for _reply in client.full_duplex_call(one_then_wait(), timeout="1ms"):
@@ -215,7 +215,7 @@ async def test_unimplemented_method(peer: Peer, client: Any) -> None:
 
 
 async def test_unimplemented_service(peer: Peer, transport: sb.NetworkTransport) -> None:
-    async with sb.Bridge("interop-client", transport=transport) as bridge:
+    async with sb.Bridge("interop-client", rpc=sb.RpcConfig(transport=transport)) as bridge:
         other = bridge.client(peer.interop.sb.UnimplementedServiceClient, address=peer.address)
         with pytest.raises(sb.ServiceBridgeError) as failed:
             await other.unimplemented_call(peer.pb2.Empty())

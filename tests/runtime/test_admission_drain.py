@@ -21,9 +21,11 @@ async def test_burst_beyond_running_plus_queued_is_refused_with_the_marker(
 ) -> None:
     handler = make_handler(echo)
     handler.gate = asyncio.Event()
-    server = sb.Bridge("echo", admission=sb.AdmissionLimits(max_concurrent=4, max_queued=4))
+    server = sb.Bridge(
+        "echo", rpc=sb.RpcConfig(admission=sb.AdmissionLimits(max_concurrent=4, max_queued=4))
+    )
     server.serve(handler)
-    async with server, sb.Bridge("caller", transport=transport) as caller:
+    async with server, sb.Bridge("caller", rpc=sb.RpcConfig(transport=transport)) as caller:
         client = caller.client(echo.CalleeClient, address=server.address)
         calls = [
             asyncio.create_task(client.slow(pb().Echo(text=str(i)), retry=ONCE)) for i in range(20)
@@ -50,7 +52,7 @@ async def test_stop_drains_in_flight_calls_and_refuses_new_ones(
     await server.start()
     address = server.address
     async with (
-        sb.Bridge("caller", transport=transport) as caller,
+        sb.Bridge("caller", rpc=sb.RpcConfig(transport=transport)) as caller,
         grpc.aio.insecure_channel(address) as channel,
     ):
         client = caller.client(echo.CalleeClient, address=address)

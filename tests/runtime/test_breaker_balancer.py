@@ -99,14 +99,16 @@ async def test_power_of_two_choices_prefers_fewer_in_flight_and_skips_open() -> 
 async def test_breaker_cycle_on_real_grpc(echo: ModuleType, transport: sb.NetworkTransport) -> None:
     pb: Any = sys.modules["echo_pkg.echo_pb2"]
     faults = Faults()
-    server = sb.Bridge("echo", interceptors=[faults])
+    server = sb.Bridge("echo", rpc=sb.RpcConfig(interceptors=[faults]))
     server.serve(make_handler(echo))
     await server.start()
     echo_path = "/conformance.Callee/Echo"
     once = sb.RetryPolicy(max_attempts=1)
     try:
         policy = sb.BreakerPolicy(open_for=0.3)
-        async with sb.Bridge("caller", transport=transport, breaker=policy) as caller:
+        async with sb.Bridge(
+            "caller", rpc=sb.RpcConfig(transport=transport, breaker=policy)
+        ) as caller:
             client = caller.client(echo.CalleeClient, address=server.address)
             faults.plan[echo_path] = ["INTERNAL"] * 10
             for _ in range(10):

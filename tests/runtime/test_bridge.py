@@ -27,7 +27,7 @@ async def test_all_four_cardinalities(echo: ModuleType, transport: sb.NetworkTra
     handler = make_handler(echo)
     server = sb.Bridge("echo")
     server.serve(handler)
-    async with server, sb.Bridge("caller", transport=transport) as caller:
+    async with server, sb.Bridge("caller", rpc=sb.RpcConfig(transport=transport)) as caller:
         client = caller.client(echo.CalleeClient, address=server.address)
         reply = await client.echo(pb().Echo(text="hi", n=3))
         assert (reply.text, reply.n, reply.handled_by) == ("hi", 3, SDK)
@@ -45,7 +45,7 @@ async def test_handler_context_carries_caller_request_id_key_and_deadline(
     handler = make_handler(echo)
     server = sb.Bridge("echo")
     server.serve(handler)
-    async with server, sb.Bridge("billing", transport=transport) as caller:
+    async with server, sb.Bridge("billing", rpc=sb.RpcConfig(transport=transport)) as caller:
         client = caller.client(echo.CalleeClient, address=server.address)
         reply = await client.info(
             pb().Echo(), idempotency_key="k-1", request_id="r-1", timeout="4s"
@@ -66,7 +66,7 @@ async def test_handler_errors_reach_the_caller(
     handler = make_handler(echo)
     server = sb.Bridge("echo")
     server.serve(handler)
-    async with server, sb.Bridge("caller", transport=transport) as caller:
+    async with server, sb.Bridge("caller", rpc=sb.RpcConfig(transport=transport)) as caller:
         client = caller.client(echo.CalleeClient, address=server.address)
         with pytest.raises(sb.HandlerError) as declined:
             await client.decline(pb().Echo())
@@ -85,7 +85,7 @@ async def test_slow_handler_times_out(echo: ModuleType, transport: sb.NetworkTra
     handler.gate = asyncio.Event()
     server = sb.Bridge("echo")
     server.serve(handler)
-    async with server, sb.Bridge("caller", transport=transport) as caller:
+    async with server, sb.Bridge("caller", rpc=sb.RpcConfig(transport=transport)) as caller:
         client = caller.client(echo.CalleeClient, address=server.address)
         with pytest.raises(sb.CallTimeoutError) as timed_out:
             await client.slow(pb().Echo(), timeout="200ms")
@@ -100,7 +100,7 @@ async def test_breaking_out_of_a_server_stream_cancels_the_call(
     handler = make_handler(echo)
     server = sb.Bridge("echo")
     server.serve(handler)
-    async with server, sb.Bridge("caller", transport=transport) as caller:
+    async with server, sb.Bridge("caller", rpc=sb.RpcConfig(transport=transport)) as caller:
         client = caller.client(echo.CalleeClient, address=server.address)
         # No reference kept: leaving the loop is all the caller does.
         async for reply in client.watch(pb().Echo(text="w", n=1_000_000)):
@@ -148,7 +148,7 @@ async def test_bridge_client_calls_a_plain_grpc_servicer(
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:
-        async with sb.Bridge("caller", transport=transport) as caller:
+        async with sb.Bridge("caller", rpc=sb.RpcConfig(transport=transport)) as caller:
             client = caller.client(echo.CalleeClient, address=f"127.0.0.1:{port}")
             assert (await client.echo(pb().Echo(text="x"))).handled_by == "plain"
             with pytest.raises(sb.ServiceBridgeError) as denied:

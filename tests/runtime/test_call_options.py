@@ -25,6 +25,10 @@ WRONG: dict[str, tuple[object, str]] = {
     "metadata": ([("k", "v")], "metadata= must be a mapping of str to str, got list"),
     "retry": (3, "retry= must be a RetryPolicy, got int 3"),
     "transport": ("grpc", "transport= must be one of auto, direct, inproc, got str 'grpc'"),
+    "reply_metadata": (
+        {},
+        "reply_metadata= must be a ReplyMetadata (filled by the call), got dict",
+    ),
 }
 
 
@@ -56,10 +60,10 @@ def test_valid_options_and_none_pass() -> None:
     [
         (
             {"x-trace-bin": "abc"},
-            "metadata= entry 'x-trace-bin' ends in -bin, so its value must be bytes",
+            "metadata 'x-trace-bin': a key ending in -bin carries bytes, got str",
         ),
-        ({"x-tenant": b"t"}, "metadata= entry 'x-tenant' must be a str (only keys ending in -bin"),
-        ({1: "v"}, "metadata= keys must be str, got int 1"),
+        ({"x-tenant": b"t"}, "metadata 'x-tenant': carries str, got bytes"),
+        ({1: "v"}, "metadata key 1: use lower-case letters"),
     ],
 )
 def test_metadata_follows_grpcs_bin_rule(metadata: dict[Any, Any], message: str) -> None:
@@ -93,4 +97,4 @@ async def test_wrong_option_fails_at_the_call_before_sending(echo: ModuleType) -
 def test_wrong_call_default_fails_when_the_bridge_is_built() -> None:
     defaults: Any = {"retry": 3}
     with pytest.raises(sb.ConfigError, match="retry= must be a RetryPolicy, got int 3"):
-        sb.Bridge("caller", call_defaults=defaults)
+        sb.Bridge("caller", rpc=sb.RpcConfig(call_defaults=defaults))

@@ -50,7 +50,7 @@ async def test_replay_returns_stored_reply_and_duplicates_wait_for_the_first(
     handler.gate = asyncio.Event()
     server = sb.Bridge("echo")
     server.serve(handler)
-    async with server, sb.Bridge("caller", transport=transport) as caller:
+    async with server, sb.Bridge("caller", rpc=sb.RpcConfig(transport=transport)) as caller:
         client = caller.client(echo.CalleeClient, address=server.address)
         first = asyncio.create_task(client.slow(pb().Echo(text="a", n=1), idempotency_key="pay-1"))
         second = asyncio.create_task(client.slow(pb().Echo(text="a", n=1), idempotency_key="pay-1"))
@@ -108,7 +108,7 @@ async def test_inproc_transport_all_cardinalities_without_a_socket(echo: ModuleT
 async def test_inproc_needs_a_local_handler(
     echo: ModuleType, transport: sb.NetworkTransport
 ) -> None:
-    async with sb.Bridge("caller", transport=transport) as caller:
+    async with sb.Bridge("caller", rpc=sb.RpcConfig(transport=transport)) as caller:
         client = caller.client(echo.CalleeClient, service="echo")
         with pytest.raises(sb.NoLiveInstanceError) as missing:
             await client.echo(pb().Echo(), transport="inproc")
@@ -121,7 +121,12 @@ async def test_call_defaults_layer_under_call_options(
     server = sb.Bridge("echo")
     server.serve(make_handler(echo))
     defaults: sb.CallOptions = {"timeout": "3s", "idempotency_key": "default-key"}
-    async with server, sb.Bridge("caller", transport=transport, call_defaults=defaults) as caller:
+    async with (
+        server,
+        sb.Bridge(
+            "caller", rpc=sb.RpcConfig(transport=transport, call_defaults=defaults)
+        ) as caller,
+    ):
         client = caller.client(echo.CalleeClient, address=server.address)
         info = await client.info(pb().Echo())
         assert 0 < info.n <= 3000
@@ -130,7 +135,7 @@ async def test_call_defaults_layer_under_call_options(
         assert 0 < info.n <= 1000
         assert info.handled_by == "mine"
     with pytest.raises(sb.ConfigError):
-        sb.Bridge("x", call_defaults={"timeout": "soon"})
+        sb.Bridge("x", rpc=sb.RpcConfig(call_defaults={"timeout": "soon"}))
 
 
 async def test_a_call_made_inside_a_handler_inherits_the_remaining_deadline(
@@ -149,7 +154,7 @@ async def test_a_call_made_inside_a_handler_inherits_the_remaining_deadline(
     handler.echo = relay
     front.serve(handler)
     try:
-        async with front, sb.Bridge("edge", transport=transport) as edge:
+        async with front, sb.Bridge("edge", rpc=sb.RpcConfig(transport=transport)) as edge:
             client = edge.client(echo.CalleeClient, address=front.address)
             inner = await client.echo(pb().Echo(), timeout="2s")
             assert inner.text == "front"  # ledger saw front as its caller

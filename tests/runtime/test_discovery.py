@@ -26,7 +26,9 @@ async def test_replicas_register_are_found_and_withdraw(
         bridge.serve(make_handler(echo, name))
         await bridge.start()
         replicas.append(bridge)
-    caller = sb.Bridge("caller", transport=transport, registry=sb.NatsKvRegistry(nats_url))
+    caller = sb.Bridge(
+        "caller", registry=sb.NatsKvRegistry(nats_url), rpc=sb.RpcConfig(transport=transport)
+    )
     await caller.start()
     try:
         client = caller.client(echo.CalleeClient, service="echo")
@@ -51,7 +53,9 @@ async def test_caller_is_routed_only_to_matching_contracts(
 ) -> None:
     server = sb.Bridge("echo", registry=sb.NatsKvRegistry(nats_url))
     server.serve(make_handler(echo))
-    caller = sb.Bridge("caller", transport=transport, registry=sb.NatsKvRegistry(nats_url))
+    caller = sb.Bridge(
+        "caller", registry=sb.NatsKvRegistry(nats_url), rpc=sb.RpcConfig(transport=transport)
+    )
     async with server, caller:
         client = caller.client(echo.CalleeClient, service="echo")
         assert (await client.echo(pb().Echo(text="v"))).text == "v"
@@ -65,7 +69,9 @@ async def test_a_silent_death_expires_with_the_heartbeat_ttl(
     echo_root: Path, echo: ModuleType, nats_url: str, transport: sb.NetworkTransport
 ) -> None:
     callee = start_callee(echo_root, "echo", nats=nats_url)  # heartbeat ttl 3 s
-    caller = sb.Bridge("caller", transport=transport, registry=sb.NatsKvRegistry(nats_url))
+    caller = sb.Bridge(
+        "caller", registry=sb.NatsKvRegistry(nats_url), rpc=sb.RpcConfig(transport=transport)
+    )
     try:
         await caller.start()
         await until(lambda: len(caller.registry.instances("echo")) == 1, "callee registered")
@@ -88,7 +94,9 @@ async def test_failover_when_one_of_three_callees_is_killed_mid_load(
         start_callee(echo_root, "echo", name=f"p{i}", nats=nats_url, behaviours=behaviours)
         for i in range(3)
     ]
-    caller = sb.Bridge("caller", transport=transport, registry=sb.NatsKvRegistry(nats_url))
+    caller = sb.Bridge(
+        "caller", registry=sb.NatsKvRegistry(nats_url), rpc=sb.RpcConfig(transport=transport)
+    )
     total, done = 300, Counter[str]()
     failures: list[BaseException] = []
     try:
@@ -131,7 +139,7 @@ async def test_a_terminated_callee_drains_and_exits_cleanly(
     callee = start_callee(echo_root, "echo", behaviours={"slow": {"sleepMs": 300}})
     try:
         async with sb.Bridge(
-            "caller", transport=transport, registry={"echo": [callee.address]}
+            "caller", registry={"echo": [callee.address]}, rpc=sb.RpcConfig(transport=transport)
         ) as caller:
             client = caller.client(echo.CalleeClient, service="echo")
             call = asyncio.create_task(client.slow(pb().Echo(text="last")))

@@ -21,11 +21,12 @@ FAST = sb.RetryPolicy(base_delay=0.01, max_delay=0.05)
 
 
 async def _serving(
-    echo: ModuleType, name: str = "a", **kwargs: Any
+    echo: ModuleType, name: str = "a", admission: sb.AdmissionLimits | None = None
 ) -> tuple[sb.Bridge, Any, Faults]:
     faults = Faults()
     handler = make_handler(echo, name)
-    bridge = sb.Bridge("echo", interceptors=[faults], **kwargs)
+    rpc = sb.RpcConfig(interceptors=[faults], admission=admission or sb.AdmissionLimits())
+    bridge = sb.Bridge("echo", rpc=rpc)
     bridge.serve(handler)
     await bridge.start()
     return bridge, handler, faults
@@ -38,7 +39,7 @@ async def test_ambiguous_failure_without_key_is_not_retried(
     server, handler, faults = await _serving(echo)
     faults.plan[ECHO] = [status]
     try:
-        async with sb.Bridge("caller", transport=transport) as caller:
+        async with sb.Bridge("caller", rpc=sb.RpcConfig(transport=transport)) as caller:
             client = caller.client(echo.CalleeClient, address=server.address)
             with pytest.raises(sb.ServiceBridgeError) as failed:
                 await client.echo(pb().Echo(text="once"), retry=FAST)
@@ -56,7 +57,7 @@ async def test_ambiguous_failure_with_key_runs_handler_once_and_replies(
     server, handler, faults = await _serving(echo)
     faults.plan[ECHO] = [status]
     try:
-        async with sb.Bridge("caller", transport=transport) as caller:
+        async with sb.Bridge("caller", rpc=sb.RpcConfig(transport=transport)) as caller:
             client = caller.client(echo.CalleeClient, address=server.address)
             reply = await client.echo(pb().Echo(text="safe"), idempotency_key="k1", retry=FAST)
             assert reply.text == "safe"
@@ -73,7 +74,7 @@ async def test_definite_answers_are_never_retried_even_with_a_key(
     handler.gate = asyncio.Event()
     faults.plan[ECHO] = ["DENY"]
     try:
-        async with sb.Bridge("caller", transport=transport) as caller:
+        async with sb.Bridge("caller", rpc=sb.RpcConfig(transport=transport)) as caller:
             client = caller.client(echo.CalleeClient, address=server.address)
             opts: Any = {"idempotency_key": "k", "retry": FAST}
             with pytest.raises(sb.ServiceBridgeError) as denied:
@@ -104,7 +105,9 @@ async def test_no_connection_is_retried_on_another_endpoint(
     dead = f"127.0.0.1:{free_port()}"
     try:
         registry = {"echo": [dead, server.address]}
-        async with sb.Bridge("caller", transport=transport, registry=registry) as caller:
+        async with sb.Bridge(
+            "caller", registry=registry, rpc=sb.RpcConfig(transport=transport)
+        ) as caller:
             client = caller.client(echo.CalleeClient, service="echo")
             for i in range(6):  # no key: only the pre-dispatch proof allows these retries
                 assert (await client.echo(pb().Echo(n=i), retry=FAST)).n == i
@@ -121,7 +124,7 @@ async def test_not_dispatched_marker_is_retried_on_another_endpoint(
     busy.gate = asyncio.Event()
     try:
         async with sb.Bridge(
-            "holder", transport=transport, registry={"echo": [full.address]}
+            "holder", registry={"echo": [full.address]}, rpc=sb.RpcConfig(transport=transport)
         ) as holder:
             blocker = asyncio.create_task(
                 holder.client(echo.CalleeClient, service="echo").slow(pb().Echo())
@@ -131,7 +134,9 @@ async def test_not_dispatched_marker_is_retried_on_another_endpoint(
                     break
                 await asyncio.sleep(0.01)
             registry = {"echo": [full.address, spare.address]}
-            async with sb.Bridge("caller", transport=transport, registry=registry) as caller:
+            async with sb.Bridge(
+                "caller", registry=registry, rpc=sb.RpcConfig(transport=transport)
+            ) as caller:
                 client = caller.client(echo.CalleeClient, service="echo")
                 replies = [await client.echo(pb().Echo(n=i), retry=FAST) for i in range(16)]
                 assert {r.handled_by for r in replies} == {"spare"}
@@ -151,7 +156,7 @@ async def test_retry_disabled_with_one_attempt(
     echo: ModuleType, transport: sb.NetworkTransport
 ) -> None:
     dead = f"127.0.0.1:{free_port()}"
-    async with sb.Bridge("caller", transport=transport) as caller:
+    async with sb.Bridge("caller", rpc=sb.RpcConfig(transport=transport)) as caller:
         client = caller.client(echo.CalleeClient, address=dead)
         with pytest.raises(sb.ConnectionFailedError) as failed:
             await client.echo(pb().Echo(), retry=sb.RetryPolicy(max_attempts=1))

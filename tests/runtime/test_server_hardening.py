@@ -213,7 +213,7 @@ async def test_a_crash_is_logged_with_its_traceback_and_the_caller_sees_no_text(
 
 
 async def test_expose_errors_sends_the_exception_for_development(echo: ModuleType) -> None:
-    server = sb.Bridge("echo", expose_errors=True)
+    server = sb.Bridge("echo", rpc=sb.RpcConfig(expose_errors=True))
     server.serve(make_handler(echo))
     async with server, sb.Bridge("caller") as caller:
         client = caller.client(echo.CalleeClient, address=server.address)

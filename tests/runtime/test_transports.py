@@ -47,7 +47,7 @@ async def test_deadline_spent_while_connecting_is_a_timeout(
     echo: ModuleType, never_accepting: str, transport: sb.NetworkTransport
 ) -> None:
     for _ in range(3):  # each bridge opens a fresh connection
-        async with sb.Bridge("caller", transport=transport) as caller:
+        async with sb.Bridge("caller", rpc=sb.RpcConfig(transport=transport)) as caller:
             client = caller.client(echo.CalleeClient, address=never_accepting)
             with pytest.raises(sb.CallTimeoutError) as spent:
                 await client.echo(pb().Echo(), timeout="100ms")
@@ -56,7 +56,7 @@ async def test_deadline_spent_while_connecting_is_a_timeout(
 
 def test_unknown_network_transport_is_a_config_error() -> None:
     with pytest.raises(sb.ConfigError, match=r"grpcio .*or grpclib"):
-        sb.Bridge("caller", transport="h3")  # type: ignore[arg-type]
+        sb.Bridge("caller", rpc=sb.RpcConfig(transport="h3"))  # type: ignore[arg-type]
 
 
 def test_grpclib_missing_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -65,7 +65,7 @@ def test_grpclib_missing_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setitem(sys.modules, "grpclib", None)  # as if it were not installed
     monkeypatch.delitem(sys.modules, "runtime_lib.rpc.transports.grpclib", raising=False)
     with pytest.raises(sb.ConfigError, match=r"pip install 'sb-gen\[grpclib\]'"):
-        sb.Bridge("caller", transport="grpclib")
+        sb.Bridge("caller", rpc=sb.RpcConfig(transport="grpclib"))
 
 
 @pytest.mark.parametrize(
@@ -84,7 +84,7 @@ async def test_metadata_values_follow_the_bin_rule(
             await client.echo(pb().Echo(), metadata=metadata)
     assert handler.served["echo"] == 0  # refused before anything was sent
     with pytest.raises(sb.ConfigError, match=repr(key)):
-        sb.Bridge("caller", call_defaults={"metadata": metadata})
+        sb.Bridge("caller", rpc=sb.RpcConfig(call_defaults={"metadata": metadata}))
 
 
 async def test_inproc_carries_bin_metadata_and_fills_reply_metadata(echo: ModuleType) -> None:

@@ -90,7 +90,10 @@ async def test_shop_flow_is_one_trace_per_order(shop: ModuleType, tmp_path: Path
     payment = sb.Bridge("payment", data_dir=tmp_path / "payment", **common)
     payment.serve(payment_handler())
     notifications = sb.Bridge(
-        "notifications", data_dir=tmp_path / "notifications", event_max_attempts=1, **common
+        "notifications",
+        data_dir=tmp_path / "notifications",
+        events=sb.EventsConfig(broker="memory", max_attempts=1),
+        telemetry=MEMORY,
     )
     notifications.subscribe(shop.OrderPlaced, notify)
     async with payment, notifications:
