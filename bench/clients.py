@@ -12,7 +12,7 @@ import grpc
 from bench.generated import Generated
 
 if TYPE_CHECKING:
-    from runtime_lib.rpc.options import NetworkTransport
+    from runtime_lib._rpc.options import NetworkTransport
 
 PAYLOAD = b"x" * 32
 

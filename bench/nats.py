@@ -9,7 +9,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from runtime_lib.nats_server import NatsServer
+from runtime_lib._nats_server import NatsServer
 
 
 @contextlib.contextmanager

@@ -21,9 +21,9 @@ from bench.report import Report, Row, verdict
 from bench.runner import Options, alternate
 from bench.stats import ratio
 from bench.writer_prototype import prototype_rate
-from runtime_lib.events.envelope import EventEnvelope
-from runtime_lib.events.outbox import Outbox
-from runtime_lib.ids import new_event_id
+from runtime_lib._events.envelope import EventEnvelope
+from runtime_lib._events.outbox import Outbox
+from runtime_lib._ids import new_event_id
 
 PUBLISHERS = 256
 OURS = "bridge.publish (outbox, group commit)"

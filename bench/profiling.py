@@ -210,8 +210,8 @@ def micro_section() -> list[str]:
     """Small per-call costs on the hot paths, measured without the profiler."""
     import uuid
 
-    from runtime_lib.ids import new_event_id
-    from runtime_lib.rpc.breaker import BreakerPolicy, CircuitBreaker
+    from runtime_lib._ids import new_event_id
+    from runtime_lib._rpc.breaker import BreakerPolicy, CircuitBreaker
 
     lines = [
         "## Per-call costs on the hot paths (no profiler)",

@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from runtime_lib.ids import new_event_id
+from runtime_lib._ids import new_event_id
 
 _SCHEMA = """
 CREATE TABLE outbox (

@@ -1,9 +1,13 @@
-"""runtime_lib: what sb-gen's generated code runs on. Everything public is exported here."""
+"""runtime_lib: what a service built with sb-gen runs on. Users import this module only:
+``import runtime_lib as sb``.
 
-from typing_extensions import deprecated
+Everything here is public: the :class:`Bridge`, its settings, the contexts handlers receive, the
+registries and every error class. Generated code is built on :mod:`runtime_lib.codegen`; every
+other module is private (``_``-prefixed) and may change without notice.
+"""
 
-from runtime_lib.bridge import Bridge
-from runtime_lib.errors import (
+from runtime_lib._bridge import Bridge
+from runtime_lib._errors import (
     AccessDeniedError,
     BadRequestError,
     CallCancelledError,
@@ -26,28 +30,22 @@ from runtime_lib.errors import (
     UnimplementedError,
     ValidationError,
 )
-from runtime_lib.events import (
-    DeadLetter,
-    EventContext,
-    EventEnvelope,
-    EventsConfig,
-    EventsRuntime,
-    EventType,
-    MemoryBus,
-    NatsConfig,
-    OutboxAdmin,
-)
-from runtime_lib.lifecycle import ConnectionEvent
-from runtime_lib.registry.base import Instance, Registry
-from runtime_lib.registry.nats_kv import NatsKvRegistry
-from runtime_lib.registry.static import StaticRegistry
-from runtime_lib.rpc.admission import AdmissionLimits
-from runtime_lib.rpc.base import ClientBase, HandlerBase, Invoker
-from runtime_lib.rpc.breaker import BreakerPolicy
-from runtime_lib.rpc.config import RpcConfig
-from runtime_lib.rpc.context import CallContext
-from runtime_lib.rpc.idempotency import IdempotencyPolicy
-from runtime_lib.rpc.options import (
+from runtime_lib._events.bus import DeadLetter
+from runtime_lib._events.config import EventsConfig
+from runtime_lib._events.context import EventContext
+from runtime_lib._events.envelope import EventEnvelope
+from runtime_lib._events.nats_config import NatsConfig
+from runtime_lib._events.outbox import OutboxAdmin
+from runtime_lib._lifecycle import ConnectionEvent
+from runtime_lib._registry.base import Instance, Registry
+from runtime_lib._registry.nats_kv import NatsKvRegistry
+from runtime_lib._registry.static import StaticRegistry
+from runtime_lib._rpc.admission import AdmissionLimits
+from runtime_lib._rpc.breaker import BreakerPolicy
+from runtime_lib._rpc.config import RpcConfig
+from runtime_lib._rpc.context import CallContext
+from runtime_lib._rpc.idempotency import IdempotencyPolicy
+from runtime_lib._rpc.options import (
     CallOptions,
     Metadata,
     NetworkTransport,
@@ -56,8 +54,11 @@ from runtime_lib.rpc.options import (
     Timeout,
     Transport,
 )
-from runtime_lib.rpc.spec import Cardinality, MethodSpec, ServiceSpec
-from runtime_lib.telemetry import Op, Telemetry, TelemetryConfig, TraceContextFilter
+from runtime_lib._security.identity import PeerIdentityError
+from runtime_lib._security.tls import TlsConfig
+from runtime_lib._telemetry.api import Op, Telemetry
+from runtime_lib._telemetry.config import TelemetryConfig
+from runtime_lib._telemetry.logs import TraceContextFilter
 
 __all__ = [
     "AccessDeniedError",
@@ -69,8 +70,6 @@ __all__ = [
     "CallContext",
     "CallOptions",
     "CallTimeoutError",
-    "Cardinality",
-    "ClientBase",
     "ConfigError",
     "ConflictError",
     "ConnectionEvent",
@@ -79,19 +78,13 @@ __all__ = [
     "ErrorCode",
     "EventContext",
     "EventEnvelope",
-    "EventType",
     "EventsConfig",
-    "EventsRuntime",
-    "HandlerBase",
     "HandlerError",
     "IdempotencyPolicy",
     "Instance",
     "InternalError",
     "InvalidEventNameError",
-    "Invoker",
-    "MemoryBus",
     "Metadata",
-    "MethodSpec",
     "NatsConfig",
     "NatsKvRegistry",
     "NetworkTransport",
@@ -101,22 +94,22 @@ __all__ = [
     "OutboxAdmin",
     "OutboxFullError",
     "OverloadedError",
+    "PeerIdentityError",
     "QueueFullError",
     "Registry",
     "ReplyMetadata",
     "RetryPolicy",
     "RpcConfig",
     "ServiceBridgeError",
-    "ServiceSpec",
     "StateError",
     "StaticRegistry",
     "Telemetry",
     "TelemetryConfig",
     "TerminalError",
     "Timeout",
+    "TlsConfig",
     "TraceContextFilter",
     "Transport",
     "UnimplementedError",
     "ValidationError",
-    "deprecated",
 ]

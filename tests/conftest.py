@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import runtime_lib as sb
-from runtime_lib.events.data_dir import ENV_VAR
-from runtime_lib.nats_server import NatsServer
+from runtime_lib._events.data_dir import ENV_VAR
+from runtime_lib._nats_server import NatsServer
 
 
 @pytest.fixture(scope="session", autouse=True)

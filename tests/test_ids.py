@@ -1,10 +1,10 @@
-"""runtime_lib.ids: the hand-formatted UUIDs are the ones the uuid module would print."""
+"""runtime_lib._ids: the hand-formatted UUIDs are the ones the uuid module would print."""
 
 from __future__ import annotations
 
 import uuid
 
-from runtime_lib.ids import new_event_id, new_request_id
+from runtime_lib._ids import new_event_id, new_request_id
 
 
 def test_request_ids_are_canonical_uuid4() -> None:

@@ -11,7 +11,7 @@ from types import ModuleType
 import pytest
 
 import runtime_lib
-from runtime_lib import errors, events, telemetry
+from runtime_lib import _errors, _events, _telemetry
 
 PACKAGE = Path(runtime_lib.__file__).parent
 
@@ -31,7 +31,7 @@ def _imported(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("module", [errors, events, telemetry], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [_errors, _events, _telemetry], ids=lambda m: m.__name__)
 def test_imports_no_grpc(module: ModuleType) -> None:
     offenders = [p.name for p in _sources(module) if "grpc" in _imported(p)]
     assert offenders == []

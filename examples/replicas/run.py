@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from runtime_lib.nats_server import NatsServer
+from runtime_lib._nats_server import NatsServer
 
 HERE = Path(__file__).resolve().parent
 

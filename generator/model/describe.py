@@ -100,7 +100,7 @@ def _header_imports(imports: ImportSet, services: list[Service]) -> None:
     methods = [m for s in services for m in s.methods]
     if services:
         imports.add("", "abc")
-        imports.add("", "runtime_lib", "sb")
+        imports.add("runtime_lib", "codegen", "sb")
         imports.add("typing", "ClassVar")
         imports.add("typing", "Final")
     if methods:

@@ -15,7 +15,7 @@ class Method:
     attr: str
     path: str
     spec_const: str
-    cardinality: str  # a runtime_lib.Cardinality member name
+    cardinality: str  # a runtime_lib.codegen.Cardinality member name
     client_streams: bool
     server_streams: bool
     request: str  # Python expression naming the request class

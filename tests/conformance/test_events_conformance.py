@@ -18,8 +18,10 @@ import pytest
 import yaml
 from google.protobuf import json_format
 
-from runtime_lib.events import EventContext, EventEnvelope, EventsRuntime
-from runtime_lib.nats_server import NatsServer
+from runtime_lib._events.context import EventContext
+from runtime_lib._events.envelope import EventEnvelope
+from runtime_lib._events.runtime import EventsRuntime
+from runtime_lib._nats_server import NatsServer
 
 REPO = Path(__file__).resolve().parents[2]
 # tests/conformance is not a package, so the shared event test helpers need the repo root.

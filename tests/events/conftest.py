@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from runtime_lib.events import EventsConfig, EventsRuntime, MemoryBus
+from runtime_lib._events.config import EventsConfig
+from runtime_lib._events.memory_bus import MemoryBus
+from runtime_lib._events.runtime import EventsRuntime
 
 _LIMITS = [f.name for f in dataclasses.fields(EventsConfig) if f.name != "broker"]
 

@@ -14,7 +14,8 @@ import signal
 
 from eventlib import OrderPlaced
 
-from runtime_lib.events import EventContext, EventsRuntime
+from runtime_lib._events.context import EventContext
+from runtime_lib._events.runtime import EventsRuntime
 
 
 async def main() -> None:

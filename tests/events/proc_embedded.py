@@ -8,7 +8,7 @@ import asyncio
 import sys
 
 from runtime_lib import Bridge
-from runtime_lib.events import EventContext
+from runtime_lib._events.context import EventContext
 from tests.events.eventlib import OrderPlaced
 from tests.events.helpers import wait_until
 

@@ -11,7 +11,7 @@ import asyncio
 
 from eventlib import OrderPlaced
 
-from runtime_lib.events import EventsRuntime
+from runtime_lib._events.runtime import EventsRuntime
 
 
 async def main() -> None:

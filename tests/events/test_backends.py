@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from runtime_lib.events import EventContext, MemoryBus
+from runtime_lib._events.context import EventContext
+from runtime_lib._events.memory_bus import MemoryBus
 from tests.events.conftest import Factory, runtime_factory
 from tests.events.eventlib import OrderPlaced
 from tests.events.helpers import wait_until

@@ -6,9 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from runtime_lib.bridge import Bridge
-from runtime_lib.errors import ConfigError, StateError
-from runtime_lib.events import EventContext, EventEnvelope, EventsRuntime, MemoryBus
+from runtime_lib._bridge import Bridge
+from runtime_lib._errors import ConfigError, StateError
+from runtime_lib._events.context import EventContext
+from runtime_lib._events.envelope import EventEnvelope
+from runtime_lib._events.memory_bus import MemoryBus
+from runtime_lib._events.runtime import EventsRuntime
 from tests.events.eventlib import OrderPlaced
 from tests.events.helpers import wait_until
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from runtime_lib.errors import ConfigError
-from runtime_lib.events.data_dir import ENV_VAR, resolve_data_dir
-from runtime_lib.events.embedded import EmbeddedNats
-from runtime_lib.nats_server import NatsServer, free_port
+from runtime_lib._errors import ConfigError
+from runtime_lib._events.data_dir import ENV_VAR, resolve_data_dir
+from runtime_lib._events.embedded import EmbeddedNats
+from runtime_lib._nats_server import NatsServer, free_port
 
 REPO = Path(__file__).parents[2]
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from runtime_lib.events import EventContext, EventsRuntime
-from runtime_lib.nats_server import NatsServer
+from runtime_lib._events.context import EventContext
+from runtime_lib._events.runtime import EventsRuntime
+from runtime_lib._nats_server import NatsServer
 from tests.events.eventlib import OrderPlaced
 from tests.events.helpers import wait_until
 

@@ -8,10 +8,13 @@ from pathlib import Path
 import pytest
 
 from runtime_lib import Bridge, ConnectionEvent, NatsKvRegistry
-from runtime_lib.errors import ConfigError
-from runtime_lib.events import EventContext, EventsConfig, EventsRuntime
-from runtime_lib.nats_server import NatsServer
-from runtime_lib.telemetry import Telemetry, TelemetryConfig
+from runtime_lib._errors import ConfigError
+from runtime_lib._events.config import EventsConfig
+from runtime_lib._events.context import EventContext
+from runtime_lib._events.runtime import EventsRuntime
+from runtime_lib._nats_server import NatsServer
+from runtime_lib._telemetry.api import Telemetry
+from runtime_lib._telemetry.config import TelemetryConfig
 from tests.events.eventlib import OrderPlaced
 from tests.events.helpers import wait_until
 

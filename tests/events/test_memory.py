@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 
-from runtime_lib.errors import InvalidEventNameError, ValidationError
-from runtime_lib.events import EventContext, EventEnvelope, MemoryBus
+from runtime_lib._errors import InvalidEventNameError, ValidationError
+from runtime_lib._events.context import EventContext
+from runtime_lib._events.envelope import EventEnvelope
+from runtime_lib._events.memory_bus import MemoryBus
 from tests.events.conftest import Factory, runtime_factory
 from tests.events.eventlib import OrderPaid, OrderPlaced, event_class
 from tests.events.helpers import wait_until

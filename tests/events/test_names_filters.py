@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from runtime_lib.errors import ConfigError, InvalidEventNameError
-from runtime_lib.events import PayloadFilter, compile_pattern, validate_name
-from runtime_lib.events.envelope import EventEnvelope
-from runtime_lib.events.names import subject_for
-from runtime_lib.ids import new_event_id
+from runtime_lib._errors import ConfigError, InvalidEventNameError
+from runtime_lib._events.envelope import EventEnvelope
+from runtime_lib._events.filters import PayloadFilter
+from runtime_lib._events.names import compile_pattern, subject_for, validate_name
+from runtime_lib._ids import new_event_id
 from tests.events.eventlib import OrderEventPb, OrderPlaced
 
 

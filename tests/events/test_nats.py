@@ -9,9 +9,12 @@ from typing import Any
 
 import pytest
 
-from runtime_lib.events import EventContext, EventEnvelope, EventsRuntime, NatsConfig
-from runtime_lib.events.embedded import EmbeddedNats
-from runtime_lib.nats_server import NatsServer
+from runtime_lib._events.context import EventContext
+from runtime_lib._events.embedded import EmbeddedNats
+from runtime_lib._events.envelope import EventEnvelope
+from runtime_lib._events.nats_config import NatsConfig
+from runtime_lib._events.runtime import EventsRuntime
+from runtime_lib._nats_server import NatsServer
 from tests.events.conftest import Factory, runtime_factory
 from tests.events.eventlib import OrderPaid, OrderPlaced, event_class
 from tests.events.helpers import wait_until
@@ -146,8 +149,8 @@ def test_pub_ack_results() -> None:
 
     import nats.js.errors
 
-    from runtime_lib.events.bus import PublishRejected
-    from runtime_lib.events.pub_acks import pub_ack_result as _pub_ack_result
+    from runtime_lib._events.bus import PublishRejected
+    from runtime_lib._events.pub_acks import pub_ack_result as _pub_ack_result
 
     def ack(data: bytes, headers: dict[str, str] | None = None) -> Any:
         return SimpleNamespace(data=data, headers=headers)
@@ -172,9 +175,9 @@ async def test_consumer_fetch_batches_bounds_and_stale_statuses(
     cut a later fetch short."""
     import time
 
-    from runtime_lib.events.bus import ConsumerSpec
-    from runtime_lib.events.names import compile_pattern
-    from runtime_lib.events.nats_bus import NatsBus
+    from runtime_lib._events.bus import ConsumerSpec
+    from runtime_lib._events.names import compile_pattern
+    from runtime_lib._events.nats_bus import NatsBus
 
     bus = NatsBus(NatsConfig(url=nats_server.url))
     await bus.connect()

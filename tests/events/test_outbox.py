@@ -13,21 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from runtime_lib.errors import OutboxFullError
-from runtime_lib.events import (
-    EventContext,
-    EventEnvelope,
-    EventsConfig,
-    EventsRuntime,
-    MemoryBus,
-    RowState,
-)
-from runtime_lib.events.backoff import ladder_delay
-from runtime_lib.events.bus import PublishRejected
-from runtime_lib.events.drainer import BUSY_BATCH, Drainer
-from runtime_lib.events.envelope import headers_json
-from runtime_lib.events.outbox import Outbox, OutboxRow, Rearm
-from runtime_lib.ids import new_event_id
+from runtime_lib._errors import OutboxFullError
+from runtime_lib._events.backoff import ladder_delay
+from runtime_lib._events.bus import PublishRejected
+from runtime_lib._events.config import EventsConfig
+from runtime_lib._events.context import EventContext
+from runtime_lib._events.drainer import BUSY_BATCH, Drainer
+from runtime_lib._events.envelope import EventEnvelope, headers_json
+from runtime_lib._events.memory_bus import MemoryBus
+from runtime_lib._events.outbox import Outbox, OutboxRow, Rearm, RowState
+from runtime_lib._events.runtime import EventsRuntime
+from runtime_lib._ids import new_event_id
 from tests.events.eventlib import OrderPlaced, event_class
 from tests.events.helpers import wait_until
 

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from runtime_lib.errors import ConfigError, ErrorCode, OutboxFullError
-from runtime_lib.events import EventContext, EventsConfig, EventsRuntime
-from runtime_lib.nats_server import NatsServer
+from runtime_lib._errors import ConfigError, ErrorCode, OutboxFullError
+from runtime_lib._events.config import EventsConfig
+from runtime_lib._events.context import EventContext
+from runtime_lib._events.runtime import EventsRuntime
+from runtime_lib._nats_server import NatsServer
 from tests.events.eventlib import OrderPlaced
 from tests.events.helpers import wait_until
 

@@ -11,9 +11,9 @@ from types import ModuleType
 
 import pytest
 
-from runtime_lib.bridge import Bridge
-from runtime_lib.errors import ConfigError
-from runtime_lib.events import MemoryBus
+from runtime_lib._bridge import Bridge
+from runtime_lib._errors import ConfigError
+from runtime_lib._events.memory_bus import MemoryBus
 from tests.generator.tools import REPO, sb_gen
 
 PACKAGE = "shop_gen_publish_types"  # unique: other tests import their own generated packages

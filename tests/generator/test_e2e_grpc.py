@@ -19,32 +19,33 @@ import runtime_lib as sb
 from generator.frontends.protoc import run_protoc, well_known_types_dir
 from generator.pipeline import build_package
 from generator.write import write_atomically
+from runtime_lib import codegen
 from tests.generator.conftest import generated_modules
 
 HERE = Path(__file__).parent
 
 
-def _reply_for(method: sb.MethodSpec[Any, Any], request: Any) -> Any:
+def _reply_for(method: codegen.MethodSpec[Any, Any], request: Any) -> Any:
     """Echo when request and reply share a type; otherwise a default reply."""
     if method.request is method.reply:
         return request
     return _sample(method.reply)
 
 
-def echo_handler(handler_class: type[sb.HandlerBase]) -> sb.HandlerBase:
+def echo_handler(handler_class: type[codegen.HandlerBase]) -> codegen.HandlerBase:
     """A subclass of a generated handler implementing every method generically."""
     body: dict[str, Any] = {}
     for m in handler_class.SERVICE.methods:
 
-        def make(method: sb.MethodSpec[Any, Any]) -> Any:
+        def make(method: codegen.MethodSpec[Any, Any]) -> Any:
             card = method.cardinality
-            if card is sb.Cardinality.UNARY:
+            if card is codegen.Cardinality.UNARY:
 
                 async def unary(self: Any, request: Any, ctx: sb.CallContext) -> Any:
                     return _reply_for(method, request)
 
                 return unary
-            if card is sb.Cardinality.SERVER_STREAMING:
+            if card is codegen.Cardinality.SERVER_STREAMING:
 
                 async def server(
                     self: Any, request: Any, ctx: sb.CallContext
@@ -53,7 +54,7 @@ def echo_handler(handler_class: type[sb.HandlerBase]) -> sb.HandlerBase:
                         yield _reply_for(method, request)
 
                 return server
-            if card is sb.Cardinality.CLIENT_STREAMING:
+            if card is codegen.Cardinality.CLIENT_STREAMING:
 
                 async def client(
                     self: Any, requests: AsyncIterator[Any], ctx: sb.CallContext
@@ -75,11 +76,11 @@ def echo_handler(handler_class: type[sb.HandlerBase]) -> sb.HandlerBase:
             return bidi
 
         body[m.attr] = make(m)
-    handler: sb.HandlerBase = type(f"Echo{handler_class.__name__}", (handler_class,), body)()
+    handler: codegen.HandlerBase = type(f"Echo{handler_class.__name__}", (handler_class,), body)()
     return handler
 
 
-def handler_classes(package: Path) -> list[type[sb.HandlerBase]]:
+def handler_classes(package: Path) -> list[type[codegen.HandlerBase]]:
     found = []
     for name in generated_modules(package):
         if name.endswith("_sb"):
@@ -87,17 +88,17 @@ def handler_classes(package: Path) -> list[type[sb.HandlerBase]]:
             found += [
                 obj
                 for _, obj in inspect.getmembers(module, inspect.isclass)
-                if issubclass(obj, sb.HandlerBase) and obj.__module__ == module.__name__
+                if issubclass(obj, codegen.HandlerBase) and obj.__module__ == module.__name__
             ]
     return found
 
 
-def client_class_for(handler_class: type[sb.HandlerBase]) -> type[sb.ClientBase]:
+def client_class_for(handler_class: type[codegen.HandlerBase]) -> type[codegen.ClientBase]:
     module = sys.modules[handler_class.__module__]
     return next(
         obj
         for _, obj in inspect.getmembers(module, inspect.isclass)
-        if issubclass(obj, sb.ClientBase) and obj.SERVICE is handler_class.SERVICE
+        if issubclass(obj, codegen.ClientBase) and obj.SERVICE is handler_class.SERVICE
     )
 
 
@@ -130,16 +131,16 @@ async def test_every_method_of_every_generated_client_over_grpc(corpus_package: 
                 call = getattr(client, m.attr)
                 request = _sample(m.request)
                 card = m.cardinality
-                if card is sb.Cardinality.UNARY:
+                if card is codegen.Cardinality.UNARY:
                     with warnings.catch_warnings():
                         # Calling the deprecated rpc is meant to warn (tested in test_corpus).
                         warnings.simplefilter("ignore", DeprecationWarning)
                         reply = await call(request)
                     assert isinstance(reply, m.reply)
-                elif card is sb.Cardinality.SERVER_STREAMING:
+                elif card is codegen.Cardinality.SERVER_STREAMING:
                     replies = [r async for r in call(request)]
                     assert len(replies) == 3 and all(isinstance(r, m.reply) for r in replies)
-                elif card is sb.Cardinality.CLIENT_STREAMING:
+                elif card is codegen.Cardinality.CLIENT_STREAMING:
                     reply = await call(_requests(request, 4))
                     assert reply.value == 4
                 else:

@@ -16,12 +16,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import runtime_lib as sb
+from runtime_lib import codegen
 
 ECHO_INITIAL = "x-grpc-test-echo-initial"
 ECHO_TRAILING = "x-grpc-test-echo-trailing-bin"
 
 
-def make_handler(sbmod: Any, pb2: Any) -> sb.HandlerBase:
+def make_handler(sbmod: Any, pb2: Any) -> codegen.HandlerBase:
     """A TestService handler on the generated ``test_sb`` base, replying with ``test_pb2``."""
 
     def payload(size: int) -> Any:
@@ -92,5 +93,5 @@ def make_handler(sbmod: Any, pb2: Any) -> sb.HandlerBase:
         async def unimplemented_call(self, request: Any, ctx: sb.CallContext) -> Any:
             raise NotImplementedError
 
-    handler: sb.HandlerBase = TestService()
+    handler: codegen.HandlerBase = TestService()
     return handler

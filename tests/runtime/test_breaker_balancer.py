@@ -13,9 +13,9 @@ from echo_service import make_handler
 from faults import Faults
 
 import runtime_lib as sb
-from runtime_lib.rpc.balancer import pick
-from runtime_lib.rpc.breaker import BreakerState, CircuitBreaker
-from runtime_lib.rpc.endpoints import EndpointPool
+from runtime_lib._rpc.balancer import pick
+from runtime_lib._rpc.breaker import BreakerState, CircuitBreaker
+from runtime_lib._rpc.endpoints import EndpointPool
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -18,7 +18,7 @@ import pytest
 from echo_service import make_handler, pb
 
 import runtime_lib as sb
-from runtime_lib.rpc import wire
+from runtime_lib._rpc import wire
 
 pytestmark = pytest.mark.timeout(120)
 

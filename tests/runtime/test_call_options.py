@@ -10,7 +10,7 @@ import pytest
 from echo_service import make_handler, pb
 
 import runtime_lib as sb
-from runtime_lib.rpc.options import CallOptions, check_call_options
+from runtime_lib._rpc.options import CallOptions, check_call_options
 
 pytestmark = pytest.mark.timeout(30)
 

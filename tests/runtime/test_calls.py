@@ -12,7 +12,7 @@ import pytest
 from echo_service import SDK, make_handler, pb
 
 import runtime_lib as sb
-from runtime_lib.rpc.deadline import parse_timeout
+from runtime_lib._rpc.deadline import parse_timeout
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -8,8 +8,8 @@ import grpc
 import pytest
 
 import runtime_lib
-from runtime_lib import errors
-from runtime_lib.errors import (
+from runtime_lib import _errors
+from runtime_lib._errors import (
     BadRequestError,
     ErrorCode,
     HandlerError,
@@ -17,13 +17,13 @@ from runtime_lib.errors import (
     UnimplementedError,
     error_for,
 )
-from runtime_lib.rpc import wire_errors
+from runtime_lib._rpc import wire_errors
 
 
 def _code_classes() -> dict[ErrorCode, list[type[ServiceBridgeError]]]:
-    """The classes of errors.py that set a ``code`` of their own, by code."""
+    """The classes of the errors module that set a ``code`` of their own, by code."""
     by_code: dict[ErrorCode, list[type[ServiceBridgeError]]] = {}
-    for _, cls in inspect.getmembers(errors, inspect.isclass):
+    for _, cls in inspect.getmembers(_errors, inspect.isclass):
         if (
             issubclass(cls, ServiceBridgeError)
             and cls is not ServiceBridgeError
@@ -90,7 +90,7 @@ def test_refined_classes_round_trip(sent: ServiceBridgeError) -> None:
 def test_unimplemented_is_sent_as_grpc_unimplemented() -> None:
     status, _, _ = wire_errors.encode(UnimplementedError("nope"))
     assert status is grpc.StatusCode.UNIMPLEMENTED
-    assert isinstance(UnimplementedError("nope"), errors.NotFoundError)
+    assert isinstance(UnimplementedError("nope"), _errors.NotFoundError)
 
 
 def test_call_cancelled_error_does_not_shadow_asyncio() -> None:

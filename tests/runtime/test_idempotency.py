@@ -11,8 +11,8 @@ import pytest
 from echo_service import make_handler, pb
 
 import runtime_lib as sb
-from runtime_lib.rpc import wire
-from runtime_lib.rpc.idempotency import IdempotencyCache
+from runtime_lib._rpc import wire
+from runtime_lib._rpc.idempotency import IdempotencyCache
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -1,6 +1,6 @@
 """Each row of docs/decisions/0002-retry-rules.md, on an in-memory transport.
 
-``FakeConnection`` implements the transport seam (runtime_lib.rpc.transports.base.Connection)
+``FakeConnection`` implements the transport seam (runtime_lib._rpc.transports.base.Connection)
 with scripted outcomes, so the invoker's retry, breaker and balancing rules run exactly as they
 do over grpcio or grpclib, without a socket. tests/runtime/test_retry_rules.py proves the same
 rules end to end on real gRPC.
@@ -17,27 +17,28 @@ from google.protobuf.message import Message
 from google.protobuf.wrappers_pb2 import StringValue
 
 import runtime_lib as sb
-from runtime_lib.errors import error_for
-from runtime_lib.rpc.admission import Admission
-from runtime_lib.rpc.breaker import BreakerState
-from runtime_lib.rpc.client import RpcInvoker, Target
-from runtime_lib.rpc.dispatch import Dispatcher
-from runtime_lib.rpc.endpoints import EndpointPool
-from runtime_lib.rpc.idempotency import IdempotencyCache
-from runtime_lib.rpc.transports.base import Connection, Outgoing, OutgoingCall
+from runtime_lib import codegen
+from runtime_lib._errors import error_for
+from runtime_lib._rpc.admission import Admission
+from runtime_lib._rpc.breaker import BreakerState
+from runtime_lib._rpc.client import RpcInvoker, Target
+from runtime_lib._rpc.dispatch import Dispatcher
+from runtime_lib._rpc.endpoints import EndpointPool
+from runtime_lib._rpc.idempotency import IdempotencyCache
+from runtime_lib._rpc.transports.base import Connection, Outgoing, OutgoingCall
 
 pytestmark = pytest.mark.timeout(30)
 
 FAST = sb.RetryPolicy(base_delay=0.001, max_delay=0.002)
 
 
-def _method(cardinality: sb.Cardinality) -> sb.MethodSpec[StringValue, StringValue]:
-    return sb.MethodSpec("M", "m", "/fake.S/M", cardinality, StringValue, StringValue)
+def _method(cardinality: codegen.Cardinality) -> codegen.MethodSpec[StringValue, StringValue]:
+    return codegen.MethodSpec("M", "m", "/fake.S/M", cardinality, StringValue, StringValue)
 
 
-UNARY = _method(sb.Cardinality.UNARY)
-SERVER_STREAM = _method(sb.Cardinality.SERVER_STREAMING)
-CLIENT_STREAM = _method(sb.Cardinality.CLIENT_STREAMING)
+UNARY = _method(codegen.Cardinality.UNARY)
+SERVER_STREAM = _method(codegen.Cardinality.SERVER_STREAMING)
+CLIENT_STREAM = _method(codegen.Cardinality.CLIENT_STREAMING)
 
 Outcome = Message | sb.ServiceBridgeError
 """What one attempt gets: the reply, or the error the transport raises."""

@@ -12,7 +12,7 @@ from echo_service import make_handler, pb
 from faults import Faults
 
 import runtime_lib as sb
-from runtime_lib.nats_server import free_port
+from runtime_lib._nats_server import free_port
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -21,8 +21,8 @@ from google.rpc import (  # type: ignore[import-untyped]  # googleapis-common-pr
 )
 
 import runtime_lib as sb
-from runtime_lib.nats_server import free_port
-from runtime_lib.rpc import wire
+from runtime_lib._nats_server import free_port
+from runtime_lib._rpc import wire
 
 pytestmark = pytest.mark.timeout(60)
 

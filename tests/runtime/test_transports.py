@@ -63,7 +63,7 @@ def test_grpclib_missing_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch)
     for name in [n for n in sys.modules if n.split(".")[0] in ("grpclib", "h2")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "grpclib", None)  # as if it were not installed
-    monkeypatch.delitem(sys.modules, "runtime_lib.rpc.transports.grpclib", raising=False)
+    monkeypatch.delitem(sys.modules, "runtime_lib._rpc.transports.grpclib", raising=False)
     with pytest.raises(sb.ConfigError, match=r"pip install 'sb-gen\[grpclib\]'"):
         sb.Bridge("caller", rpc=sb.RpcConfig(transport="grpclib"))
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime_lib.security import certs
+from runtime_lib._security import certs
 
 TRUST_DOMAIN = "example.org"
 

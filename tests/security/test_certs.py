@@ -12,10 +12,10 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import PolicyBuilder, Store
 
-from runtime_lib.errors import ConfigError
-from runtime_lib.security import certs
-from runtime_lib.security.cli import main
-from runtime_lib.security.pem import read_certs
+from runtime_lib._errors import ConfigError
+from runtime_lib._security import certs
+from runtime_lib._security.cli import main
+from runtime_lib._security.pem import read_certs
 
 from .conftest import TRUST_DOMAIN
 

@@ -28,13 +28,13 @@ from nats.js.api import (
     StreamConfig,
 )
 
-from runtime_lib.events.names import compile_pattern, subject_for
-from runtime_lib.events.pull_consumer import NatsConsumer, NatsDelivery
-from runtime_lib.nats_server import NatsServer, find_nats_server
-from runtime_lib.security import certs
-from runtime_lib.security.cli import main
-from runtime_lib.security.nats_auth import ADMIN, connect_options, durable_names
-from runtime_lib.security.tls import TlsConfig, TlsFiles
+from runtime_lib._events.names import compile_pattern, subject_for
+from runtime_lib._events.pull_consumer import NatsConsumer, NatsDelivery
+from runtime_lib._nats_server import NatsServer, find_nats_server
+from runtime_lib._security import certs
+from runtime_lib._security.cli import main
+from runtime_lib._security.nats_auth import ADMIN, connect_options, durable_names
+from runtime_lib._security.tls import TlsConfig, TlsFiles
 
 SERVICES = {
     "payment": {"publishes": ["payment.done"], "subscribes": ["order.placed"]},

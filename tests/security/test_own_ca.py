@@ -12,9 +12,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from runtime_lib.errors import ConfigError
-from runtime_lib.security.pem import cert_pem, key_pem
-from runtime_lib.security.tls import TlsConfig
+from runtime_lib._errors import ConfigError
+from runtime_lib._security.pem import cert_pem, key_pem
+from runtime_lib._security.tls import TlsConfig
 
 NOW = dt.datetime.now(dt.UTC)
 

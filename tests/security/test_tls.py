@@ -17,10 +17,10 @@ import grpc
 import pytest
 from cryptography import x509
 
-from runtime_lib.errors import ConfigError
-from runtime_lib.security import certs
-from runtime_lib.security.identity import PeerIdentityError
-from runtime_lib.security.tls import (
+from runtime_lib._errors import ConfigError
+from runtime_lib._security import certs
+from runtime_lib._security.identity import PeerIdentityError
+from runtime_lib._security.tls import (
     TlsConfig,
     TlsFiles,
     channel_credentials,

@@ -6,7 +6,8 @@ from collections.abc import Iterable, Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan
 
-from runtime_lib.telemetry import Telemetry, TelemetryConfig
+from runtime_lib._telemetry.api import Telemetry
+from runtime_lib._telemetry.config import TelemetryConfig
 
 
 def memory_telemetry(service: str, **options: object) -> Telemetry:

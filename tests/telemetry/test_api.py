@@ -9,8 +9,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from runtime_lib.errors import ConfigError
-from runtime_lib.telemetry import Telemetry, TelemetryConfig, TraceContextFilter
+from runtime_lib._errors import ConfigError
+from runtime_lib._telemetry.api import Telemetry
+from runtime_lib._telemetry.config import TelemetryConfig
+from runtime_lib._telemetry.logs import TraceContextFilter
 
 from .helpers import memory_telemetry, parent_id, span_id, tree
 

@@ -11,7 +11,7 @@ SCRIPT = textwrap.dedent(
     import sys
 
     import runtime_lib
-    from runtime_lib.telemetry import Telemetry
+    from runtime_lib._telemetry.api import Telemetry
 
     telemetry = Telemetry("orders")
     assert not telemetry.enabled

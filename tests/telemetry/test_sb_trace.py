@@ -13,8 +13,9 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from runtime_lib.errors import HandlerError
-from runtime_lib.telemetry import Telemetry, TelemetryConfig
+from runtime_lib._errors import HandlerError
+from runtime_lib._telemetry.api import Telemetry
+from runtime_lib._telemetry.config import TelemetryConfig
 
 SB_TRACE = Path(sys.executable).with_name("sb-trace")
 MS = 1_000_000
@@ -167,7 +168,7 @@ def test_sb_trace_errors(tmp_path: Path) -> None:
 def test_ascii_terminals_get_ascii_bars() -> None:
     import io
 
-    from runtime_lib.telemetry.trace_cli import glyphs_for
+    from runtime_lib._telemetry.trace_cli import glyphs_for
 
     ascii_out = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
     assert (glyphs_for(ascii_out).bar, glyphs_for(ascii_out).error) == ("#", "x")

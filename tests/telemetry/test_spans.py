@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runtime_lib.errors import CallTimeoutError, HandlerError, ValidationError
+from runtime_lib._errors import CallTimeoutError, HandlerError, ValidationError
 
 from .helpers import memory_telemetry, one, parent_id, span_id, spans_of, tree
 
@@ -218,7 +218,7 @@ def test_a_call_inside_a_sampled_trace_follows_its_parent() -> None:
 
 
 def test_breaker_and_outbox_gauges_read_their_sources() -> None:
-    from runtime_lib.telemetry import OutboxStats
+    from runtime_lib._telemetry.metrics import OutboxStats
 
     bridge = memory_telemetry("orders")
     bridge.observe_breakers(lambda: [("10.0.0.7:1", "open"), ("10.0.0.8:1", "closed")])

@@ -1,0 +1,324 @@
+"""Bridge: the one object a service process owns.
+
+It serves handler instances over gRPC, builds typed clients, publishes and subscribes to events,
+and owns every background part (server, channels, registry, events): ``start()`` brings them up,
+``stop()`` drains and closes them all.
+
+    bridge = Bridge("payment", registry={"ledger": ["127.0.0.1:50052"]})
+    bridge.serve(Payments())
+    async with bridge:
+        ledger = bridge.client(LedgerClient, service="ledger")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar, overload
+
+from runtime_lib._errors import ConfigError, StateError
+from runtime_lib._events.config import Broker, EventsConfig
+from runtime_lib._events.context import EventContext
+from runtime_lib._events.envelope import EventEnvelope
+from runtime_lib._events.event_type import E, EventType
+from runtime_lib._events.outbox import OutboxAdmin
+from runtime_lib._events.runtime import EventsRuntime
+from runtime_lib._lifecycle import Callback, ConnectionObserver, Lifecycle, LifecycleEvent
+from runtime_lib._registry.base import Instance, Registry
+from runtime_lib._registry.static import StaticRegistry
+from runtime_lib._rpc.admission import Admission
+from runtime_lib._rpc.base import ClientBase, HandlerBase
+from runtime_lib._rpc.client import RpcInvoker, Target
+from runtime_lib._rpc.config import RpcConfig
+from runtime_lib._rpc.dispatch import Dispatcher
+from runtime_lib._rpc.endpoints import EndpointPool
+from runtime_lib._rpc.idempotency import IdempotencyCache
+from runtime_lib._rpc.options import CallOptions
+from runtime_lib._rpc.server import RpcServer
+from runtime_lib._rpc.transports import connector
+from runtime_lib._telemetry.api import Telemetry
+from runtime_lib._telemetry.config import TelemetryConfig
+
+C = TypeVar("C", bound=ClientBase)
+
+_WILDCARD_HOSTS = ("0.0.0.0", "[::]", "::", "")
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class Bridge:
+    """One service process: ``service`` is the name it registers under and calls out as.
+
+    Keyword options:
+      listen: where the gRPC server binds (``"127.0.0.1:0"`` picks a free port).
+      advertise: the address other processes reach it on (default: the bound address).
+      registry: a :class:`Registry`, or a static ``{"service": ["host:port", ...]}`` map.
+      data_dir: where the event outbox (and the embedded broker's store) live; default
+        ``$SB_DATA_DIR``, else ``$XDG_STATE_HOME/servicebridge``, else
+        ``~/.local/state/servicebridge`` (one per user, so processes meet on one broker).
+      rpc: the settings of calls and the server (:class:`RpcConfig`: call defaults, transport,
+        admission, idempotency, breaker, drain timeout, interceptors, expose_errors).
+      events: an :class:`EventsConfig` (broker and limits), or just its broker: ``"embedded"``
+        (a local nats-server shared under data_dir), ``"memory"``, a ``nats://`` URL or a
+        :class:`NatsConfig`.
+      telemetry: spans, metrics and logs of every call and event (:class:`TelemetryConfig`;
+        off by default). User code reaches it as ``bridge.telemetry``.
+    """
+
+    def __init__(
+        self,
+        service: str,
+        *,
+        listen: str = "127.0.0.1:0",
+        advertise: str | None = None,
+        registry: Registry | Mapping[str, Sequence[str]] | None = None,
+        data_dir: str | Path | None = None,
+        rpc: RpcConfig | None = None,
+        events: EventsConfig | Broker = "embedded",
+        telemetry: TelemetryConfig | None = None,
+    ) -> None:
+        if not service:
+            raise ConfigError("a bridge needs a service name")
+        rpc = rpc or RpcConfig()
+        self._connect = connector(rpc.transport)
+        self.service = service
+        self.telemetry = Telemetry(service, telemetry)
+        self.telemetry.observe_breakers(
+            lambda: self._pool.breaker_states() if self._pool is not None else []
+        )
+        self.registry: Registry = (
+            StaticRegistry(registry)
+            if registry is None or isinstance(registry, Mapping)
+            else registry
+        )
+        self._listen = listen
+        self._advertise = advertise
+        self._call_defaults: CallOptions = {**rpc.call_defaults}
+        self._breaker = rpc.breaker
+        self._dispatcher = Dispatcher(
+            Admission(rpc.admission),
+            IdempotencyCache(rpc.idempotency),
+            self.telemetry,
+            expose_errors=rpc.expose_errors,
+        )
+        self._drain_timeout = rpc.drain_timeout
+        self._interceptors = tuple(rpc.interceptors)
+        self._server: RpcServer | None = None
+        self._pool: EndpointPool | None = None
+        self._address: str | None = None
+        self._started = False
+        self._lifecycle = Lifecycle()
+        if isinstance(self.registry, ConnectionObserver):
+            self.registry.observe_connection(self._lifecycle, service)
+        self.events = EventsRuntime(
+            service=service,
+            data_dir=data_dir,
+            events=events,
+            telemetry=self.telemetry,
+            lifecycle=self._lifecycle,
+        )
+
+    def on(self, event: LifecycleEvent, callback: Callback) -> None:
+        """Call ``callback(ConnectionEvent)`` on ``"connected"``, ``"reconnecting"`` or
+        ``"disconnected"`` of the broker and registry connections (see :mod:`runtime_lib._lifecycle`)."""
+        self._lifecycle.on(event, callback)
+
+    # -- serving ---------------------------------------------------------------------------
+
+    def serve(self, *handlers: HandlerBase) -> None:
+        """Serve these handler instances (call before ``start()``)."""
+        if self._started:
+            raise ConfigError("serve() must be called before start()")
+        for handler in handlers:
+            self._dispatcher.add(handler)
+
+    @property
+    def address(self) -> str:
+        """``host:port`` the gRPC server is bound to (after ``start()``)."""
+        if self._address is None:
+            raise ConfigError(f"bridge {self.service!r} is not serving: serve() then start()")
+        return self._address
+
+    # -- calling ---------------------------------------------------------------------------
+
+    def client(
+        self, client_class: type[C], *, address: str | None = None, service: str | None = None
+    ) -> C:
+        """A typed client for one address, or for a service name resolved through the registry."""
+        if (address is None) == (service is None):
+            raise ConfigError("client() needs exactly one of address= or service=")
+        if address is not None:
+            fixed = (Instance(address),)
+            target = Target(f"address {address}", lambda: fixed)
+        else:
+            assert service is not None
+            name = service
+            target = Target(
+                f"service {name!r}",
+                lambda: self.registry.instances(name),
+                local=name == self.service,
+            )
+        invoker = RpcInvoker(
+            target=target,
+            pool=self._endpoints(),
+            dispatcher=self._dispatcher,
+            caller=self.service,
+            defaults=self._call_defaults,
+            telemetry=self.telemetry,
+        )
+        return client_class(invoker)
+
+    def _endpoints(self) -> EndpointPool:
+        if self._pool is None:
+            self._pool = EndpointPool(self._breaker, self._connect)
+        return self._pool
+
+    # -- events ----------------------------------------------------------------------------
+
+    async def publish(
+        self,
+        event: EventType,
+        *,
+        idempotency_key: str | None = None,
+        partition_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        occurred_at: datetime | None = None,
+        fire_and_forget: bool = False,
+    ) -> str:
+        """Store ``event`` in the durable outbox; return its id (UUIDv7) once it is durable."""
+        if not self._started:
+            raise StateError(f"bridge {self.service!r} is not started: start() before publish()")
+        await self.events.ensure_started()
+        return await self.events.publish(
+            event,
+            idempotency_key=idempotency_key,
+            partition_key=partition_key,
+            headers=headers,
+            occurred_at=occurred_at,
+            fire_and_forget=fire_and_forget,
+        )
+
+    @overload
+    def subscribe(
+        self,
+        event: type[E],
+        handler: Callable[[E, EventContext], Awaitable[None]],
+        *,
+        filter: Mapping[str, Any] | None = None,
+        dedupe: bool = False,
+        name: str = "",
+    ) -> None: ...
+
+    @overload
+    def subscribe(
+        self,
+        event: str,
+        handler: Callable[[EventEnvelope, EventContext], Awaitable[None]],
+        *,
+        filter: Mapping[str, Any] | None = None,
+        dedupe: bool = False,
+        name: str = "",
+    ) -> None: ...
+
+    def subscribe(
+        self,
+        event: type[EventType] | str,
+        handler: Callable[[Any, EventContext], Awaitable[None]],
+        *,
+        filter: Mapping[str, Any] | None = None,
+        dedupe: bool = False,
+        name: str = "",
+    ) -> None:
+        """Handle an event class or a pattern (``order.*``, ``order.#``); call before ``start()``."""
+        if self._started:
+            raise ConfigError("subscribe() must be called before start()")
+        self.events.subscribe(event, handler, filter=filter, dedupe=dedupe, name=name)
+
+    @property
+    def outbox(self) -> OutboxAdmin:
+        """Failed, pending and per-state counts of the outbox; retry or discard failed rows."""
+        return self.events.outbox
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        await self.registry.start()
+        if self._dispatcher.services:
+            self._server = RpcServer(
+                self._dispatcher, self._listen, self._drain_timeout, self._interceptors
+            )
+            port = await self._server.start()
+            host = self._listen.rsplit(":", 1)[0]
+            if host in _WILDCARD_HOSTS:
+                host = "127.0.0.1"
+            self._address = f"{host}:{port}"
+            await self.registry.register(
+                self.service, self._advertise or self._address, self._dispatcher.contracts()
+            )
+        if self.events.has_subscriptions or await self.events.has_backlog():
+            await self.events.start()
+
+    async def stop(self) -> None:
+        """Drain in-flight calls, refuse new ones, withdraw from the registry, close everything."""
+        if not self._started:
+            return
+        self._started = False
+        try:
+            await self.registry.stop()
+            if self._server is not None:
+                await self._server.stop()
+            await self.events.stop()
+        finally:
+            self._server = None
+            self._address = None
+            pool, self._pool = self._pool, None
+            if pool is not None:
+                await pool.close()
+            if self.telemetry.enabled:
+                # Off the loop: exporters may block on the network (otlp) or the disk (file).
+                await asyncio.to_thread(self.telemetry.force_flush)
+
+    async def run_forever(self) -> None:
+        """Serve until SIGTERM or SIGINT, then ``stop()``: in-flight calls drain (up to
+        ``RpcConfig.drain_timeout``) and this returns, so the process can exit 0.
+
+        Starts the bridge if it is not started. Signals are handled from the moment it is called;
+        it must run on the main thread's event loop (``asyncio.run(main())``).
+        """
+        loop = asyncio.get_running_loop()
+        signalled = asyncio.Event()
+        try:
+            for sig in _STOP_SIGNALS:
+                loop.add_signal_handler(sig, signalled.set)
+        except (RuntimeError, ValueError, NotImplementedError) as exc:
+            for sig in _STOP_SIGNALS:
+                loop.remove_signal_handler(sig)
+            raise ConfigError(
+                "run_forever() handles SIGTERM and SIGINT, so it needs the main thread's event "
+                "loop on a POSIX system: call it from asyncio.run(...)"
+            ) from exc
+        try:
+            await self.start()
+            await signalled.wait()
+        finally:
+            for sig in _STOP_SIGNALS:
+                loop.remove_signal_handler(sig)
+            await self.stop()
+
+    async def __aenter__(self) -> Bridge:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()

@@ -1,0 +1,139 @@
+"""The JetStream pull consumer a subscription reads from, and its deliveries."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+from collections import deque
+
+import nats.js.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from runtime_lib._events.bus import Delivery
+from runtime_lib._events.envelope import EventEnvelope
+
+log = logging.getLogger("runtime_lib.events")
+
+
+class NatsDelivery:
+    def __init__(self, msg: Msg, envelope: EventEnvelope) -> None:
+        self.msg = msg
+        self.envelope = envelope
+        self.attempt = int(msg.metadata.num_delivered)
+
+    async def ack(self) -> None:
+        await self.msg.ack()
+
+    async def nak(self, delay: float) -> None:
+        await self.msg.nak(delay=delay)
+
+    async def term(self) -> None:
+        await self.msg.term()
+
+    async def in_progress(self) -> None:
+        await self.msg.in_progress()
+
+
+_PULL_ENDED = frozenset({"404", "408", "409"})  # no messages, request expired, conflict
+_HEARTBEAT = "100"
+
+
+class NatsConsumer:
+    """A durable pull consumer, read through an inbox of our own.
+
+    One pull request per fetch: ``{"batch": n, "no_wait": true, "expires": ...}`` waits up to
+    ``expires`` for the first message, then the server sends what it has (at most ``n``) and
+    ends the request with a 404 status, so one round trip brings a whole batch. Each request
+    has its own reply subject, so a status that ends an earlier request (say, one that expired
+    after its fetch gave up) is told apart; an event such a request still brings waits here for
+    the next fetch. ``PullSubscription.fetch`` instead pays a task, a timer and a uuid per
+    message.
+    """
+
+    def __init__(self, nc: Client, stream: str, durable: str) -> None:
+        self._nc = nc
+        self._next = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
+        self._prefix = ""
+        self._tokens = itertools.count()
+        self._sub: Subscription | None = None
+        # Messages in arrival order; data messages left from an earlier request stay for the next.
+        self._queue: deque[Msg] = deque()
+        self._wakeup: asyncio.Future[None] | None = None
+
+    async def open(self) -> None:
+        inbox = self._nc.new_inbox()
+        self._sub = await self._nc.subscribe(f"{inbox}.*", cb=self._arrived)
+        self._prefix = f"{inbox}."
+
+    async def _arrived(self, msg: Msg) -> None:
+        self._queue.append(msg)
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
+
+    async def fetch(self, batch: int, timeout_s: float) -> list[Delivery]:
+        msgs: list[Msg] = []
+        reply = ""
+        if self._take(msgs, batch, reply) or len(msgs) >= batch:
+            return await self._deliveries(msgs)
+        reply = f"{self._prefix}{next(self._tokens)}"
+        request: dict[str, int | bool] = {"batch": batch - len(msgs), "no_wait": True}
+        if not msgs:
+            # Without expires a no_wait request ends at once; with it, it waits for a first one.
+            request["expires"] = max(int(timeout_s * 1e9) - 100_000, 1_000_000)
+        await self._nc.publish(self._next, json.dumps(request).encode(), reply=reply)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while not self._take(msgs, batch, reply) and len(msgs) < batch:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            self._wakeup = wakeup = loop.create_future()
+            try:
+                await asyncio.wait_for(wakeup, remaining)
+            except TimeoutError:
+                break
+            finally:
+                self._wakeup = None
+        return await self._deliveries(msgs)
+
+    def _take(self, msgs: list[Msg], batch: int, reply: str) -> bool:
+        """Move queued data messages into ``msgs`` (up to ``batch``); True once the pull request
+        answered on ``reply`` has ended."""
+        queue = self._queue
+        while queue and len(msgs) < batch:
+            msg = queue.popleft()
+            headers = msg.headers
+            status = headers.get("Status") if headers else None
+            if not status:
+                msgs.append(msg)
+            elif msg.subject != reply or status == _HEARTBEAT:
+                continue  # the end of an earlier request, or a heartbeat
+            elif status in _PULL_ENDED or msgs:
+                return True  # ended; another status with messages in hand: return those first
+            else:
+                raise nats.js.errors.APIError.from_msg(msg)
+        return False
+
+    async def _deliveries(self, msgs: list[Msg]) -> list[Delivery]:
+        out: list[Delivery] = []
+        for msg in msgs:
+            try:
+                envelope = EventEnvelope.from_headers(msg.headers or {}, msg.data)
+            except Exception as exc:
+                log.warning("dropping a message that is not an event on %s: %s", msg.subject, exc)
+                await msg.term()
+                continue
+            out.append(NatsDelivery(msg, envelope))
+        return out
+
+    async def close(self) -> None:
+        sub, self._sub = self._sub, None
+        if sub is not None:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()

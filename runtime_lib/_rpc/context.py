@@ -1,0 +1,86 @@
+"""What a handler knows about the call it is serving, and the reply metadata it sets."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from runtime_lib._errors import ConfigError
+from runtime_lib._rpc.options import check_metadata_entry
+
+MetadataValue = str | bytes
+
+_EMPTY: Mapping[str, MetadataValue] = MappingProxyType({})
+
+
+@dataclass(slots=True)
+class CallContext:
+    """Passed to every handler method as ``ctx``.
+
+    ``deadline`` is a ``time.monotonic()`` instant (None when the caller set none); calls made
+    through the bridge from inside the handler inherit what is left of it. ``metadata`` holds the
+    call's incoming metadata, keys lower-case, ``-bin`` entries as ``bytes``.
+    """
+
+    method: str
+    caller: str = ""
+    request_id: str = ""
+    idempotency_key: str | None = None
+    deadline: float | None = None
+    metadata: Mapping[str, MetadataValue] = field(default_factory=dict)
+    # Reply metadata, allocated on first use: most calls set none.
+    _headers: dict[str, MetadataValue] | None = field(default=None, init=False, repr=False)
+    _trailers: dict[str, MetadataValue] | None = field(default=None, init=False, repr=False)
+    _headers_sent: bool = field(default=False, init=False, repr=False)
+
+    def time_remaining(self) -> float | None:
+        """Seconds left before the caller's deadline, or None if there is none."""
+        if self.deadline is None:
+            return None
+        return max(0.0, self.deadline - time.monotonic())
+
+    def set_header(self, key: str, value: MetadataValue) -> None:
+        """Send ``key: value`` in the reply's initial metadata (before the first reply message;
+        with the reply of a unary call). ``-bin`` keys take ``bytes``, others ``str``."""
+        if self._headers_sent:
+            raise ConfigError(
+                f"set_header({key!r}) on {self.method}: the headers were already sent with the "
+                "first reply message; set headers before yielding it"
+            )
+        check_metadata_entry(key, value)
+        if self._headers is None:
+            self._headers = {}
+        self._headers[key] = value
+
+    def set_trailer(self, key: str, value: MetadataValue) -> None:
+        """Send ``key: value`` in the reply's trailing metadata, with the status (also on
+        failure). ``-bin`` keys take ``bytes``, others ``str``."""
+        check_metadata_entry(key, value)
+        if self._trailers is None:
+            self._trailers = {}
+        self._trailers[key] = value
+
+    @property
+    def reply_headers(self) -> Mapping[str, MetadataValue]:
+        """What ``set_header`` collected, for the transport that sends the reply."""
+        return self._headers if self._headers is not None else _EMPTY
+
+    @property
+    def reply_trailers(self) -> Mapping[str, MetadataValue]:
+        """What ``set_trailer`` collected, for the transport that sends the status."""
+        return self._trailers if self._trailers is not None else _EMPTY
+
+    @property
+    def has_reply_metadata(self) -> bool:
+        return self._headers is not None or self._trailers is not None
+
+    @property
+    def headers_sent(self) -> bool:
+        return self._headers_sent
+
+    def mark_headers_sent(self) -> None:
+        """Called by the transport once the initial metadata went out: later ``set_header``
+        calls raise instead of being lost."""
+        self._headers_sent = True

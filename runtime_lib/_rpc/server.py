@@ -1,0 +1,275 @@
+"""The gRPC face of a bridge: a ``grpc.aio`` server on the standard ``/package.Service/Method`` paths.
+
+Any gRPC client can call it. It decodes the request bytes and reads the call's metadata into a
+:class:`CallContext` (a malformed call is the caller's fault: ``BadRequestError``), hands the call
+to the :class:`Dispatcher`, sends the handler's reply metadata, and turns failures into the rich
+error model. An unknown path gets gRPC's ``UNIMPLEMENTED`` and leaves nothing behind. It also
+serves the standard gRPC health service, and ``stop()`` drains: in-flight calls finish, new ones
+are refused with the not-dispatched marker, then the server closes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, NoReturn, TypeVar
+
+import grpc
+from google.protobuf.message import DecodeError, Message
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from runtime_lib._errors import BadRequestError, ConfigError, ServiceBridgeError
+from runtime_lib._rpc import wire, wire_errors
+from runtime_lib._rpc.context import CallContext, MetadataValue
+from runtime_lib._rpc.dispatch import Dispatcher, Route, closing
+from runtime_lib._rpc.spec import Cardinality
+
+_SERVING = health_pb2.HealthCheckResponse.SERVING
+_NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+M = TypeVar("M", bound=Message)
+
+# Calls that gRPC's core accepted but this process has not taken yet (its loop is busy) wait in
+# a pending queue. Between 1,000 and 3,000 of them (gRPC's defaults) core drops arrivals at
+# random ("random early detection") with a bare CANCELLED: no trailers, no not-dispatched
+# marker, so callers could neither explain nor retry them. With both limits at one higher
+# value, every call up to it reaches admission, which refuses the excess with the marker.
+PENDING_CALL_LIMIT = 20_000
+
+_SERVER_OPTIONS = (
+    # gRPC binds with SO_REUSEPORT by default, so a second server on a served port would start
+    # and silently share it; with it off, the second bind fails and start() says so.
+    ("grpc.so_reuseport", 0),
+    ("grpc.server.max_pending_requests", PENDING_CALL_LIMIT),
+    ("grpc.server.max_pending_requests_hard_limit", PENDING_CALL_LIMIT),
+)
+
+# A longer ``sb-timeout-ms`` (over ~30 years) is not a deadline anyone meant.
+_MAX_TIMEOUT_DIGITS = 12
+
+
+class RpcServer:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        listen: str,
+        drain_timeout: float,
+        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    ) -> None:
+        self._dispatcher = dispatcher
+        self._interceptors = tuple(interceptors)
+        self._listen = listen
+        self._drain_timeout = drain_timeout
+        self._server: grpc.aio.Server | None = None
+        self._health: Any = None
+        self.port = 0
+
+    async def start(self) -> int:
+        server = grpc.aio.server(interceptors=self._interceptors, options=_SERVER_OPTIONS)
+        server.add_generic_rpc_handlers((_Handlers(self._dispatcher),))
+        self._health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        try:
+            self.port = server.add_insecure_port(self._listen)
+        except RuntimeError as exc:
+            raise ConfigError(
+                f"cannot listen on {self._listen}: the address is in use (another server is "
+                "serving it) or not available on this host; choose another listen= address"
+            ) from exc
+        await server.start()
+        self._server = server
+        await self._health.set("", _SERVING)
+        for spec in self._dispatcher.services:
+            await self._health.set(spec.full_name, _SERVING)
+        return self.port
+
+    async def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._dispatcher.admission.drain()
+        await self._health.enter_graceful_shutdown()
+        await self._dispatcher.admission.wait_idle(self._drain_timeout)
+        await server.stop(grace=1.0)
+
+
+class _Handlers(grpc.GenericRpcHandler):
+    """The method handlers, built once from the routes. An unknown path is answered by gRPC
+    (``UNIMPLEMENTED``) and stored nowhere: a per-path cache grew with every distinct path."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.methods: Mapping[str, grpc.RpcMethodHandler[Any, Any]] = MappingProxyType(
+            {path: _method_handler(dispatcher, route) for path, route in dispatcher.routes.items()}
+        )
+
+    def service(
+        self, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        return self.methods.get(handler_call_details.method)
+
+
+def _method_handler(dispatcher: Dispatcher, route: Route) -> grpc.RpcMethodHandler[Any, Any]:
+    # Requests arrive as bytes (no deserializer) and are decoded here, so that undecodable bytes
+    # are refused as the caller's error instead of gRPC's generic one.
+    method = route.method
+    request_class = method.request
+    encode = method.reply.SerializeToString
+
+    async def unary(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> Message:
+        ctx: CallContext | None = None
+        try:
+            ctx = _context(route, context)
+            reply = await dispatcher.unary(
+                route, _decode(request_class, raw, route.method.path), ctx
+            )
+        except ServiceBridgeError as exc:
+            await _abort(context, ctx, exc)
+        if ctx.has_reply_metadata:
+            await _send_headers(context, ctx)
+            _set_trailers(context, ctx)
+        return reply
+
+    async def client_stream(
+        raw: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]
+    ) -> Message:
+        ctx: CallContext | None = None
+        try:
+            ctx = _context(route, context)
+            requests = _decoded(request_class, raw, route.method.path)
+            reply = await dispatcher.client_stream(route, requests, ctx)
+        except ServiceBridgeError as exc:
+            await _abort(context, ctx, exc)
+        await _send_headers(context, ctx)
+        _set_trailers(context, ctx)
+        return reply
+
+    async def server_stream(
+        raw: bytes, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[Message]:
+        ctx: CallContext | None = None
+        try:
+            ctx = _context(route, context)
+            request = _decode(request_class, raw, route.method.path)
+            replies = dispatcher.server_stream(route, request, ctx)
+            async with closing(replies):
+                async for reply in replies:
+                    if not ctx.headers_sent:
+                        await _send_headers(context, ctx)
+                    yield reply
+        except ServiceBridgeError as exc:
+            await _abort(context, ctx, exc)
+        await _send_headers(context, ctx)
+        _set_trailers(context, ctx)
+
+    async def bidi_stream(
+        raw: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[Message]:
+        ctx: CallContext | None = None
+        try:
+            ctx = _context(route, context)
+            requests = _decoded(request_class, raw, route.method.path)
+            replies = dispatcher.bidi_stream(route, requests, ctx)
+            async with closing(replies):
+                async for reply in replies:
+                    if not ctx.headers_sent:
+                        await _send_headers(context, ctx)
+                    yield reply
+        except ServiceBridgeError as exc:
+            await _abort(context, ctx, exc)
+        await _send_headers(context, ctx)
+        _set_trailers(context, ctx)
+
+    if method.cardinality is Cardinality.UNARY:
+        return grpc.unary_unary_rpc_method_handler(unary, None, encode)
+    if method.cardinality is Cardinality.CLIENT_STREAMING:
+        return grpc.stream_unary_rpc_method_handler(client_stream, None, encode)
+    if method.cardinality is Cardinality.SERVER_STREAMING:
+        return grpc.unary_stream_rpc_method_handler(server_stream, None, encode)
+    return grpc.stream_stream_rpc_method_handler(bidi_stream, None, encode)
+
+
+def _decode(cls: type[M], raw: bytes, path: str) -> M:
+    try:
+        return cls.FromString(raw)
+    except DecodeError:
+        raise BadRequestError(
+            f"the request to {path} is not a valid {cls.DESCRIPTOR.full_name} message "
+            "(protobuf could not parse its bytes); check that the caller uses the same .proto",
+            field="request",
+        ) from None
+
+
+async def _decoded(cls: type[M], raws: AsyncIterator[bytes], path: str) -> AsyncIterator[M]:
+    async for raw in raws:
+        yield _decode(cls, raw, path)
+
+
+def _context(route: Route, context: grpc.aio.ServicerContext[Any, Any]) -> CallContext:
+    # One pass over the (key, value) pairs; binary ("-bin") entries have bytes values.
+    metadata: dict[str, MetadataValue] = dict(context.invocation_metadata() or ())
+    get = metadata.get
+    sent = get(wire.CONTRACT)
+    if sent is not None and sent != route.method.contract_hash:
+        Dispatcher.check_contract(route, str(sent))  # raises the mismatch
+    remaining = context.time_remaining()
+    stated = get(wire.TIMEOUT_MS)
+    if stated is not None:
+        budget = _timeout_ms(stated) / 1000
+        remaining = budget if remaining is None else min(remaining, budget)
+    return CallContext(
+        route.method.path,
+        _text(get(wire.CALLER)),
+        _text(get(wire.REQUEST_ID)),
+        _text(get(wire.IDEMPOTENCY_KEY)) or None,
+        None if remaining is None else time.monotonic() + remaining,
+        metadata,
+    )
+
+
+def _text(value: MetadataValue | None) -> str:
+    # Only "-bin" keys carry bytes, and none of the sb-* keys is one.
+    return value if isinstance(value, str) else ""
+
+
+def _timeout_ms(stated: MetadataValue) -> int:
+    if (
+        isinstance(stated, str)
+        and stated.isascii()
+        and stated.isdigit()
+        and len(stated) <= _MAX_TIMEOUT_DIGITS
+    ):
+        return int(stated)
+    raise BadRequestError(
+        f"metadata {wire.TIMEOUT_MS} must be a whole number of milliseconds "
+        f"(1 to {_MAX_TIMEOUT_DIGITS} digits), got {len(stated)} characters "
+        f"starting {stated[:20]!r}",
+        field=wire.TIMEOUT_MS,
+    )
+
+
+async def _send_headers(context: grpc.aio.ServicerContext[Any, Any], ctx: CallContext) -> None:
+    if ctx.headers_sent:
+        return
+    ctx.mark_headers_sent()
+    headers = ctx.reply_headers
+    if headers:
+        await context.send_initial_metadata(tuple(headers.items()))
+
+
+def _set_trailers(context: grpc.aio.ServicerContext[Any, Any], ctx: CallContext) -> None:
+    trailers = ctx.reply_trailers
+    if trailers:
+        context.set_trailing_metadata(tuple(trailers.items()))
+
+
+async def _abort(
+    context: grpc.aio.ServicerContext[Any, Any],
+    ctx: CallContext | None,
+    error: ServiceBridgeError,
+) -> NoReturn:
+    code, details, trailers = wire_errors.encode(error)
+    if ctx is not None:
+        await _send_headers(context, ctx)
+        trailers = (*ctx.reply_trailers.items(), *trailers)
+    await context.abort(code, details, trailers)

@@ -1,0 +1,28 @@
+"""What carries a call: the seam (``base``) and its implementations (``inproc``, ``grpcio``,
+``grpclib``). ``connector(name)`` gives the bridge's network transport."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from runtime_lib._errors import ConfigError
+from runtime_lib._rpc.transports.base import Connection
+
+NETWORK = ("grpcio", "grpclib")
+
+
+def connector(name: str) -> Callable[[str], Connection]:
+    """The factory of connections (one per address) of network transport ``name``."""
+    if name not in NETWORK:
+        raise ConfigError(f"unknown transport {name!r}: use grpcio (the default) or grpclib")
+    try:
+        module = importlib.import_module(f"runtime_lib._rpc.transports.{name}")
+    except ImportError as missing:
+        if missing.name not in ("grpclib", "h2") and not str(missing.name).startswith("grpclib."):
+            raise
+        raise ConfigError(
+            f"transport {name!r} needs the grpclib package: pip install 'sb-gen[grpclib]'"
+        ) from None
+    factory: Callable[[str], Connection] = module.connect
+    return factory

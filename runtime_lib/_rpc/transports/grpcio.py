@@ -1,0 +1,143 @@
+"""The grpcio transport (the default): one ``grpc.aio`` channel per endpoint address."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import operator
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+from google.protobuf.message import Message
+
+from runtime_lib._errors import ConnectionFailedError, ServiceBridgeError
+from runtime_lib._rpc import wire_errors
+from runtime_lib._rpc.options import ReplyMetadata
+from runtime_lib._rpc.spec import Cardinality
+from runtime_lib._rpc.transports.base import CONNECT_TIMEOUT, Outgoing, OutgoingCall
+
+# Reconnect quickly after a peer restarts, so a half-open probe finds it.
+_CHANNEL_OPTIONS = (
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+)
+
+_READY = grpc.ChannelConnectivity.READY
+_serialize = operator.methodcaller("SerializeToString")
+
+
+class GrpcioConnection:
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.channel = grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
+        self._stubs: dict[str, Any] = {}
+
+    def _stub(self, call: OutgoingCall) -> Any:
+        """The channel's multi-callable for one method, made once and reused by every call."""
+        method = call.method
+        stub = self._stubs.get(method.path)
+        if stub is None:
+            make = {
+                Cardinality.UNARY: self.channel.unary_unary,
+                Cardinality.CLIENT_STREAMING: self.channel.stream_unary,
+                Cardinality.SERVER_STREAMING: self.channel.unary_stream,
+                Cardinality.BIDI_STREAMING: self.channel.stream_stream,
+            }[method.cardinality]
+            stub = make(method.path, _serialize, method.reply.FromString)
+            self._stubs[method.path] = stub
+        return stub
+
+    def is_ready(self) -> bool:
+        return self.channel.get_state(try_to_connect=True) is _READY
+
+    async def ready(self, within: float) -> None:
+        end = time.monotonic() + min(within, CONNECT_TIMEOUT)
+        state = self.channel.get_state(try_to_connect=True)
+        while state is not _READY:
+            left = end - time.monotonic()
+            if state is grpc.ChannelConnectivity.TRANSIENT_FAILURE or left <= 0:
+                raise ConnectionFailedError(
+                    f"cannot connect to {self.address} ({state.name.lower()})", not_dispatched=True
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.channel.wait_for_state_change(state), left)
+            state = self.channel.get_state(try_to_connect=True)
+
+    def unary(self, call: OutgoingCall, outgoing: Outgoing, left: float) -> Awaitable[Message]:
+        grpc_call = self._stub(call)(outgoing, timeout=left, metadata=call.wire(left))
+        if call.reply_metadata is None:
+            return _decoded(grpc_call)
+        return _with_metadata(grpc_call, call.reply_metadata)
+
+    def stream(self, call: OutgoingCall, outgoing: Outgoing, left: float) -> GrpcioStream:
+        grpc_call = self._stub(call)(outgoing, timeout=left, metadata=call.wire(left))
+        return GrpcioStream(grpc_call, call.reply_metadata)
+
+    async def close(self) -> None:
+        await self.channel.close(grace=None)
+
+
+class GrpcioStream:
+    def __init__(self, call: Any, md: ReplyMetadata | None) -> None:
+        self._call = call
+        self._md = md
+        self._headers_read = md is None
+
+    async def read(self) -> Message | None:
+        try:
+            message = await self._call.read()
+        except grpc.aio.AioRpcError as exc:
+            raise _failure(exc, self._md) from None
+        if not self._headers_read:
+            self._headers_read = True
+            await _fill_headers(self._call, self._md)
+        if message is grpc.aio.EOF:
+            if self._md is not None:
+                self._md.trailers.update(_dict(await self._call.trailing_metadata()))
+            return None
+        reply: Message = message
+        return reply
+
+    async def close(self) -> None:
+        # Cancelling an ended call is a no-op; an abandoned one must stop.
+        self._call.cancel()
+
+
+async def _decoded(grpc_call: Awaitable[Message]) -> Message:
+    try:
+        return await grpc_call
+    except grpc.aio.AioRpcError as exc:
+        raise _failure(exc, None) from None
+
+
+async def _with_metadata(grpc_call: Any, md: ReplyMetadata) -> Message:
+    try:
+        reply: Message = await grpc_call
+    except grpc.aio.AioRpcError as exc:
+        raise _failure(exc, md) from None
+    await _fill_headers(grpc_call, md)
+    md.trailers.update(_dict(await grpc_call.trailing_metadata()))
+    return reply
+
+
+async def _fill_headers(grpc_call: Any, md: ReplyMetadata | None) -> None:
+    if md is not None:
+        md.headers.update(_dict(await grpc_call.initial_metadata()))
+
+
+def _failure(exc: grpc.aio.AioRpcError, md: ReplyMetadata | None) -> ServiceBridgeError:
+    trailers = tuple(exc.trailing_metadata() or ())
+    if md is not None:
+        md.headers.update(_dict(exc.initial_metadata()))
+        md.trailers.update(_dict(trailers))
+    return wire_errors.decode(exc.code(), exc.details(), trailers)
+
+
+def _dict(metadata: Any) -> dict[str, str | bytes]:
+    return {key: value for key, value in metadata or ()}
+
+
+connect: Callable[[str], GrpcioConnection] = GrpcioConnection
