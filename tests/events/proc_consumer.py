@@ -12,10 +12,9 @@ import json
 import os
 import signal
 
-from eventlib import OrderPlaced
-
 from runtime_lib._events.context import EventContext
 from runtime_lib._events.runtime import EventsRuntime
+from tests.events.eventlib import OrderPlaced
 
 
 async def main() -> None:

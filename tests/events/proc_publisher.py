@@ -9,9 +9,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from eventlib import OrderPlaced
-
 from runtime_lib._events.runtime import EventsRuntime
+from tests.events.eventlib import OrderPlaced
 
 
 async def main() -> None:

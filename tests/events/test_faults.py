@@ -29,10 +29,13 @@ class Proc:
 
     @classmethod
     async def start(cls, script: str, *args: str) -> Proc:
+        # As a module of the tests package, so it imports tests.events.eventlib like the tests do.
         process = await asyncio.create_subprocess_exec(
             sys.executable,
-            str(HERE / script),
+            "-m",
+            f"tests.events.{Path(script).stem}",
             *args,
+            cwd=HERE.parents[1],
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from types import ModuleType
+from typing import Any
 
 import grpc
 import pytest
@@ -59,7 +60,8 @@ async def test_stop_drains_in_flight_calls_and_refuses_new_ones(
         in_flight = [asyncio.create_task(client.slow(pb().Echo(text=str(i)))) for i in range(3)]
         await until(lambda: handler.served["slow"] == 3, "three calls running")
         stopping = asyncio.create_task(server.stop())
-        health = health_pb2_grpc.HealthStub(channel)
+        # types-grpcio-health-checking declares no methods on HealthStub.
+        health: Any = health_pb2_grpc.HealthStub(channel)
         check = health_pb2.HealthCheckRequest(service="")
         await until(lambda: not server._started, "drain begun")
         status = (await health.Check(check, timeout=5)).status
@@ -79,7 +81,7 @@ async def test_health_service_reports_serving(echo: ModuleType) -> None:
     server = sb.Bridge("echo")
     server.serve(make_handler(echo))
     async with server, grpc.aio.insecure_channel(server.address) as channel:
-        health = health_pb2_grpc.HealthStub(channel)
+        health: Any = health_pb2_grpc.HealthStub(channel)
         for name in ("", "conformance.Callee"):
             reply = await health.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)
             assert reply.status == health_pb2.HealthCheckResponse.SERVING

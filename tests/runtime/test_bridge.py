@@ -11,7 +11,10 @@ from typing import Any
 import grpc
 import pytest
 from echo_service import SDK, make_handler, pb
-from google.rpc import error_details_pb2, status_pb2
+from google.rpc import (  # type: ignore[import-untyped]  # googleapis-common-protos ships no stubs
+    error_details_pb2,
+    status_pb2,
+)
 
 import runtime_lib as sb
 
@@ -134,7 +137,8 @@ async def test_plain_grpc_stub_calls_a_bridge_and_reads_rich_errors(echo: Module
 async def test_bridge_client_calls_a_plain_grpc_servicer(
     echo: ModuleType, transport: sb.NetworkTransport
 ) -> None:
-    stubs = sys.modules["echo_pkg.echo_pb2_grpc"]
+    # Generated at test time, so mypy cannot see the module: its classes are Any.
+    stubs: Any = sys.modules["echo_pkg.echo_pb2_grpc"]
 
     class Plain(stubs.CalleeServicer):  # type: ignore[misc]
         async def Echo(self, request: Any, context: Any) -> Any:
