@@ -4,6 +4,7 @@ reach gRPC's statuses through the rpc package), and no docstring cites a file th
 from __future__ import annotations
 
 import ast
+import re
 import tomllib
 from pathlib import Path
 from types import ModuleType
@@ -58,3 +59,21 @@ def test_every_package_is_listed_for_setuptools() -> None:
         for init in (repo / "runtime_lib").rglob("__init__.py")
     }
     assert on_disk - listed == set()
+
+
+def test_architecture_table_matches_the_tree() -> None:
+    """docs/architecture.md names every folder and runtime_lib module, and only existing ones."""
+    repo = PACKAGE.parent
+    text = (repo / "docs" / "architecture.md").read_text()
+    listed = set(re.findall(r"^\| `([\w/.]+)` \|", text, flags=re.MULTILINE))
+    assert [path for path in sorted(listed) if not (repo / path).exists()] == []
+    expected = {f"runtime_lib/{p.name}" + ("/" if p.is_dir() else "") for p in _entries(PACKAGE)}
+    expected |= {f"generator/{p.name}/" for p in _entries(repo / "generator") if p.is_dir()}
+    expected |= {"generator/", "templates/", "protos/", "tests/", "bench/", "examples/", "docs/"}
+    assert expected - listed == set()
+
+
+def _entries(folder: Path) -> list[Path]:
+    return [
+        p for p in folder.iterdir() if p.name != "__pycache__" and (p.is_dir() or p.suffix == ".py")
+    ]
