@@ -314,7 +314,7 @@ class RpcInvoker:
                     return endpoint, await attempt(connection, call.deadline - time.monotonic())
                 except ServiceBridgeError as failure:
                     self._finish(endpoint, _verdict(failure))
-                    raise _Failed(failure, sent=True) from None
+                    raise _Failed(_timed_out(call, failure), sent=True) from None
                 except BaseException:
                     self._finish(endpoint, None)
                     raise
@@ -419,6 +419,23 @@ def _spent(call: OutgoingCall, refused: ServiceBridgeError) -> ServiceBridgeErro
     return CallTimeoutError(
         f"{call.method.path}: deadline passed while connecting ({refused.message})",
         not_dispatched=True,
+    )
+
+
+# What gRPC may report instead of DEADLINE_EXCEEDED when the deadline runs out mid-call (seen:
+# INTERNAL "Internal error from Core" on a bidi stream with a 1 ms budget, CANCELLED, UNAVAILABLE).
+_AMBIGUOUS_AT_DEADLINE = frozenset({ErrorCode.INTERNAL, ErrorCode.CANCELLED, ErrorCode.CONNECTION})
+
+
+def _timed_out(call: OutgoingCall, failure: ServiceBridgeError) -> ServiceBridgeError:
+    """A spent deadline is always TIMEOUT: an ambiguous failure that arrives once the call's
+    budget is gone is the deadline's doing, whatever status the transport made of it. Answers
+    from a handler (HANDLER, VALIDATION, ...) stay what they are."""
+    if failure.code not in _AMBIGUOUS_AT_DEADLINE or time.monotonic() < call.deadline:
+        return failure
+    return CallTimeoutError(
+        f"{call.method.path}: deadline passed ({failure.message})",
+        not_dispatched=failure.not_dispatched,
     )
 
 

@@ -10,6 +10,8 @@ are refused with the not-dispatched marker, then the server closes.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import MappingProxyType
@@ -63,11 +65,12 @@ class RpcServer:
         self._drain_timeout = drain_timeout
         self._server: grpc.aio.Server | None = None
         self._health: Any = None
+        self._open = _OpenCalls()
         self.port = 0
 
     async def start(self) -> int:
         server = grpc.aio.server(interceptors=self._interceptors, options=_SERVER_OPTIONS)
-        server.add_generic_rpc_handlers((_Handlers(self._dispatcher),))
+        server.add_generic_rpc_handlers((_Handlers(self._dispatcher, self._open),))
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         try:
@@ -91,16 +94,47 @@ class RpcServer:
         self._dispatcher.admission.drain()
         await self._health.enter_graceful_shutdown()
         await self._dispatcher.admission.wait_idle(self._drain_timeout)
+        await self._open.wait_none(self._drain_timeout)
         await server.stop(grace=1.0)
+
+
+class _OpenCalls:
+    """Calls whose status gRPC has not finished sending. A handler's admission slot is freed
+    when it returns, before gRPC writes its reply; ``stop()`` waits for these too, because the
+    server's GOAWAY would otherwise race the reply, and some clients (grpclib) drop every open
+    stream on a GOAWAY."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._none = asyncio.Event()
+        self._none.set()
+
+    def track(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        self._count += 1
+        self._none.clear()
+        # types-grpcio declares the callback as a plain class, not a protocol: nothing matches it.
+        context.add_done_callback(self._done)  # type: ignore[arg-type]
+
+    def _done(self, ctx: grpc.aio.ServicerContext[Any, Any]) -> None:
+        self._count -= 1
+        if self._count == 0:
+            self._none.set()
+
+    async def wait_none(self, within: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._none.wait(), within)
 
 
 class _Handlers(grpc.GenericRpcHandler):
     """The method handlers, built once from the routes. An unknown path is answered by gRPC
     (``UNIMPLEMENTED``) and stored nowhere: a per-path cache grew with every distinct path."""
 
-    def __init__(self, dispatcher: Dispatcher) -> None:
+    def __init__(self, dispatcher: Dispatcher, open_calls: _OpenCalls) -> None:
         self.methods: Mapping[str, grpc.RpcMethodHandler[Any, Any]] = MappingProxyType(
-            {path: _method_handler(dispatcher, route) for path, route in dispatcher.routes.items()}
+            {
+                path: _method_handler(dispatcher, route, open_calls)
+                for path, route in dispatcher.routes.items()
+            }
         )
 
     def service(
@@ -109,14 +143,18 @@ class _Handlers(grpc.GenericRpcHandler):
         return self.methods.get(handler_call_details.method)
 
 
-def _method_handler(dispatcher: Dispatcher, route: Route) -> grpc.RpcMethodHandler[Any, Any]:
+def _method_handler(
+    dispatcher: Dispatcher, route: Route, open_calls: _OpenCalls
+) -> grpc.RpcMethodHandler[Any, Any]:
     # Requests arrive as bytes (no deserializer) and are decoded here, so that undecodable bytes
     # are refused as the caller's error instead of gRPC's generic one.
     method = route.method
     request_class = method.request
     encode = method.reply.SerializeToString
+    track = open_calls.track
 
     async def unary(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> Message:
+        track(context)
         ctx: CallContext | None = None
         try:
             ctx = _context(route, context)
@@ -133,6 +171,7 @@ def _method_handler(dispatcher: Dispatcher, route: Route) -> grpc.RpcMethodHandl
     async def client_stream(
         raw: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]
     ) -> Message:
+        track(context)
         ctx: CallContext | None = None
         try:
             ctx = _context(route, context)
@@ -147,6 +186,7 @@ def _method_handler(dispatcher: Dispatcher, route: Route) -> grpc.RpcMethodHandl
     async def server_stream(
         raw: bytes, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[Message]:
+        track(context)
         ctx: CallContext | None = None
         try:
             ctx = _context(route, context)
@@ -165,6 +205,7 @@ def _method_handler(dispatcher: Dispatcher, route: Route) -> grpc.RpcMethodHandl
     async def bidi_stream(
         raw: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[Message]:
+        track(context)
         ctx: CallContext | None = None
         try:
             ctx = _context(route, context)
