@@ -297,10 +297,15 @@ class JobRunner:
         with self._telemetry.op(f"job {ctx.job}", **attributes) as op:
             handler = asyncio.ensure_future(job.handler(ctx))
             stop = asyncio.ensure_future(ctx.wait_cancelled())
-            done, _ = await asyncio.wait(
-                {handler, stop}, timeout=job.timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-            stop.cancel()
+            try:
+                done, _ = await asyncio.wait(
+                    {handler, stop}, timeout=job.timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+            except asyncio.CancelledError:
+                handler.cancel()  # no handler outlives the runner
+                raise
+            finally:
+                stop.cancel()
             error: BaseException | None
             if handler in done:
                 error = None if handler.cancelled() else handler.exception()
