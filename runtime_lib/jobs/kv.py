@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -44,9 +44,37 @@ class KeyValueBucket(Protocol):
 
     async def delete(self, key: str) -> None: ...
 
-    def watch(self, prefix: str) -> AsyncIterator[Change]:
-        """Current keys under ``prefix`` (``a.b.``), then every change, until cancelled."""
+    async def watch(self, prefix: str) -> Watch:
+        """Current keys under ``prefix`` (``a.b.``), then every change, until closed."""
         ...
+
+
+class Watch(Protocol):
+    """An open watch: iterate its changes; ``close()`` ends the iteration."""
+
+    def __aiter__(self) -> AsyncIterator[Change]: ...
+
+    async def close(self) -> None: ...
+
+
+_CLOSED = ("", None)
+
+
+class _QueueWatch:
+    def __init__(self, queue: asyncio.Queue[Change], on_close: Callable[[], None]) -> None:
+        self._queue = queue
+        self._on_close = on_close
+        self._closed = False
+
+    async def __aiter__(self) -> AsyncIterator[Change]:
+        while (change := await self._queue.get()) is not _CLOSED:
+            yield change
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._on_close()
+            self._queue.put_nowait(_CLOSED)
 
 
 class MemoryBucket:
@@ -87,18 +115,14 @@ class MemoryBucket:
         if key in self._data:
             self._write(key, None)
 
-    async def watch(self, prefix: str) -> AsyncIterator[Change]:
+    async def watch(self, prefix: str) -> Watch:
         queue: asyncio.Queue[Change] = asyncio.Queue()
         for key, entry in list(self._data.items()):
             if key.startswith(prefix):
                 queue.put_nowait((key, entry.value))
         watcher = (prefix, queue)
         self._watchers.append(watcher)
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            self._watchers.remove(watcher)
+        return _QueueWatch(queue, lambda: self._watchers.remove(watcher))
 
 
 def _broker_error(what: str, exc: BaseException) -> ConnectionFailedError:
@@ -164,17 +188,27 @@ class NatsBucket:
         except (nats.errors.Error, TimeoutError) as exc:
             raise _broker_error(f"deleting {key}", exc) from exc
 
-    async def watch(self, prefix: str) -> AsyncIterator[Change]:
+    async def watch(self, prefix: str) -> Watch:
         try:
             watcher = await self._kv.watch(prefix + ">")
         except (nats.errors.Error, TimeoutError) as exc:
             raise _broker_error(f"watching {prefix}", exc) from exc
-        try:
-            async for entry in watcher:
-                if entry is None:
-                    continue  # the end of the initial values
-                deleted = entry.operation in ("DEL", "PURGE") or entry.value is None
-                yield entry.key, None if deleted else bytes(entry.value)
-        finally:
-            with contextlib.suppress(Exception):
-                await watcher.stop()
+        return _NatsWatch(watcher)
+
+
+class _NatsWatch:
+    # Closed by stopping the watcher, not by cancelling its reader: nats-py may swallow a
+    # cancellation that lands inside its own requests, and the reader would wait forever.
+    def __init__(self, watcher: Any) -> None:
+        self._watcher = watcher
+
+    async def __aiter__(self) -> AsyncIterator[Change]:
+        async for entry in self._watcher:
+            if entry is None:
+                continue  # the end of the initial values
+            deleted = entry.operation in ("DEL", "PURGE") or entry.value is None
+            yield entry.key, None if deleted else bytes(entry.value)
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._watcher.stop()

@@ -23,6 +23,7 @@ from opentelemetry.trace import Status, StatusCode
 from runtime_lib.errors import ServiceBridgeError
 from runtime_lib.jobs.clock import Clock
 from runtime_lib.jobs.context import JobContext
+from runtime_lib.jobs.kv import Watch
 from runtime_lib.jobs.leases import LIVE_STATES, Lease, LeaseState
 from runtime_lib.jobs.schedule import (
     catchup_fires,
@@ -86,7 +87,13 @@ class JobRunner:
         self._tasks: set[asyncio.Task[None]] = set()
         self._running: dict[str, JobContext] = {}
         self._standby: dict[str, _Fire] = {}
-        self._slots = {name: asyncio.Semaphore(job.spec.concurrency) for name, job in jobs.items()}
+        self._once_watch: Watch | None = None
+        self._waiting: dict[tuple[str, str], asyncio.Task[None]] = {}  # one-shots not yet due
+        self._limits = {
+            name: asyncio.Semaphore(job.spec.concurrency)
+            for name, job in jobs.items()
+            if job.spec.concurrency is not None
+        }
         self.next_fire: dict[str, datetime | None] = {}
         self.lag: dict[str, float] = {}
         self._fired = telemetry.counter("sb.jobs.fired", description="executions started")
@@ -103,7 +110,8 @@ class JobRunner:
         for job in self._jobs.values():
             if job.spec.trigger is not None:
                 self._spawn(self._recurring(job))
-        self._spawn(self._one_shots())
+        self._once_watch = await self._store.watch_once()
+        self._spawn(self._one_shots(self._once_watch))
         if self._jobs:
             self._spawn(self._watchdog())
 
@@ -112,7 +120,9 @@ class JobRunner:
         another instance takes them over."""
         for ctx in list(self._running.values()):
             ctx._stop()
-        tasks = list(self._tasks)
+        if self._once_watch is not None:
+            await self._once_watch.close()
+        tasks = list(self._tasks) + list(self._waiting.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -155,7 +165,18 @@ class JobRunner:
     # -- one execution ---------------------------------------------------------------------
 
     async def fire(self, fire: _Fire) -> None:
-        """Take the lease of one slot and run it, or stand by if another instance holds it."""
+        """Take the lease of one slot and run it, or stand by if another instance holds it.
+
+        At its ``max_concurrent`` an instance waits before racing for the lease, so an idle
+        instance wins the slot first."""
+        limit = self._limits.get(fire.job.spec.name)
+        if limit is None:
+            await self._fire(fire)
+            return
+        async with limit:
+            await self._fire(fire)
+
+    async def _fire(self, fire: _Fire) -> None:
         spec = fire.job.spec
         key = self._store.lease_key(spec.name, fire.slot)
         try:
@@ -249,41 +270,40 @@ class JobRunner:
         labels = {"job": spec.name}
         self._fired.add(1, labels)
         self._lag.record(lag, labels)
-        async with self._slots[spec.name]:
-            while True:
-                if attempt != lease.record.attempt and not await self._store.leases.write(
-                    lease, functools.partial(replace, attempt=attempt)
-                ):
-                    return  # lost while waiting to retry: the new holder carries on
-                ctx = JobContext(
-                    job=spec.name,
-                    execution_id=uuid.uuid4().hex,
-                    scheduled_at=fire.scheduled,
-                    local_scheduled_at=fire.scheduled.astimezone(spec.zone()),
-                    attempt=attempt,
-                    idempotency_key=f"{spec.name}:{fire.slot}",
-                    deadline=None
-                    if job.timeout is None
-                    else self._clock.now() + timedelta(seconds=job.timeout),
-                    payload=fire.payload,
-                )
-                self._running[lease.key] = ctx
-                error = await self._attempt(job, ctx)
-                if ctx.lease_lost:
-                    return
-                if error is None:
-                    self._succeeded.add(1, labels)
-                    await self._settle(fire, lease, "done", attempts=attempt)
-                    return
-                self._failed.add(1, labels)
-                if attempt >= spec.attempts or ctx.cancelled:
-                    if not ctx.cancelled:  # a stopping instance leaves the run to another
-                        await self._settle(fire, lease, "failed", attempts=attempt, error=error)
-                    return
-                self._retried.add(1, labels)
-                delay = retry_delay(spec.backoff, attempt, self._rng)
-                await self._clock.sleep_until(self._clock.now() + delay)
-                attempt += 1
+        while True:
+            if attempt != lease.record.attempt and not await self._store.leases.write(
+                lease, functools.partial(replace, attempt=attempt)
+            ):
+                return  # lost while waiting to retry: the new holder carries on
+            ctx = JobContext(
+                job=spec.name,
+                execution_id=uuid.uuid4().hex,
+                scheduled_at=fire.scheduled,
+                local_scheduled_at=fire.scheduled.astimezone(spec.zone()),
+                attempt=attempt,
+                idempotency_key=f"{spec.name}:{fire.slot}",
+                deadline=None
+                if job.timeout is None
+                else self._clock.now() + timedelta(seconds=job.timeout),
+                payload=fire.payload,
+            )
+            self._running[lease.key] = ctx
+            error = await self._attempt(job, ctx)
+            if ctx.lease_lost:
+                return
+            if error is None:
+                self._succeeded.add(1, labels)
+                await self._settle(fire, lease, "done", attempts=attempt)
+                return
+            self._failed.add(1, labels)
+            if attempt >= spec.attempts or ctx.cancelled:
+                if not ctx.cancelled:  # a stopping instance leaves the run to another
+                    await self._settle(fire, lease, "failed", attempts=attempt, error=error)
+                return
+            self._retried.add(1, labels)
+            delay = retry_delay(spec.backoff, attempt, self._rng)
+            await self._clock.sleep_until(self._clock.now() + delay)
+            attempt += 1
 
     async def _attempt(self, job: Job, ctx: JobContext) -> BaseException | None:
         """Run the handler once; the exception it ended with, if any."""
@@ -389,17 +409,18 @@ class JobRunner:
                     self._standby.pop(key, None)
                     self._spawn(self.fire(fire))
 
-    async def _one_shots(self) -> None:
-        waiting: dict[tuple[str, str], asyncio.Task[None]] = {}
-        async for name, once_id, once in self._store.watch_once():
-            task = waiting.pop((name, once_id), None)
+    async def _one_shots(self, watch: Watch) -> None:
+        async for change in watch:
+            name, once_id, once = self._store.one_shot(change)
+            task = self._waiting.pop((name, once_id), None)
             if task is not None:
                 task.cancel()
             job = self._jobs.get(name)
             if once is not None and job is not None:
-                waiting[(name, once_id)] = asyncio.create_task(self._when_due(job, once))
+                self._waiting[(name, once_id)] = asyncio.create_task(self._when_due(job, once))
 
     async def _when_due(self, job: Job, once: OneShot) -> None:
         at = datetime.fromtimestamp(once.run_at_ms / 1000, UTC)
         await self._clock.sleep_until(at)
+        self._waiting.pop((job.spec.name, once.id), None)
         self._spawn(self.fire(_Fire(job, at, f"once-{once.id}", once.payload, recurring=False)))

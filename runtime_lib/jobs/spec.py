@@ -29,7 +29,6 @@ _NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")
 
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_LEASE_TTL_MS = 30_000
-DEFAULT_MAX_CONCURRENT = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +106,9 @@ class JobSpec:
         return (self.lease_ttl_ms or DEFAULT_LEASE_TTL_MS) / 1000
 
     @property
-    def concurrency(self) -> int:
-        return self.max_concurrent or DEFAULT_MAX_CONCURRENT
+    def concurrency(self) -> int | None:
+        """Executions at once on one instance; None: no limit (overlap decides)."""
+        return self.max_concurrent or None
 
     @property
     def backoff(self) -> RetrySpec:

@@ -11,11 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from runtime_lib.jobs.kv import KeyValueBucket, MemoryBucket, NatsBucket
+from runtime_lib.jobs.kv import Change, KeyValueBucket, MemoryBucket, NatsBucket, Watch
 from runtime_lib.jobs.leases import Leases
 
 STATE_BUCKET = "sb_jobs"
@@ -138,9 +137,12 @@ class JobStore:
         entry = await self._state.get(f"{self._prefix}once.{job}.{once_id}")
         return None if entry is None else OneShot(**json.loads(entry.value))
 
-    async def watch_once(self) -> AsyncIterator[tuple[str, str, OneShot | None]]:
-        """``(job, id, one-shot)`` for every stored one-shot, then for each change (None: gone)."""
-        prefix = f"{self._prefix}once."
-        async for key, value in self._state.watch(prefix):
-            job, _, once_id = key[len(prefix) :].rpartition(".")
-            yield job, once_id, None if value is None else OneShot(**json.loads(value))
+    async def watch_once(self) -> Watch:
+        """An open watch of every stored one-shot, then each change (:meth:`one_shot` reads it)."""
+        return await self._state.watch(f"{self._prefix}once.")
+
+    def one_shot(self, change: Change) -> tuple[str, str, OneShot | None]:
+        """``(job, id, one-shot)`` of a watched change; None: the one-shot is gone."""
+        key, value = change
+        job, _, once_id = key[len(self._prefix) + len("once.") :].rpartition(".")
+        return job, once_id, None if value is None else OneShot(**json.loads(value))
