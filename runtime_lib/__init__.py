@@ -27,6 +27,7 @@ from runtime_lib.events import (
     NatsConfig,
     OutboxAdmin,
 )
+from runtime_lib.jobs import JobContext, JobInfo, JobRetry, Jobs
 from runtime_lib.registry.base import Instance, Registry
 from runtime_lib.registry.nats_kv import NatsKvRegistry
 from runtime_lib.registry.static import StaticRegistry
@@ -63,6 +64,10 @@ __all__ = [
     "Instance",
     "InvalidEventNameError",
     "Invoker",
+    "JobContext",
+    "JobInfo",
+    "JobRetry",
+    "Jobs",
     "MemoryBus",
     "Metadata",
     "MethodSpec",
