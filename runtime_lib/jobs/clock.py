@@ -29,7 +29,13 @@ class SystemClock:
         return datetime.now(UTC)
 
     async def sleep_until(self, when: datetime) -> None:
-        await asyncio.sleep(max(0.0, (when - self.now()).total_seconds()))
+        # The loop's timer runs on the monotonic clock and may wake a little before the wall
+        # clock reaches ``when``: sleep again for what is left, so nothing fires early.
+        while True:
+            delay = (when - self.now()).total_seconds()
+            if delay <= 0:
+                return
+            await asyncio.sleep(delay)
 
 
 class ManualClock:

@@ -87,6 +87,7 @@ class JobRunner:
         self._tasks: set[asyncio.Task[None]] = set()
         self._running: dict[str, JobContext] = {}
         self._standby: dict[str, _Fire] = {}
+        self._stopping = False
         self._once_watch: Watch | None = None
         self._waiting: dict[tuple[str, str], asyncio.Task[None]] = {}  # one-shots not yet due
         self._limits = {
@@ -118,6 +119,7 @@ class JobRunner:
     async def stop(self) -> None:
         """Tell running handlers to stop, then cancel everything; unfinished leases expire and
         another instance takes them over."""
+        self._stopping = True
         for ctx in list(self._running.values()):
             ctx._stop()
         if self._once_watch is not None:
@@ -296,9 +298,10 @@ class JobRunner:
                 await self._settle(fire, lease, "done", attempts=attempt)
                 return
             self._failed.add(1, labels)
-            if attempt >= spec.attempts or ctx.cancelled:
-                if not ctx.cancelled:  # a stopping instance leaves the run to another
-                    await self._settle(fire, lease, "failed", attempts=attempt, error=error)
+            if self._stopping:
+                return  # the lease expires and another instance runs the next attempt
+            if attempt >= spec.attempts:
+                await self._settle(fire, lease, "failed", attempts=attempt, error=error)
                 return
             self._retried.add(1, labels)
             delay = retry_delay(spec.backoff, attempt, self._rng)

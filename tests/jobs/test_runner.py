@@ -354,6 +354,31 @@ async def test_cancel_a_one_shot() -> None:
         await jobs.stop()
 
 
+async def test_an_attempt_past_its_timeout_is_cancelled_and_fails() -> None:
+    cluster = Cluster()
+    recorder = Recorder()
+    recorder.block = True  # never released: only the timeout ends the attempt
+    jobs = cluster.instance()
+    jobs.add("stuck", recorder, max_attempts=1, timeout="50ms")
+    await jobs.start()
+    store = jobs._store
+    assert store is not None
+    try:
+        await jobs.trigger("stuck")
+
+        async def recorded() -> bool:
+            return await store.last_result("stuck") is not None
+
+        await until(recorded)
+        result = await store.last_result("stuck")
+        assert result is not None and not result.ok and result.error == "TimeoutError"
+        [ctx] = recorder.runs
+        assert ctx.cancelled and not ctx.lease_lost
+        assert ctx.deadline == START + timedelta(milliseconds=50)
+    finally:
+        await jobs.stop()
+
+
 async def test_declaration_errors() -> None:
     jobs = Cluster().instance()
     jobs.add("tick", Recorder(), interval="1s")
