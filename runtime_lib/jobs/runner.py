@@ -41,6 +41,8 @@ JobHandler = Callable[[JobContext], Awaitable[None]]
 
 # How often a buffered run looks whether the one before it finished, at most.
 _BUFFER_POLL = timedelta(seconds=1)
+# Look at an expiring lease just after its expiry, so the holder's clock has passed it too.
+_EXPIRY_MARGIN = timedelta(milliseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,11 +398,16 @@ class JobRunner:
     # -- stand-by and one-shots ------------------------------------------------------------
 
     async def _watchdog(self) -> None:
-        """Retake the slots whose holder stopped renewing, once their lease has expired."""
-        period = timedelta(seconds=min(job.spec.lease_ttl for job in self._jobs.values()) / 2)
+        """Retake the slots whose holder stopped renewing, as soon as their lease expires.
+
+        It wakes when the earliest lease it watches expires (a live holder has renewed it by
+        then, and it sleeps again), so a dead holder is replaced within ``lease_ttl``."""
+        idle = timedelta(seconds=min(job.spec.lease_ttl for job in self._jobs.values()) / 2)
+        wake = self._clock.now() + idle
         while True:
-            await self._clock.sleep_until(self._clock.now() + period)
-            now_ms = _ms(self._clock.now())
+            await self._clock.sleep_until(wake)
+            now = self._clock.now()
+            wake = now + idle
             for key, fire in list(self._standby.items()):
                 try:
                     record = await self._store.leases.read(key)
@@ -408,9 +415,12 @@ class JobRunner:
                     continue
                 if record is None or record.state not in LIVE_STATES:
                     self._standby.pop(key, None)
-                elif not record.live(now_ms):
+                elif not record.live(_ms(now)):
                     self._standby.pop(key, None)
                     self._spawn(self.fire(fire))
+                else:
+                    expires = datetime.fromtimestamp(record.expires_ms / 1000, UTC)
+                    wake = min(wake, expires + _EXPIRY_MARGIN)
 
     async def _one_shots(self, watch: Watch) -> None:
         async for change in watch:

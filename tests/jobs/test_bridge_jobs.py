@@ -114,3 +114,18 @@ def test_duplicate_job_name_fails_at_registration() -> None:
         bridge.job("nightly", interval="1h")(nightly)
     with pytest.raises(sb.ConfigError, match="job 'other': tz"):
         bridge.job("other", cron="0 3 * * *", tz="Berlin/Europe")(nightly)
+
+
+async def test_jobs_live_on_the_embedded_broker_by_default(tmp_path: Path) -> None:
+    bridge = sb.Bridge("svc", data_dir=tmp_path)
+    runs: list[str] = []
+
+    @bridge.job("remind")
+    async def remind(ctx: JobContext) -> None:
+        runs.append(ctx.payload["user"])
+
+    async with bridge:
+        await bridge.jobs.schedule("remind", at="10ms", payload={"user": "u-1"})
+        await until(lambda: runs == ["u-1"])
+    # The one-shot was stored in the embedded nats-server's JetStream, under data_dir.
+    assert any((tmp_path / "nats" / "store").rglob("*sb_jobs*"))
