@@ -146,7 +146,11 @@ class JobRunner:
     async def _recurring(self, job: Job) -> None:
         spec = job.spec
         now = self._clock.now()
-        mark = await self._store.mark(spec.name)
+        try:
+            mark = await self._store.mark(spec.name)
+        except ServiceBridgeError as exc:
+            log.warning("jobs: %s: no catch-up, the watermark is unreadable: %s", spec.name, exc)
+            mark = None
         if mark is not None and mark.identity == spec.identity:
             last = datetime.fromtimestamp(mark.last_ms / 1000, UTC)
             missed = fire_times_between(spec, last, now)
@@ -185,6 +189,8 @@ class JobRunner:
         key = self._store.lease_key(spec.name, fire.slot)
         try:
             if fire.recurring and await self._store.paused(spec.name):
+                # Passed over, not missed: a later catch-up must not fire it.
+                await self._store.advance_mark(spec.name, spec.identity, _ms(fire.scheduled))
                 return
             lease = await self._store.leases.acquire(
                 key,
@@ -218,6 +224,7 @@ class JobRunner:
         """Apply the overlap policy against the slot fired before this one."""
         spec = fire.job.spec
         if not fire.recurring or lease.taken_over:
+            # A taken-over buffered slot goes on waiting for the run it was buffered behind.
             return lease.record.state != "buffered" or await self._wait_buffered(fire, lease)
         previous = await self._store.advance_mark(spec.name, spec.identity, _ms(fire.scheduled))
         if (
@@ -235,22 +242,25 @@ class JobRunner:
             assert before is not None
             await self._settle(fire, lease, "skipped", after=before[0])
             return False
-        if not await self._store.leases.write(lease, lambda r: replace(r, state="buffered")):
+        assert before is not None
+        blocker = before[0]
+        if not await self._store.leases.write(
+            lease, lambda r: replace(r, state="buffered", after=blocker)
+        ):
             return False
-        return await self._wait_buffered(fire, lease, before)
+        return await self._wait_buffered(fire, lease)
 
-    async def _wait_buffered(
-        self, fire: _Fire, lease: Lease, before: tuple[str, LeaseState] | None = None
-    ) -> bool:
+    async def _wait_buffered(self, fire: _Fire, lease: Lease) -> bool:
+        """Wait until the run this slot is buffered behind (``record.after``) has ended."""
         spec = fire.job.spec
-        if before is None:
-            mark = await self._store.mark(spec.name)
-            if mark is not None and mark.last_ms > _ms(fire.scheduled):
-                before = None  # a later slot took the mark: nothing known to wait for
-        while before is not None:
+        slot = lease.record.after
+        while slot is not None:
             await self._clock.sleep_until(self._clock.now() + _BUFFER_POLL)
-            before = await self._in_flight(spec.name, before[0])
-        return await self._store.leases.write(lease, lambda r: replace(r, state="running"))
+            before = await self._in_flight(spec.name, slot)
+            slot = None if before is None else before[0]
+        return await self._store.leases.write(
+            lease, lambda r: replace(r, state="running", after=None)
+        )
 
     async def _in_flight(self, job: str, slot: str) -> tuple[str, LeaseState] | None:
         """The run still in flight at or before ``slot`` (skipped slots point at it), if any."""

@@ -308,6 +308,37 @@ async def test_pause_resume_and_trigger() -> None:
             await instance.stop()
 
 
+async def test_fire_times_passed_over_while_paused_are_not_caught_up() -> None:
+    cluster = Cluster()
+    recorder = Recorder()
+    first = cluster.instance()
+    first.add("tick", recorder, interval="1s", catchup="fire_all")
+    await first.start()
+    await until(lambda: cluster.clock.sleepers == 2)
+    await first.pause("tick")
+    cluster.clock.advance(3)
+    store = first._store
+    assert store is not None
+
+    async def passed_over() -> bool:
+        mark = await store.mark("tick")
+        return mark is not None and mark.last_ms == int(_ms(3))
+
+    await until(passed_over)
+    await first.stop()
+    second = cluster.instance()
+    second.add("tick", recorder, interval="1s", catchup="fire_all")
+    await second.start()
+    try:
+        await second.resume("tick")
+        await until(lambda: _ms(4) == _ms_of(second, "tick"))
+        cluster.clock.advance(1)
+        await until(lambda: len(recorder.runs) == 1)
+        assert recorder.slots() == [_ms(4)]
+    finally:
+        await second.stop()
+
+
 async def test_one_shot_survives_a_restart_and_fires_once() -> None:
     cluster = Cluster()
     recorder = Recorder()
