@@ -226,10 +226,13 @@ class JobRunner:
         if not fire.recurring or lease.taken_over:
             # A taken-over buffered slot goes on waiting for the run it was buffered behind.
             return lease.record.state != "buffered" or await self._wait_buffered(fire, lease)
+        if spec.effective_overlap == "allow":
+            # Nothing waits on the watermark: move it while the handler starts.
+            self._spawn(self._advance_mark(spec, fire))
+            return True
         previous = await self._store.advance_mark(spec.name, spec.identity, _ms(fire.scheduled))
         if (
-            spec.effective_overlap == "allow"
-            or previous is None
+            previous is None
             or previous.identity != spec.identity
             or previous.last_ms >= _ms(fire.scheduled)
         ):
@@ -249,6 +252,12 @@ class JobRunner:
         ):
             return False
         return await self._wait_buffered(fire, lease)
+
+    async def _advance_mark(self, spec: JobSpec, fire: _Fire) -> None:
+        try:
+            await self._store.advance_mark(spec.name, spec.identity, _ms(fire.scheduled))
+        except ServiceBridgeError as exc:
+            log.warning("jobs: %s: watermark not moved to %s: %s", spec.name, fire.slot, exc)
 
     async def _wait_buffered(self, fire: _Fire, lease: Lease) -> bool:
         """Wait until the run this slot is buffered behind (``record.after``) has ended."""
