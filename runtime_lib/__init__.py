@@ -30,6 +30,7 @@ from runtime_lib.events import (
     NatsConfig,
     OutboxAdmin,
 )
+from runtime_lib.jobs import JobContext, JobInfo, JobRetry, Jobs
 from runtime_lib.lifecycle import ConnectionEvent
 from runtime_lib.registry.base import Instance, Registry
 from runtime_lib.registry.nats_kv import NatsKvRegistry
@@ -78,6 +79,10 @@ __all__ = [
     "Instance",
     "InvalidEventNameError",
     "Invoker",
+    "JobContext",
+    "JobInfo",
+    "JobRetry",
+    "Jobs",
     "MemoryBus",
     "Metadata",
     "MethodSpec",

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar, Unpack, overload
 
 import grpc
 
@@ -28,6 +28,7 @@ from runtime_lib.events.envelope import EventEnvelope
 from runtime_lib.events.event_type import E, EventType
 from runtime_lib.events.outbox import OutboxAdmin
 from runtime_lib.events.runtime import EventsConfig, EventsRuntime
+from runtime_lib.jobs import JobHandler, JobOptions, Jobs
 from runtime_lib.lifecycle import Callback, ConnectionObserver, Lifecycle, LifecycleEvent
 from runtime_lib.registry.base import Instance, Registry
 from runtime_lib.registry.static import StaticRegistry
@@ -46,6 +47,7 @@ from runtime_lib.telemetry.api import Telemetry
 from runtime_lib.telemetry.config import TelemetryConfig
 
 C = TypeVar("C", bound=ClientBase)
+H = TypeVar("H", bound=JobHandler)
 
 _WILDCARD_HOSTS = ("0.0.0.0", "[::]", "::", "")
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -149,6 +151,7 @@ class Bridge:
             telemetry=self.telemetry,
             lifecycle=self._lifecycle,
         )
+        self._jobs = Jobs(service, telemetry=self.telemetry, events=self.events)
 
     def on(self, event: LifecycleEvent, callback: Callback) -> None:
         """Call ``callback(ConnectionEvent)`` on ``"connected"``, ``"reconnecting"`` or
@@ -271,6 +274,18 @@ class Bridge:
         """Failed, pending and per-state counts of the outbox; retry or discard failed rows."""
         return self.events.outbox
 
+    # -- jobs ------------------------------------------------------------------------------
+
+    def job(self, name: str, **options: Unpack[JobOptions]) -> Callable[[H], H]:
+        """Declare a job (``cron=``/``tz=``, ``interval=``, or neither for one-shots only);
+        see docs/jobs.md. Call before ``start()``."""
+        return self._jobs.job(name, **options)
+
+    @property
+    def jobs(self) -> Jobs:
+        """Declare, list, pause, resume, trigger; schedule and cancel one-shots."""
+        return self._jobs
+
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -292,6 +307,7 @@ class Bridge:
             )
         if self.events.has_subscriptions or await self.events.has_backlog():
             await self.events.start()
+        await self._jobs.start()
 
     async def stop(self) -> None:
         """Drain in-flight calls, refuse new ones, withdraw from the registry, close everything."""
@@ -299,6 +315,7 @@ class Bridge:
             return
         self._started = False
         try:
+            await self._jobs.stop()
             await self.registry.stop()
             if self._server is not None:
                 await self._server.stop()
