@@ -73,6 +73,8 @@ class Bridge:
       max_outbox_rows, events_max_in_flight, event_max_attempts: event limits (100 000, 32, 5).
       telemetry: spans, metrics and logs of every call and event (:class:`TelemetryConfig`;
         off by default). User code reaches it as ``bridge.telemetry``.
+      reflection: serve gRPC server reflection (on by default), so grpcurl, Postman and evans
+        can list and call the served methods; ``False`` hides the service catalogue.
       expose_errors: send a crashed handler's exception type and text to the caller (for
         development; by default the caller gets a generic message with the request id and the
         traceback goes to the ``runtime_lib.rpc`` log).
@@ -98,6 +100,7 @@ class Bridge:
         events_max_in_flight: int = 32,
         event_max_attempts: int = 5,
         telemetry: TelemetryConfig | None = None,
+        reflection: bool = True,
         expose_errors: bool = False,
     ) -> None:
         if not service:
@@ -130,6 +133,7 @@ class Bridge:
         )
         self._drain_timeout = drain_timeout
         self._interceptors = tuple(interceptors)
+        self._reflection = reflection
         self._server: RpcServer | None = None
         self._pool: EndpointPool | None = None
         self._address: str | None = None
@@ -278,7 +282,11 @@ class Bridge:
         await self.registry.start()
         if self._dispatcher.services:
             self._server = RpcServer(
-                self._dispatcher, self._listen, self._drain_timeout, self._interceptors
+                self._dispatcher,
+                self._listen,
+                self._drain_timeout,
+                self._interceptors,
+                reflection=self._reflection,
             )
             port = await self._server.start()
             host = self._listen.rsplit(":", 1)[0]
