@@ -31,9 +31,10 @@ from runtime_lib.lifecycle import Callback, ConnectionObserver, Lifecycle, Lifec
 from runtime_lib.registry.base import Instance, Registry
 from runtime_lib.registry.static import StaticRegistry
 from runtime_lib.rpc.admission import Admission, AdmissionLimits
+from runtime_lib.rpc.attempts import Target
 from runtime_lib.rpc.base import ClientBase, HandlerBase
 from runtime_lib.rpc.breaker import BreakerPolicy
-from runtime_lib.rpc.client import RpcInvoker, Target
+from runtime_lib.rpc.client import RpcInvoker
 from runtime_lib.rpc.deadline import parse_timeout
 from runtime_lib.rpc.dispatch import Dispatcher
 from runtime_lib.rpc.endpoints import EndpointPool

@@ -19,8 +19,9 @@ from google.protobuf.wrappers_pb2 import StringValue
 import runtime_lib as sb
 from runtime_lib.errors import error_for
 from runtime_lib.rpc.admission import Admission
+from runtime_lib.rpc.attempts import Target
 from runtime_lib.rpc.breaker import BreakerState
-from runtime_lib.rpc.client import RpcInvoker, Target
+from runtime_lib.rpc.client import RpcInvoker
 from runtime_lib.rpc.dispatch import Dispatcher
 from runtime_lib.rpc.endpoints import EndpointPool
 from runtime_lib.rpc.idempotency import IdempotencyCache
