@@ -37,11 +37,12 @@ from runtime_lib.rpc.breaker import BreakerPolicy
 from runtime_lib.rpc.client import RpcInvoker
 from runtime_lib.rpc.deadline import parse_timeout
 from runtime_lib.rpc.dispatch import Dispatcher
-from runtime_lib.rpc.endpoints import EndpointPool
+from runtime_lib.rpc.endpoints import EndpointPool, close_all
 from runtime_lib.rpc.idempotency import IdempotencyCache, IdempotencyPolicy
 from runtime_lib.rpc.options import CallOptions, NetworkTransport, check_call_options
 from runtime_lib.rpc.server import RpcServer
 from runtime_lib.rpc.transports import connector
+from runtime_lib.rpc.transports.base import Connection
 from runtime_lib.telemetry.api import Telemetry
 from runtime_lib.telemetry.config import TelemetryConfig
 
@@ -136,7 +137,7 @@ class Bridge:
         self._interceptors = tuple(interceptors)
         self._reflection = reflection
         self._server: RpcServer | None = None
-        self._pool: EndpointPool | None = None
+        self._pool: EndpointPool[Connection] | None = None
         self._address: str | None = None
         self._started = False
         self._lifecycle = Lifecycle()
@@ -203,7 +204,7 @@ class Bridge:
         )
         return client_class(invoker)
 
-    def _endpoints(self) -> EndpointPool:
+    def _endpoints(self) -> EndpointPool[Connection]:
         if self._pool is None:
             self._pool = EndpointPool(self._breaker, self._connect)
         return self._pool
@@ -315,7 +316,7 @@ class Bridge:
             self._address = None
             pool, self._pool = self._pool, None
             if pool is not None:
-                await pool.close()
+                await close_all(pool)
             if self.telemetry.enabled:
                 # Off the loop: exporters may block on the network (otlp) or the disk (file).
                 await asyncio.to_thread(self.telemetry.force_flush)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from runtime_lib.errors import (
     CallTimeoutError,
@@ -32,7 +32,7 @@ from runtime_lib.registry.base import Instance
 from runtime_lib.rpc import balancer, retry
 from runtime_lib.rpc.endpoints import Endpoint, EndpointPool
 from runtime_lib.rpc.spec import MethodSpec
-from runtime_lib.rpc.transports.base import Connection, OutgoingCall
+from runtime_lib.rpc.transports.base import OutgoingCall
 from runtime_lib.telemetry.spans import NO_RPC_CLIENT
 
 # Failures that say the endpoint itself is unwell; anything else (a handler error, a rejected
@@ -43,6 +43,8 @@ _ENDPOINT_FAILURES = frozenset(
 
 _NONE_TRIED: frozenset[str] = frozenset()
 
+C = TypeVar("C")  # the connection type: async transport, or the sync one
+
 
 @dataclass(frozen=True, slots=True)
 class Target:
@@ -52,7 +54,7 @@ class Target:
     resolve: Callable[[], Sequence[Instance]]
     local: bool = False
 
-    def endpoints(self, pool: EndpointPool, method: MethodSpec[Any, Any]) -> list[Endpoint]:
+    def endpoints(self, pool: EndpointPool[C], method: MethodSpec[Any, Any]) -> list[Endpoint[C]]:
         """The endpoints that serve ``method`` with its contract (NoLiveInstanceError if none)."""
         instances = self.resolve()
         if len(instances) == 1:
@@ -75,7 +77,7 @@ def verdict(error: ServiceBridgeError) -> bool | None:
     return error.code not in _ENDPOINT_FAILURES
 
 
-def finish(endpoint: Endpoint, ok: bool | None) -> None:
+def finish(endpoint: Endpoint[Any], ok: bool | None) -> None:
     """End a lease: drop the in-flight count and tell the breaker (None: no verdict)."""
     endpoint.inflight -= 1
     if ok is None:
@@ -95,7 +97,7 @@ def _spent(call: OutgoingCall, refused: ServiceBridgeError) -> ServiceBridgeErro
     )
 
 
-class Lease:
+class Lease(Generic[C]):
     """One attempt: the endpoint it holds (in-flight count, breaker claim) until ``finish``.
 
     As a context manager it judges the attempt's failure: a ``ServiceBridgeError`` leaving the
@@ -108,8 +110,8 @@ class Lease:
 
     def __init__(
         self,
-        attempts: Attempts,
-        endpoint: Endpoint | None,
+        attempts: Attempts[C],
+        endpoint: Endpoint[C] | None,
         remaining: float,
         refusal: ServiceBridgeError | None,
     ) -> None:
@@ -120,7 +122,7 @@ class Lease:
         self.remaining = remaining
 
     @property
-    def endpoint(self) -> Endpoint:
+    def endpoint(self) -> Endpoint[C]:
         """The endpoint taken; raises the refusal when none could be."""
         if self._endpoint is None:
             assert self._refusal is not None
@@ -128,7 +130,7 @@ class Lease:
         return self._endpoint
 
     @property
-    def connection(self) -> Connection:
+    def connection(self) -> C:
         """The endpoint's connection; raises the refusal when no endpoint could be taken."""
         return self.endpoint.connection
 
@@ -137,7 +139,7 @@ class Lease:
         self._sent = True
         return self._attempts.call.deadline - time.monotonic()
 
-    def __enter__(self) -> Lease:
+    def __enter__(self) -> Lease[C]:
         return self
 
     def __exit__(
@@ -164,7 +166,7 @@ class Lease:
         return True
 
 
-class Attempts:
+class Attempts(Generic[C]):
     """The attempts of one call: ``lease()`` the next, ``pause`` to wait before it."""
 
     __slots__ = ("_pool", "_replayable", "_rng", "_target", "_tried", "call", "number", "pause")
@@ -173,7 +175,7 @@ class Attempts:
         self,
         call: OutgoingCall,
         target: Target,
-        pool: EndpointPool,
+        pool: EndpointPool[C],
         rng: random.Random,
         *,
         replayable: bool,
@@ -187,7 +189,7 @@ class Attempts:
         self.number = 0
         self.pause = 0.0
 
-    def lease(self) -> Lease:
+    def lease(self) -> Lease[C]:
         """Choose and take an endpoint for the next attempt (NoLiveInstanceError if none serves
         the method). A refusal found here (every breaker open, deadline passed) is raised by
         ``lease.connection``, inside the ``with``, so that it is judged like any failure."""
@@ -215,7 +217,9 @@ class Attempts:
         endpoint.inflight += 1
         return Lease(self, endpoint, remaining, None)
 
-    def again(self, error: ServiceBridgeError, *, sent: bool, endpoint: Endpoint | None) -> None:
+    def again(
+        self, error: ServiceBridgeError, *, sent: bool, endpoint: Endpoint[Any] | None
+    ) -> None:
         """Set ``pause`` before the next attempt, or raise ``error`` when there is none: the
         rules forbid a retry, the attempts are used up, or the deadline comes first."""
         call = self.call

@@ -40,7 +40,7 @@ class RpcInvoker:
         self,
         *,
         target: Target,
-        pool: EndpointPool,
+        pool: EndpointPool[Connection],
         dispatcher: Dispatcher,
         caller: str,
         defaults: CallOptions,
@@ -144,7 +144,7 @@ class RpcInvoker:
         attempt: Callable[[Connection, float], Awaitable[T]],
         *,
         replayable: bool,
-    ) -> tuple[Endpoint, T]:
+    ) -> tuple[Endpoint[Connection], T]:
         """Run attempts until one succeeds; the winner's endpoint is returned still leased."""
         attempts = Attempts(call, self._target, self._pool, self._rng, replayable=replayable)
         while True:
