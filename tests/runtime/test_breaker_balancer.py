@@ -46,7 +46,7 @@ def test_breaker_opens_half_opens_and_closes() -> None:
     assert _state(breaker) is BreakerState.OPEN
     assert not breaker.acquire()
     clock.now += 30
-    assert breaker.state is BreakerState.HALF_OPEN
+    assert _state(breaker) is BreakerState.HALF_OPEN
     assert breaker.acquire()  # the one probe
     assert not breaker.acquire()
     breaker.record(False)
