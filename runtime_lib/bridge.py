@@ -28,18 +28,18 @@ from runtime_lib.events.event_type import E, EventType
 from runtime_lib.events.outbox import OutboxAdmin
 from runtime_lib.events.runtime import EventsConfig, EventsRuntime
 from runtime_lib.lifecycle import Callback, ConnectionObserver, Lifecycle, LifecycleEvent
-from runtime_lib.registry.base import Instance, Registry
+from runtime_lib.registry.base import Registry
 from runtime_lib.registry.static import StaticRegistry
 from runtime_lib.rpc.admission import Admission, AdmissionLimits
-from runtime_lib.rpc.attempts import Target
+from runtime_lib.rpc.attempts import Route, client_target
 from runtime_lib.rpc.base import ClientBase, HandlerBase
 from runtime_lib.rpc.breaker import BreakerPolicy
 from runtime_lib.rpc.client import RpcInvoker
-from runtime_lib.rpc.deadline import parse_timeout
 from runtime_lib.rpc.dispatch import Dispatcher
 from runtime_lib.rpc.endpoints import EndpointPool, close_all
 from runtime_lib.rpc.idempotency import IdempotencyCache, IdempotencyPolicy
-from runtime_lib.rpc.options import CallOptions, NetworkTransport, check_call_options
+from runtime_lib.rpc.options import CallOptions, NetworkTransport
+from runtime_lib.rpc.outgoing import checked_defaults
 from runtime_lib.rpc.server import RpcServer
 from runtime_lib.rpc.transports import connector
 from runtime_lib.rpc.transports.base import Connection
@@ -107,11 +107,7 @@ class Bridge:
     ) -> None:
         if not service:
             raise ConfigError("a bridge needs a service name")
-        defaults: CallOptions = {**(call_defaults or {})}
-        check_call_options(defaults)  # a bad default fails here, not on the first call
-        default_timeout = defaults.get("timeout")
-        if default_timeout is not None:
-            parse_timeout(default_timeout)
+        defaults = checked_defaults(call_defaults)
         self._connect = connector(transport)
         self.service = service
         self.telemetry = Telemetry(service, telemetry)
@@ -181,27 +177,11 @@ class Bridge:
         self, client_class: type[C], *, address: str | None = None, service: str | None = None
     ) -> C:
         """A typed client for one address, or for a service name resolved through the registry."""
-        if (address is None) == (service is None):
-            raise ConfigError("client() needs exactly one of address= or service=")
-        if address is not None:
-            fixed = (Instance(address),)
-            target = Target(f"address {address}", lambda: fixed)
-        else:
-            assert service is not None
-            name = service
-            target = Target(
-                f"service {name!r}",
-                lambda: self.registry.instances(name),
-                local=name == self.service,
-            )
-        invoker = RpcInvoker(
-            target=target,
-            pool=self._endpoints(),
-            dispatcher=self._dispatcher,
-            caller=self.service,
-            defaults=self._call_defaults,
-            telemetry=self.telemetry,
+        target = client_target(
+            self.registry.instances, address=address, service=service, own_service=self.service
         )
+        route = Route(target, self._endpoints(), self.service, self._call_defaults)
+        invoker = RpcInvoker(route, self._dispatcher, self.telemetry)
         return client_class(invoker)
 
     def _endpoints(self) -> EndpointPool[Connection]:

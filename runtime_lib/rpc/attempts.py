@@ -23,6 +23,7 @@ from typing import Any, Generic, TypeVar
 
 from runtime_lib.errors import (
     CallTimeoutError,
+    ConfigError,
     ConnectionFailedError,
     ErrorCode,
     NoLiveInstanceError,
@@ -31,6 +32,8 @@ from runtime_lib.errors import (
 from runtime_lib.registry.base import Instance
 from runtime_lib.rpc import balancer, retry
 from runtime_lib.rpc.endpoints import Endpoint, EndpointPool
+from runtime_lib.rpc.options import CallOptions
+from runtime_lib.rpc.outgoing import CallPreparer
 from runtime_lib.rpc.spec import MethodSpec
 from runtime_lib.rpc.transports.base import OutgoingCall
 from runtime_lib.telemetry.spans import NO_RPC_CLIENT
@@ -66,6 +69,25 @@ class Target:
             why = " with a matching contract" if instances else ""
             raise NoLiveInstanceError(f"no live instance of {self.name}{why} for {method.path}")
         return [pool.get(i.address) for i in matching]
+
+
+def client_target(
+    resolve: Callable[[str], Sequence[Instance]],
+    *,
+    address: str | None,
+    service: str | None,
+    own_service: str | None = None,
+) -> Target:
+    """The target of a new client: one ``address``, or a ``service`` name that ``resolve``
+    looks up on every call (``own_service``: the name a bridge serves as, if any)."""
+    if (address is None) == (service is None):
+        raise ConfigError("client() needs exactly one of address= or service=")
+    if address is not None:
+        fixed = (Instance(address),)
+        return Target(f"address {address}", lambda: fixed)
+    assert service is not None
+    name = service
+    return Target(f"service {name!r}", lambda: resolve(name), local=name == own_service)
 
 
 def verdict(error: ServiceBridgeError) -> bool | None:
@@ -235,3 +257,32 @@ class Attempts(Generic[C]):
         if time.monotonic() + delay >= call.deadline:
             raise error from None
         self.pause = delay
+
+
+class Route(Generic[C]):
+    """What every call of one client shares, in either invoker: where the calls go
+    (``target``, through ``pool``), as whom (``caller``), and from which ``call_defaults``."""
+
+    __slots__ = ("_calls", "_pool", "_rng", "caller", "target")
+
+    def __init__(
+        self,
+        target: Target,
+        pool: EndpointPool[C],
+        caller: str,
+        defaults: CallOptions,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.target = target
+        self.caller = caller
+        self._pool = pool
+        self._calls = CallPreparer(caller, defaults)
+        self._rng = rng or random.Random()
+
+    def prepare(self, method: MethodSpec[Any, Any], options: CallOptions) -> OutgoingCall:
+        """One call from its options (see ``outgoing.py``)."""
+        return self._calls.prepare(method, options)
+
+    def attempts(self, call: OutgoingCall, *, replayable: bool) -> Attempts[C]:
+        """The attempts of ``call`` over this route's endpoints."""
+        return Attempts(call, self.target, self._pool, self._rng, replayable=replayable)

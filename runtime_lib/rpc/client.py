@@ -12,7 +12,6 @@ serves the call, else the endpoint's (grpcio or grpclib).
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
@@ -20,11 +19,11 @@ from typing import Any, TypeVar
 from google.protobuf.message import Message
 
 from runtime_lib.errors import NoLiveInstanceError, ServiceBridgeError
-from runtime_lib.rpc.attempts import Attempts, Target, finish, verdict
+from runtime_lib.rpc.attempts import Route, finish, verdict
 from runtime_lib.rpc.dispatch import Dispatcher, closing
-from runtime_lib.rpc.endpoints import Endpoint, EndpointPool
+from runtime_lib.rpc.endpoints import Endpoint
 from runtime_lib.rpc.options import CallOptions
-from runtime_lib.rpc.outgoing import CallPreparer, as_reply
+from runtime_lib.rpc.outgoing import as_reply
 from runtime_lib.rpc.spec import MethodSpec
 from runtime_lib.rpc.transports.base import Connection, Outgoing, OutgoingCall
 from runtime_lib.rpc.transports.inproc import InprocConnection
@@ -37,22 +36,11 @@ T = TypeVar("T")
 
 class RpcInvoker:
     def __init__(
-        self,
-        *,
-        target: Target,
-        pool: EndpointPool[Connection],
-        dispatcher: Dispatcher,
-        caller: str,
-        defaults: CallOptions,
-        rng: random.Random | None = None,
-        telemetry: Telemetry = DISABLED,
+        self, route: Route[Connection], dispatcher: Dispatcher, telemetry: Telemetry = DISABLED
     ) -> None:
-        self._target = target
-        self._pool = pool
+        self._route = route
         self._dispatcher = dispatcher
-        self._inproc = InprocConnection(dispatcher, caller)
-        self._calls = CallPreparer(caller, defaults)
-        self._rng = rng or random.Random()
+        self._inproc = InprocConnection(dispatcher, route.caller)
         self._telemetry = telemetry
 
     async def close(self) -> None:
@@ -92,7 +80,7 @@ class RpcInvoker:
     ) -> Rep:
         """A unary or client-streaming call: in process when the bridge serves it, else over
         the network with the retry rules."""
-        call = self._calls.prepare(method, options)
+        call = self._route.prepare(method, options)
         local = self._local(call)
         with self._telemetry.rpc_client(method.path) as observer:
             call = call.observed(observer)
@@ -117,7 +105,7 @@ class RpcInvoker:
     ) -> AsyncIterator[Rep]:
         """A server-streaming or bidi call: in process when the bridge serves it, else over the
         network, retried until its first message (or end) has arrived."""
-        call = self._calls.prepare(method, options)
+        call = self._route.prepare(method, options)
         local = self._local(call)
         return self._observed(call, local, outgoing, replayable=replayable)
 
@@ -131,7 +119,7 @@ class RpcInvoker:
         if call.transport == "inproc":
             if route is None:
                 raise NoLiveInstanceError(f"{call.method.path} is not served by this bridge")
-        elif route is None or not self._target.local:
+        elif route is None or not self._route.target.local:
             return None
         Dispatcher.check_contract(route, call.method.contract_hash)
         return self._inproc
@@ -146,7 +134,7 @@ class RpcInvoker:
         replayable: bool,
     ) -> tuple[Endpoint[Connection], T]:
         """Run attempts until one succeeds; the winner's endpoint is returned still leased."""
-        attempts = Attempts(call, self._target, self._pool, self._rng, replayable=replayable)
+        attempts = self._route.attempts(call, replayable=replayable)
         while True:
             # The attempt itself, written out here rather than in a coroutine of its own:
             # every coroutine in the chain is resumed again whenever the call wakes up.
@@ -168,17 +156,10 @@ class RpcInvoker:
             replies = _local_replies(call, local, outgoing)
         else:
             replies = self._stream(call, outgoing, replayable=replayable)
-        try:
+        with observer:
             async with closing(replies):
                 async for reply in replies:
                     yield reply
-        except GeneratorExit:
-            observer.end()  # the reader left early: its choice, not a failed call
-            raise
-        except BaseException as exc:
-            observer.end(exc)
-            raise
-        observer.end()
 
     async def _stream(
         self, call: OutgoingCall, outgoing: Outgoing, *, replayable: bool

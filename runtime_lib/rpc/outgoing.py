@@ -57,6 +57,17 @@ class _Resolved:
         self.reply_metadata: ReplyMetadata | None = merged.get("reply_metadata")
 
 
+def checked_defaults(call_defaults: CallOptions | None) -> CallOptions:
+    """A bridge's ``call_defaults``, copied and checked: a bad default fails where it is given,
+    not on the first call."""
+    defaults: CallOptions = {**(call_defaults or {})}
+    check_options(defaults)
+    timeout = defaults.get("timeout")
+    if timeout is not None:
+        deadline.parse_timeout(timeout)
+    return defaults
+
+
 class CallPreparer:
     """Prepares the calls of one client: ``caller`` is the service name it calls out as."""
 
