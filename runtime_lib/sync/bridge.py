@@ -12,6 +12,7 @@ Services resolve through a static registry (a ``{"service": ["host:port", ...]}`
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TypeVar
@@ -36,7 +37,9 @@ class SyncBridge:
     """Sync calls out as ``service`` (the caller name servers see).
 
     Keyword options, as on ``Bridge``: ``registry`` (static), ``call_defaults``, ``breaker``,
-    ``telemetry``. Close it (``with``, or ``close()``) to close its connections.
+    ``telemetry``. Close it (``with``, or ``close()``) to close its connections. It belongs to
+    the thread that made it (a call from another thread is a ``ConfigError``): a threaded
+    server keeps one per thread.
     """
 
     def __init__(
@@ -62,6 +65,7 @@ class SyncBridge:
         )
         self.telemetry = Telemetry(service, telemetry)
         self._defaults = checked_defaults(call_defaults)
+        self._owner = threading.get_ident()
         self._pool: EndpointPool[SyncConnection] = EndpointPool(
             breaker or BreakerPolicy(), SyncConnection
         )
@@ -73,7 +77,7 @@ class SyncBridge:
         """A sync client for one address, or for a service name resolved through the registry."""
         target = client_target(self.registry.instances, address=address, service=service)
         route = Route(target, self._pool, self.service, self._defaults)
-        invoker = SyncInvoker(route, self.telemetry)
+        invoker = SyncInvoker(route, self._owner, self.telemetry)
         return client_class(invoker)
 
     def close(self) -> None:

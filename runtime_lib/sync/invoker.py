@@ -9,13 +9,14 @@ network (``transport="inproc"`` has nothing to reach).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 
-from runtime_lib.errors import NoLiveInstanceError, ServiceBridgeError
+from runtime_lib.errors import ConfigError, NoLiveInstanceError, ServiceBridgeError
 from runtime_lib.rpc.attempts import Route, finish, verdict
 from runtime_lib.rpc.endpoints import Endpoint
 from runtime_lib.rpc.options import CallOptions
@@ -33,8 +34,14 @@ Attempt = Callable[[SyncConnection, float], T]
 
 
 class SyncInvoker:
-    def __init__(self, route: Route[SyncConnection], telemetry: Telemetry = DISABLED) -> None:
+    """Calls from the thread that made the bridge, the only one allowed: breakers, in-flight
+    counts and the endpoint pool are shared unlocked, as on an async bridge's single loop."""
+
+    def __init__(
+        self, route: Route[SyncConnection], owner: int, telemetry: Telemetry = DISABLED
+    ) -> None:
         self._route = route
+        self._owner = owner
         self._telemetry = telemetry
 
     def unary(self, method: MethodSpec[Req, Rep], request: Req, options: CallOptions) -> Rep:
@@ -57,6 +64,11 @@ class SyncInvoker:
         return self._replies(method.reply, self._prepare(method, options), requests, False)
 
     def _prepare(self, method: MethodSpec[Any, Any], options: CallOptions) -> OutgoingCall:
+        if threading.get_ident() != self._owner:
+            raise ConfigError(
+                f"{method.path}: a SyncBridge and its clients belong to the thread that made "
+                "the bridge; give each thread its own (threading.local(), or one per worker)"
+            )
         call = self._route.prepare(method, options)
         if call.transport == "inproc":
             raise NoLiveInstanceError(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import socket
+import threading
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -262,3 +263,24 @@ def test_only_static_registries_without_a_loop() -> None:
         sb.SyncBridge("script").client(sb.SyncClientBase)
     with pytest.raises(sb.ConfigError, match="timeout"):
         sb.SyncBridge("script", call_defaults={"timeout": "soon"})
+
+
+def test_a_sync_bridge_belongs_to_its_thread(echo: ModuleType) -> None:
+    served, handler = _serving(echo)
+    failures: list[BaseException] = []
+    with served, sb.SyncBridge("script") as caller:
+        client = caller.client(echo.CalleeSyncClient, address=served.address)
+
+        def elsewhere() -> None:
+            try:
+                client.echo(pb().Echo())
+            except sb.ConfigError as refused:
+                failures.append(refused)
+
+        other = threading.Thread(target=elsewhere)
+        other.start()
+        other.join()
+        assert client.echo(pb().Echo(text="here")).text == "here"
+    assert len(failures) == 1
+    assert "threading.local()" in str(failures[0])
+    assert handler.served["echo"] == 1
