@@ -70,18 +70,19 @@ class SyncConnection:
         when the channel fails to connect or is not connected within ``within`` seconds (capped
         by CONNECT_TIMEOUT).
 
-        A channel that was connected and went idle (its peer closed the connection) returns at
-        once too: the call itself makes grpcio reconnect. Asking for a connection through a
-        second ``subscribe(try_to_connect=True)`` would leave a request behind that grpcio's
-        watcher thread can act on after ``close()``, and fail there.
+        A channel goes idle when its connection closes (the peer stopped): it is asked to
+        connect again, once, as ``get_state(try_to_connect=True)`` does on the aio side. Not
+        before it was ever active: the first report is IDLE while the subscription's own
+        connect starts, and a second request then could outlive ``close()`` in grpcio's watcher
+        thread.
         """
         if self._state is _READY:
             return
         end = time.monotonic() + min(within, CONNECT_TIMEOUT)
         with self._changed:
+            if self._state is _IDLE and self._was_active:
+                self._reconnect()
             while self._state is not _READY:
-                if self._state is _IDLE and self._was_active:
-                    return
                 left = end - time.monotonic()
                 if self._state is _FAILED or left <= 0:
                     state = "not connected" if self._state is None else self._state.name.lower()
@@ -89,6 +90,15 @@ class SyncConnection:
                         f"cannot connect to {self.address} ({state})", not_dispatched=True
                     )
                 self._changed.wait(left)
+
+    def _reconnect(self) -> None:
+        """Ask an idle channel to connect: the sync API's only way is a subscription asking."""
+
+        def ignore(state: grpc.ChannelConnectivity) -> None:
+            return None
+
+        self.channel.subscribe(ignore, try_to_connect=True)
+        self.channel.unsubscribe(ignore)
 
     def unary(self, call: OutgoingCall, outgoing: SyncOutgoing, left: float) -> Message:
         """A call with one reply (unary or client streaming) with ``left`` seconds to go."""

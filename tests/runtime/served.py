@@ -4,6 +4,7 @@ callers (``SyncBridge`` clients) in the test's own thread can block on it."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 from collections.abc import Callable, Coroutine
 from types import TracebackType
@@ -12,6 +13,13 @@ from typing import Any, TypeVar
 import runtime_lib as sb
 
 T = TypeVar("T")
+
+
+def free_address() -> str:
+    """A loopback address nothing listens on (its port was free a moment ago)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{probe.getsockname()[1]}"
 
 
 class ServedInThread:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import socket
 import threading
 from collections.abc import Iterator
 from types import ModuleType
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 from echo_service import SDK, make_handler, pb, until
 from faults import Faults
-from served import ServedInThread
+from served import ServedInThread, free_address
 
 import runtime_lib as sb
 
@@ -38,13 +37,6 @@ def _serving(
     bridge = sb.Bridge("echo", **options)
     bridge.serve(handler)
     return ServedInThread(bridge), handler
-
-
-def _free_address() -> str:
-    """An address nothing listens on (the port was free a moment ago)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{probe.getsockname()[1]}"
 
 
 def _texts(*texts: str) -> Iterator[Any]:
@@ -138,7 +130,7 @@ def test_not_dispatched_refusal_is_retried_on_another_endpoint(echo: ModuleType)
 
 def test_unreachable_endpoint_fails_over_and_alone_is_connection_failed(echo: ModuleType) -> None:
     served, _ = _serving(echo)
-    dead = _free_address()
+    dead = free_address()
     with served, sb.SyncBridge("script", registry={"echo": [dead, served.address]}) as caller:
         client = caller.client(echo.CalleeSyncClient, service="echo")
         for _ in range(4):  # whichever comes first, the call lands on the live one
@@ -284,3 +276,18 @@ def test_a_sync_bridge_belongs_to_its_thread(echo: ModuleType) -> None:
     assert len(failures) == 1
     assert "threading.local()" in str(failures[0])
     assert handler.served["echo"] == 1
+
+
+def test_a_restarted_peer_is_reached_again(echo: ModuleType) -> None:
+    listen = free_address()
+    patient = sb.RetryPolicy(max_attempts=100, base_delay=0.05, max_delay=0.2)
+    with sb.SyncBridge("script") as caller:
+        client = caller.client(echo.CalleeSyncClient, address=listen)
+        first, _ = _serving(echo, "first", listen=listen)
+        with first:
+            assert client.echo(pb().Echo()).handled_by == "first"
+        second, _ = _serving(echo, "second", listen=listen)
+        with second:
+            # Not dispatched while the channel reconnects: retried until it has.
+            reply = client.echo(pb().Echo(), retry=patient, timeout="30s")
+            assert reply.handled_by == "second"
