@@ -3,7 +3,7 @@
 failure tells that endpoint's breaker, and whether (and after how long) the call is tried again.
 The invokers only do the waiting and the sending. See ``retry.py`` for what may be retried.
 
-    attempts = Attempts(call, target, pool, rng, replayable=True)
+    attempts = route.attempts(call, replayable=True)
     while True:
         with attempts.lease() as lease:          # a failure the rules retry is swallowed here
             connection = lease.connection        # raises a refusal (breaker, deadline) inside
