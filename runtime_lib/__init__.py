@@ -50,6 +50,7 @@ from runtime_lib.rpc.options import (
     Transport,
 )
 from runtime_lib.rpc.spec import Cardinality, MethodSpec, ServiceSpec
+from runtime_lib.sync import SyncBridge, SyncClientBase
 from runtime_lib.telemetry import Op, Telemetry, TelemetryConfig, TraceContextFilter
 
 __all__ = [
@@ -100,6 +101,8 @@ __all__ = [
     "ServiceBridgeError",
     "ServiceSpec",
     "StaticRegistry",
+    "SyncBridge",
+    "SyncClientBase",
     "Telemetry",
     "TelemetryConfig",
     "Timeout",

@@ -30,19 +30,21 @@ from runtime_lib.events.outbox import OutboxAdmin
 from runtime_lib.events.runtime import EventsConfig, EventsRuntime
 from runtime_lib.jobs import JobHandler, JobOptions, Jobs
 from runtime_lib.lifecycle import Callback, ConnectionObserver, Lifecycle, LifecycleEvent
-from runtime_lib.registry.base import Instance, Registry
+from runtime_lib.registry.base import Registry
 from runtime_lib.registry.static import StaticRegistry
 from runtime_lib.rpc.admission import Admission, AdmissionLimits
+from runtime_lib.rpc.attempts import Route, client_target
 from runtime_lib.rpc.base import ClientBase, HandlerBase
 from runtime_lib.rpc.breaker import BreakerPolicy
-from runtime_lib.rpc.client import RpcInvoker, Target
-from runtime_lib.rpc.deadline import parse_timeout
+from runtime_lib.rpc.client import RpcInvoker
 from runtime_lib.rpc.dispatch import Dispatcher
-from runtime_lib.rpc.endpoints import EndpointPool
+from runtime_lib.rpc.endpoints import EndpointPool, close_all
 from runtime_lib.rpc.idempotency import IdempotencyCache, IdempotencyPolicy
-from runtime_lib.rpc.options import CallOptions, NetworkTransport, check_call_options
+from runtime_lib.rpc.options import CallOptions, NetworkTransport
+from runtime_lib.rpc.outgoing import checked_defaults
 from runtime_lib.rpc.server import RpcServer
 from runtime_lib.rpc.transports import connector
+from runtime_lib.rpc.transports.base import Connection
 from runtime_lib.telemetry.api import Telemetry
 from runtime_lib.telemetry.config import TelemetryConfig
 
@@ -77,6 +79,8 @@ class Bridge:
       max_outbox_rows, events_max_in_flight, event_max_attempts: event limits (100 000, 32, 5).
       telemetry: spans, metrics and logs of every call and event (:class:`TelemetryConfig`;
         off by default). User code reaches it as ``bridge.telemetry``.
+      reflection: serve gRPC server reflection (on by default), so grpcurl, Postman and evans
+        can list and call the served methods; ``False`` hides the service catalogue.
       expose_errors: send a crashed handler's exception type and text to the caller (for
         development; by default the caller gets a generic message with the request id and the
         traceback goes to the ``runtime_lib.rpc`` log).
@@ -102,15 +106,12 @@ class Bridge:
         events_max_in_flight: int = 32,
         event_max_attempts: int = 5,
         telemetry: TelemetryConfig | None = None,
+        reflection: bool = True,
         expose_errors: bool = False,
     ) -> None:
         if not service:
             raise ConfigError("a bridge needs a service name")
-        defaults: CallOptions = {**(call_defaults or {})}
-        check_call_options(defaults)  # a bad default fails here, not on the first call
-        default_timeout = defaults.get("timeout")
-        if default_timeout is not None:
-            parse_timeout(default_timeout)
+        defaults = checked_defaults(call_defaults)
         self._connect = connector(transport)
         self.service = service
         self.telemetry = Telemetry(service, telemetry)
@@ -134,8 +135,9 @@ class Bridge:
         )
         self._drain_timeout = drain_timeout
         self._interceptors = tuple(interceptors)
+        self._reflection = reflection
         self._server: RpcServer | None = None
-        self._pool: EndpointPool | None = None
+        self._pool: EndpointPool[Connection] | None = None
         self._address: str | None = None
         self._started = False
         self._lifecycle = Lifecycle()
@@ -180,30 +182,14 @@ class Bridge:
         self, client_class: type[C], *, address: str | None = None, service: str | None = None
     ) -> C:
         """A typed client for one address, or for a service name resolved through the registry."""
-        if (address is None) == (service is None):
-            raise ConfigError("client() needs exactly one of address= or service=")
-        if address is not None:
-            fixed = (Instance(address),)
-            target = Target(f"address {address}", lambda: fixed)
-        else:
-            assert service is not None
-            name = service
-            target = Target(
-                f"service {name!r}",
-                lambda: self.registry.instances(name),
-                local=name == self.service,
-            )
-        invoker = RpcInvoker(
-            target=target,
-            pool=self._endpoints(),
-            dispatcher=self._dispatcher,
-            caller=self.service,
-            defaults=self._call_defaults,
-            telemetry=self.telemetry,
+        target = client_target(
+            self.registry.instances, address=address, service=service, own_service=self.service
         )
+        route = Route(target, self._endpoints(), self.service, self._call_defaults)
+        invoker = RpcInvoker(route, self._dispatcher, self.telemetry)
         return client_class(invoker)
 
-    def _endpoints(self) -> EndpointPool:
+    def _endpoints(self) -> EndpointPool[Connection]:
         if self._pool is None:
             self._pool = EndpointPool(self._breaker, self._connect)
         return self._pool
@@ -295,7 +281,11 @@ class Bridge:
         await self.registry.start()
         if self._dispatcher.services:
             self._server = RpcServer(
-                self._dispatcher, self._listen, self._drain_timeout, self._interceptors
+                self._dispatcher,
+                self._listen,
+                self._drain_timeout,
+                self._interceptors,
+                reflection=self._reflection,
             )
             port = await self._server.start()
             host = self._listen.rsplit(":", 1)[0]
@@ -325,7 +315,7 @@ class Bridge:
             self._address = None
             pool, self._pool = self._pool, None
             if pool is not None:
-                await pool.close()
+                await close_all(pool)
             if self.telemetry.enabled:
                 # Off the loop: exporters may block on the network (otlp) or the disk (file).
                 await asyncio.to_thread(self.telemetry.force_flush)

@@ -4,7 +4,7 @@ Any gRPC client can call it. It decodes the request bytes and reads the call's m
 :class:`CallContext` (a malformed call is the caller's fault: ``BadRequestError``), hands the call
 to the :class:`Dispatcher`, sends the handler's reply metadata, and turns failures into the rich
 error model. An unknown path gets gRPC's ``UNIMPLEMENTED`` and leaves nothing behind. It also
-serves the standard gRPC health service, and ``stop()`` drains: in-flight calls finish, new ones
+serves the standard gRPC health service and, unless turned off, server reflection; ``stop()`` drains: in-flight calls finish, new ones
 are refused with the not-dispatched marker, then the server closes.
 """
 
@@ -22,6 +22,7 @@ from google.protobuf.message import DecodeError, Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from runtime_lib.errors import BadRequestError, ConfigError, ServiceBridgeError
+from runtime_lib.reflection import serve_reflection
 from runtime_lib.rpc import wire, wire_errors
 from runtime_lib.rpc.context import CallContext, MetadataValue
 from runtime_lib.rpc.dispatch import Dispatcher, Route, closing
@@ -58,8 +59,11 @@ class RpcServer:
         listen: str,
         drain_timeout: float,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        *,
+        reflection: bool = True,
     ) -> None:
         self._dispatcher = dispatcher
+        self._reflection = reflection
         self._interceptors = tuple(interceptors)
         self._listen = listen
         self._drain_timeout = drain_timeout
@@ -73,6 +77,8 @@ class RpcServer:
         server.add_generic_rpc_handlers((_Handlers(self._dispatcher, self._open),))
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        if self._reflection:
+            serve_reflection(server, (spec.full_name for spec in self._dispatcher.services))
         try:
             self.port = server.add_insecure_port(self._listen)
         except RuntimeError as exc:

@@ -73,6 +73,9 @@ def decode(
         elif key == wire.STATUS_DETAILS and isinstance(value, bytes):
             info = _error_info(value)
     message = details or ""
+    if code is grpc.StatusCode.UNIMPLEMENTED:
+        # The handler raised NotImplementedError, or the server has no such method.
+        return UnimplementedError(message, not_dispatched=not_dispatched)
     if info is not None:
         error_code = ErrorCode(info.reason)
         if error_code is ErrorCode.HANDLER:

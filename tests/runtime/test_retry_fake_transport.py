@@ -20,8 +20,9 @@ from google.protobuf.wrappers_pb2 import StringValue
 import runtime_lib as sb
 from runtime_lib.errors import error_for
 from runtime_lib.rpc.admission import Admission
+from runtime_lib.rpc.attempts import Route, Target
 from runtime_lib.rpc.breaker import BreakerState
-from runtime_lib.rpc.client import RpcInvoker, Target
+from runtime_lib.rpc.client import RpcInvoker
 from runtime_lib.rpc.dispatch import Dispatcher
 from runtime_lib.rpc.endpoints import EndpointPool
 from runtime_lib.rpc.idempotency import IdempotencyCache
@@ -118,16 +119,14 @@ class Harness:
     def __init__(self, *connections: FakeConnection, breaker: sb.BreakerPolicy | None = None):
         self.connections = {c.address: c for c in connections}
         self.resolved = 0
-        self.pool = EndpointPool(breaker or sb.BreakerPolicy(), connect=self._connect)
+        self.pool: EndpointPool[Connection] = EndpointPool(
+            breaker or sb.BreakerPolicy(), connect=self._connect
+        )
+        target = Target("service 'fake'", self._resolve)
+        route = Route(target, self.pool, "caller", {}, random.Random(7))
         self.invoker = RpcInvoker(
-            target=Target("service 'fake'", self._resolve),
-            pool=self.pool,
-            dispatcher=Dispatcher(
-                Admission(sb.AdmissionLimits()), IdempotencyCache(sb.IdempotencyPolicy())
-            ),
-            caller="caller",
-            defaults={},
-            rng=random.Random(7),
+            route,
+            Dispatcher(Admission(sb.AdmissionLimits()), IdempotencyCache(sb.IdempotencyPolicy())),
         )
 
     def _connect(self, address: str) -> Connection:
