@@ -12,10 +12,12 @@ from bench.runner import Options
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "codegen": ("bench.codegen", "sb-gen vs protoc vs protoc + mypy-protobuf on 100+ .proto files"),
     "rpc": ("bench.rpc", "generated client + handler vs raw grpc.aio: latency, throughput, stream"),
+    "sync": ("bench.sync_bench", "generated sync client (SyncBridge) vs a grpcio sync stub"),
     "streaming": ("bench.streaming", "server streaming: generated vs grpc.aio vs grpclib, and why"),
     "dataclass": ("bench.dataclass_bench", "event dataclass to_proto/from_proto vs raw protobuf"),
     "outbox": ("bench.outbox", "durable publishes/s with group commit vs a commit per row; drain"),
     "events": ("bench.events", "publish -> handler latency and delivered events/s on JetStream"),
+    "jobs": ("bench.jobs", "1,000 jobs due at once: lag p50/p99 and fired/s vs APScheduler"),
     "telemetry": ("bench.telemetry_bench", "cost per call of telemetry off, on, metrics only"),
     "profile": ("bench.profiling", "cProfile of the unary RPC path and the dataclass round trip"),
 }

@@ -36,6 +36,7 @@ from runtime_lib._events.context import EventContext
 from runtime_lib._events.envelope import EventEnvelope
 from runtime_lib._events.nats_config import NatsConfig
 from runtime_lib._events.outbox import OutboxAdmin
+from runtime_lib._jobs import JobContext, JobInfo, JobRetry, Jobs
 from runtime_lib._lifecycle import ConnectionEvent
 from runtime_lib._registry.base import Instance, Registry
 from runtime_lib._registry.nats_kv import NatsKvRegistry
@@ -56,6 +57,7 @@ from runtime_lib._rpc.options import (
 )
 from runtime_lib._security.identity import PeerIdentityError
 from runtime_lib._security.tls import TlsConfig
+from runtime_lib._sync import SyncBridge
 from runtime_lib._telemetry.api import Op, Telemetry
 from runtime_lib._telemetry.config import TelemetryConfig
 from runtime_lib._telemetry.logs import TraceContextFilter
@@ -84,6 +86,10 @@ __all__ = [
     "Instance",
     "InternalError",
     "InvalidEventNameError",
+    "JobContext",
+    "JobInfo",
+    "JobRetry",
+    "Jobs",
     "Metadata",
     "NatsConfig",
     "NatsKvRegistry",
@@ -103,6 +109,8 @@ __all__ = [
     "ServiceBridgeError",
     "StateError",
     "StaticRegistry",
+    "SyncBridge",
+    "SyncClientBase",
     "Telemetry",
     "TelemetryConfig",
     "TerminalError",

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar, Unpack, overload
 
 from runtime_lib._errors import ConfigError, StateError
 from runtime_lib._events.config import Broker, EventsConfig
@@ -27,23 +27,27 @@ from runtime_lib._events.envelope import EventEnvelope
 from runtime_lib._events.event_type import E, EventType
 from runtime_lib._events.outbox import OutboxAdmin
 from runtime_lib._events.runtime import EventsRuntime
+from runtime_lib._jobs import JobHandler, JobOptions, Jobs
 from runtime_lib._lifecycle import Callback, ConnectionObserver, Lifecycle, LifecycleEvent
-from runtime_lib._registry.base import Instance, Registry
+from runtime_lib._registry.base import Registry
 from runtime_lib._registry.static import StaticRegistry
 from runtime_lib._rpc.admission import Admission
+from runtime_lib._rpc.attempts import Route, client_target
 from runtime_lib._rpc.base import ClientBase, HandlerBase
-from runtime_lib._rpc.client import RpcInvoker, Target
+from runtime_lib._rpc.client import RpcInvoker
 from runtime_lib._rpc.config import RpcConfig
 from runtime_lib._rpc.dispatch import Dispatcher
-from runtime_lib._rpc.endpoints import EndpointPool
+from runtime_lib._rpc.endpoints import EndpointPool, close_all
 from runtime_lib._rpc.idempotency import IdempotencyCache
-from runtime_lib._rpc.options import CallOptions
+from runtime_lib._rpc.outgoing import checked_defaults
 from runtime_lib._rpc.server import RpcServer
 from runtime_lib._rpc.transports import connector
+from runtime_lib._rpc.transports.base import Connection
 from runtime_lib._telemetry.api import Telemetry
 from runtime_lib._telemetry.config import TelemetryConfig
 
 C = TypeVar("C", bound=ClientBase)
+H = TypeVar("H", bound=JobHandler)
 
 _WILDCARD_HOSTS = ("0.0.0.0", "[::]", "::", "")
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -96,7 +100,7 @@ class Bridge:
         )
         self._listen = listen
         self._advertise = advertise
-        self._call_defaults: CallOptions = {**rpc.call_defaults}
+        self._call_defaults = checked_defaults(rpc.call_defaults)
         self._breaker = rpc.breaker
         self._dispatcher = Dispatcher(
             Admission(rpc.admission),
@@ -106,8 +110,9 @@ class Bridge:
         )
         self._drain_timeout = rpc.drain_timeout
         self._interceptors = tuple(rpc.interceptors)
+        self._reflection = rpc.reflection
         self._server: RpcServer | None = None
-        self._pool: EndpointPool | None = None
+        self._pool: EndpointPool[Connection] | None = None
         self._address: str | None = None
         self._started = False
         self._lifecycle = Lifecycle()
@@ -120,6 +125,7 @@ class Bridge:
             telemetry=self.telemetry,
             lifecycle=self._lifecycle,
         )
+        self._jobs = Jobs(service, telemetry=self.telemetry, events=self.events)
 
     def on(self, event: LifecycleEvent, callback: Callback) -> None:
         """Call ``callback(ConnectionEvent)`` on ``"connected"``, ``"reconnecting"`` or
@@ -148,30 +154,14 @@ class Bridge:
         self, client_class: type[C], *, address: str | None = None, service: str | None = None
     ) -> C:
         """A typed client for one address, or for a service name resolved through the registry."""
-        if (address is None) == (service is None):
-            raise ConfigError("client() needs exactly one of address= or service=")
-        if address is not None:
-            fixed = (Instance(address),)
-            target = Target(f"address {address}", lambda: fixed)
-        else:
-            assert service is not None
-            name = service
-            target = Target(
-                f"service {name!r}",
-                lambda: self.registry.instances(name),
-                local=name == self.service,
-            )
-        invoker = RpcInvoker(
-            target=target,
-            pool=self._endpoints(),
-            dispatcher=self._dispatcher,
-            caller=self.service,
-            defaults=self._call_defaults,
-            telemetry=self.telemetry,
+        target = client_target(
+            self.registry.instances, address=address, service=service, own_service=self.service
         )
+        route = Route(target, self._endpoints(), self.service, self._call_defaults)
+        invoker = RpcInvoker(route, self._dispatcher, self.telemetry)
         return client_class(invoker)
 
-    def _endpoints(self) -> EndpointPool:
+    def _endpoints(self) -> EndpointPool[Connection]:
         if self._pool is None:
             self._pool = EndpointPool(self._breaker, self._connect)
         return self._pool
@@ -242,6 +232,18 @@ class Bridge:
         """Failed, pending and per-state counts of the outbox; retry or discard failed rows."""
         return self.events.outbox
 
+    # -- jobs ------------------------------------------------------------------------------
+
+    def job(self, name: str, **options: Unpack[JobOptions]) -> Callable[[H], H]:
+        """Declare a job (``cron=``/``tz=``, ``interval=``, or neither for one-shots only);
+        see docs/jobs.md. Call before ``start()``."""
+        return self._jobs.job(name, **options)
+
+    @property
+    def jobs(self) -> Jobs:
+        """Declare, list, pause, resume, trigger; schedule and cancel one-shots."""
+        return self._jobs
+
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -251,7 +253,11 @@ class Bridge:
         await self.registry.start()
         if self._dispatcher.services:
             self._server = RpcServer(
-                self._dispatcher, self._listen, self._drain_timeout, self._interceptors
+                self._dispatcher,
+                self._listen,
+                self._drain_timeout,
+                self._interceptors,
+                reflection=self._reflection,
             )
             port = await self._server.start()
             host = self._listen.rsplit(":", 1)[0]
@@ -263,6 +269,7 @@ class Bridge:
             )
         if self.events.has_subscriptions or await self.events.has_backlog():
             await self.events.start()
+        await self._jobs.start()
 
     async def stop(self) -> None:
         """Drain in-flight calls, refuse new ones, withdraw from the registry, close everything."""
@@ -270,6 +277,7 @@ class Bridge:
             return
         self._started = False
         try:
+            await self._jobs.stop()
             await self.registry.stop()
             if self._server is not None:
                 await self._server.stop()
@@ -279,7 +287,7 @@ class Bridge:
             self._address = None
             pool, self._pool = self._pool, None
             if pool is not None:
-                await pool.close()
+                await close_all(pool)
             if self.telemetry.enabled:
                 # Off the loop: exporters may block on the network (otlp) or the disk (file).
                 await asyncio.to_thread(self.telemetry.force_flush)

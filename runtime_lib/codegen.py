@@ -12,6 +12,7 @@ from runtime_lib._rpc.base import ClientBase, HandlerBase, Invoker
 from runtime_lib._rpc.context import CallContext
 from runtime_lib._rpc.options import CallOptions
 from runtime_lib._rpc.spec import Cardinality, MethodSpec, ServiceSpec
+from runtime_lib._sync.client import SyncClientBase
 
 __all__ = [
     "CallContext",
@@ -23,5 +24,6 @@ __all__ = [
     "Invoker",
     "MethodSpec",
     "ServiceSpec",
+    "SyncClientBase",
     "deprecated",
 ]

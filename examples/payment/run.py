@@ -1,4 +1,4 @@
-"""One command for the whole example: generate, start the service, run the caller, stop.
+"""One command for the whole example: generate, start the service, run the callers, stop.
 
 python examples/payment/run.py
 """
@@ -31,6 +31,10 @@ def main() -> int:
         assert server.stdout is not None
         print(server.stdout.readline(), end="")  # "serving on ..." once it listens
         caller = subprocess.run([sys.executable, "caller.py", address], cwd=HERE, timeout=60)
+        if caller.returncode == 0:
+            caller = subprocess.run(
+                [sys.executable, "sync_caller.py", address], cwd=HERE, timeout=60
+            )
     finally:
         server.terminate()
         assert server.stdout is not None

@@ -36,8 +36,17 @@ def describe_file(fd: d.FileDescriptorProto, index: TypeIndex) -> SbModule:
             tables,
         )
     )
+    # A sync client name must not take another service's class name ("Payment" and "PaymentSync").
+    classes = {
+        n for s in fd.service for n in (naming.client_class(s.name), naming.handler_class(s.name))
+    }
+    sync_clients = naming.unique_names(
+        (naming.sync_client_class(s.name) for s in fd.service), classes | set(tables)
+    )
     services = []
-    for si, (svc, table) in enumerate(zip(fd.service, tables, strict=True)):
+    for si, (svc, table, sync_client) in enumerate(
+        zip(fd.service, tables, sync_clients, strict=True)
+    ):
         full = f"{fd.package}.{svc.name}" if fd.package else svc.name
         attrs = naming.method_attr_names(m.name for m in svc.method)
         methods = [
@@ -61,6 +70,7 @@ def describe_file(fd: d.FileDescriptorProto, index: TypeIndex) -> SbModule:
             Service(
                 full_name=full,
                 client=naming.client_class(svc.name),
+                sync_client=sync_client,
                 handler=naming.handler_class(svc.name),
                 table=table,
                 doc=docs.get((_SERVICE_FIELD, si)),
@@ -69,7 +79,7 @@ def describe_file(fd: d.FileDescriptorProto, index: TypeIndex) -> SbModule:
             )
         )
     taken = set(naming.RESERVED_MODULE_NAMES) | {"dataclass", "field", "enum", "Self"}
-    taken |= {name for s in services for name in (s.client, s.handler, s.table)}
+    taken |= {name for s in services for name in (s.client, s.sync_client, s.handler, s.table)}
     taken |= {m.spec_const for s in services for m in s.methods}
     events = describe_events(fd, index, imports, py_type, taken)
     _header_imports(imports, services)
@@ -107,8 +117,11 @@ def _header_imports(imports: ImportSet, services: list[Service]) -> None:
         imports.add("typing", "Unpack")
     if any(m.client_streams for m in methods):
         imports.add("collections.abc", "AsyncIterable")
+        imports.add("collections.abc", "Iterable")  # the sync client's request streams
     if any(m.client_streams or m.server_streams for m in methods):
         imports.add("collections.abc", "AsyncIterator")
+    if any(m.server_streams for m in methods):
+        imports.add("collections.abc", "Iterator")  # the sync client's reply streams
 
 
 def _import_source(proto_file: str, from_module: str) -> tuple[str, str]:

@@ -31,7 +31,17 @@ _BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("__"))
 
 # Names bound at module level or on the base classes of generated code.
 RESERVED_MODULE_NAMES = frozenset(
-    {"abc", "sb", "AsyncIterable", "AsyncIterator", "ClassVar", "Final", "Unpack"}
+    {
+        "abc",
+        "sb",
+        "AsyncIterable",
+        "AsyncIterator",
+        "ClassVar",
+        "Final",
+        "Iterable",
+        "Iterator",
+        "Unpack",
+    }
 )
 RESERVED_MEMBER_NAMES = frozenset({"SERVICE"}) | RESERVED_MODULE_NAMES
 
@@ -85,6 +95,10 @@ def method_attr_names(rpc_names: Iterable[str]) -> list[str]:
 
 def client_class(service: str) -> str:
     return f"{service}Client"
+
+
+def sync_client_class(service: str) -> str:
+    return f"{service}SyncClient"
 
 
 def handler_class(service: str) -> str:

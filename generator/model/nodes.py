@@ -29,6 +29,7 @@ class Method:
 class Service:
     full_name: str
     client: str
+    sync_client: str
     handler: str
     table: str
     doc: str | None

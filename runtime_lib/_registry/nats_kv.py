@@ -29,7 +29,7 @@ from runtime_lib._errors import ConfigError, ConnectionFailedError
 from runtime_lib._lifecycle import Lifecycle, NatsWatch
 from runtime_lib._registry.base import Instance
 
-_log = logging.getLogger(__name__)
+_log = logging.getLogger("runtime_lib.registry")
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 _DELETED = ("DEL", "PURGE")

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from runtime_lib._rpc.endpoints import Endpoint
 
+E = TypeVar("E", bound=Endpoint[Any])
+
 
 def pick(
-    endpoints: Sequence[Endpoint], rng: random.Random, avoid: frozenset[str] = frozenset()
-) -> Endpoint | None:
+    endpoints: Sequence[E], rng: random.Random, avoid: frozenset[str] = frozenset()
+) -> E | None:
     """An endpoint to send to, preferring those not in ``avoid`` (already tried by this call)."""
     if len(endpoints) == 1:  # the common case: nothing to choose, only whether it may be used
         only = endpoints[0]

@@ -31,6 +31,8 @@ class RpcConfig:
     expose_errors: send a crashed handler's exception type and text to the caller (for
       development; by default the caller gets a generic message with the request id and the
       traceback goes to the ``runtime_lib.rpc`` log).
+    reflection: serve gRPC server reflection (on by default), so grpcurl, Postman and evans can
+      list and call the served methods; ``False`` hides the service catalogue.
     """
 
     call_defaults: CallOptions = field(default_factory=lambda: CallOptions())
@@ -41,6 +43,7 @@ class RpcConfig:
     drain_timeout: float = 30.0
     interceptors: Sequence[grpc.aio.ServerInterceptor] = ()
     expose_errors: bool = False
+    reflection: bool = True
 
     def __post_init__(self) -> None:
         # A bad default fails here, not on the first call.

@@ -49,7 +49,7 @@ class CallContext:
                 f"set_header({key!r}) on {self.method}: the headers were already sent with the "
                 "first reply message; set headers before yielding it"
             )
-        check_metadata_entry(key, value)
+        check_metadata_entry(key, value, "set_header: key")
         if self._headers is None:
             self._headers = {}
         self._headers[key] = value
@@ -57,7 +57,7 @@ class CallContext:
     def set_trailer(self, key: str, value: MetadataValue) -> None:
         """Send ``key: value`` in the reply's trailing metadata, with the status (also on
         failure). ``-bin`` keys take ``bytes``, others ``str``."""
-        check_metadata_entry(key, value)
+        check_metadata_entry(key, value, "set_trailer: key")
         if self._trailers is None:
             self._trailers = {}
         self._trailers[key] = value

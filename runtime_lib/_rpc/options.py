@@ -129,34 +129,36 @@ _CHECKS: dict[str, Callable[[str, object], None]] = {
 }
 
 
-def check_metadata(metadata: Mapping[Any, Any]) -> None:
+def check_metadata(metadata: Mapping[Any, Any], where: str = "metadata=") -> None:
     """``check_metadata_entry`` for every entry of a ``metadata=`` option (keys may be in any
     case: they are sent lower-cased)."""
     for key, value in metadata.items():
-        check_metadata_entry(key.lower() if isinstance(key, str) else key, value)
+        if not isinstance(key, str):
+            raise ConfigError(f"{where} keys must be str, got {_got(key)}")
+        check_metadata_entry(key.lower(), value, f"{where} entry")
 
 
-def check_metadata_entry(key: object, value: object) -> None:
-    """A ``ConfigError`` naming ``key`` unless it is a legal gRPC key with the right value type:
-    ``bytes`` for a ``-bin`` key, printable ASCII ``str`` for any other."""
+def check_metadata_entry(key: object, value: object, where: str = "metadata") -> None:
+    """A ``ConfigError`` naming ``key`` (after ``where``, the caller's words for it) unless it is
+    a legal gRPC key with the right value type: ``bytes`` for a ``-bin`` key, printable ASCII
+    ``str`` for any other."""
     if not isinstance(key, str) or not _KEY.fullmatch(key) or key.startswith("grpc-"):
         raise ConfigError(
-            f"metadata key {key!r}: use lower-case letters, digits, '-', '_' or '.', "
+            f"{where} {key!r}: use lower-case letters, digits, '-', '_' or '.', "
             "not starting with 'grpc-'"
         )
     if key.endswith("-bin"):
         if not isinstance(value, bytes):
             raise ConfigError(
-                f"metadata {key!r}: a key ending in -bin carries bytes, got "
-                f"{type(value).__name__} (encode it, or drop the -bin suffix)"
+                f"{where} {key!r} ends in -bin, so its value must be bytes, got {_got(value)}"
             )
     elif not isinstance(value, str):
         raise ConfigError(
-            f"metadata {key!r}: carries str, got {type(value).__name__} "
-            "(binary values need a key ending in -bin)"
+            f"{where} {key!r} must be a str (only keys ending in -bin carry bytes), "
+            f"got {_got(value)}"
         )
     elif not value.isascii() or not value.isprintable():
         raise ConfigError(
-            f"metadata {key!r}: a str value must be printable ASCII; "
-            "send other data under a '-bin' key as bytes"
+            f"{where} {key!r}: a str value must be printable ASCII; "
+            "send other data under a key ending in -bin as bytes"
         )

@@ -4,12 +4,14 @@ Any gRPC client can call it. It decodes the request bytes and reads the call's m
 :class:`CallContext` (a malformed call is the caller's fault: ``BadRequestError``), hands the call
 to the :class:`Dispatcher`, sends the handler's reply metadata, and turns failures into the rich
 error model. An unknown path gets gRPC's ``UNIMPLEMENTED`` and leaves nothing behind. It also
-serves the standard gRPC health service, and ``stop()`` drains: in-flight calls finish, new ones
+serves the standard gRPC health service and, unless turned off, server reflection; ``stop()`` drains: in-flight calls finish, new ones
 are refused with the not-dispatched marker, then the server closes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import MappingProxyType
@@ -23,6 +25,7 @@ from runtime_lib._errors import BadRequestError, ConfigError, ServiceBridgeError
 from runtime_lib._rpc import wire, wire_errors
 from runtime_lib._rpc.context import CallContext, MetadataValue
 from runtime_lib._rpc.dispatch import Dispatcher, Route, closing
+from runtime_lib._rpc.reflection import serve_reflection
 from runtime_lib._rpc.spec import Cardinality
 
 _SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -56,20 +59,26 @@ class RpcServer:
         listen: str,
         drain_timeout: float,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        *,
+        reflection: bool = True,
     ) -> None:
         self._dispatcher = dispatcher
+        self._reflection = reflection
         self._interceptors = tuple(interceptors)
         self._listen = listen
         self._drain_timeout = drain_timeout
         self._server: grpc.aio.Server | None = None
         self._health: Any = None
+        self._open = _OpenCalls()
         self.port = 0
 
     async def start(self) -> int:
         server = grpc.aio.server(interceptors=self._interceptors, options=_SERVER_OPTIONS)
-        server.add_generic_rpc_handlers((_Handlers(self._dispatcher),))
+        server.add_generic_rpc_handlers((_Handlers(self._dispatcher, self._open),))
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        if self._reflection:
+            serve_reflection(server, (spec.full_name for spec in self._dispatcher.services))
         try:
             self.port = server.add_insecure_port(self._listen)
         except RuntimeError as exc:
@@ -91,16 +100,47 @@ class RpcServer:
         self._dispatcher.admission.drain()
         await self._health.enter_graceful_shutdown()
         await self._dispatcher.admission.wait_idle(self._drain_timeout)
+        await self._open.wait_none(self._drain_timeout)
         await server.stop(grace=1.0)
+
+
+class _OpenCalls:
+    """Calls whose status gRPC has not finished sending. A handler's admission slot is freed
+    when it returns, before gRPC writes its reply; ``stop()`` waits for these too, because the
+    server's GOAWAY would otherwise race the reply, and some clients (grpclib) drop every open
+    stream on a GOAWAY."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._none = asyncio.Event()
+        self._none.set()
+
+    def track(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        self._count += 1
+        self._none.clear()
+        # types-grpcio declares the callback as a plain class, not a protocol: nothing matches it.
+        context.add_done_callback(self._done)  # type: ignore[arg-type]
+
+    def _done(self, ctx: grpc.aio.ServicerContext[Any, Any]) -> None:
+        self._count -= 1
+        if self._count == 0:
+            self._none.set()
+
+    async def wait_none(self, within: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._none.wait(), within)
 
 
 class _Handlers(grpc.GenericRpcHandler):
     """The method handlers, built once from the routes. An unknown path is answered by gRPC
     (``UNIMPLEMENTED``) and stored nowhere: a per-path cache grew with every distinct path."""
 
-    def __init__(self, dispatcher: Dispatcher) -> None:
+    def __init__(self, dispatcher: Dispatcher, open_calls: _OpenCalls) -> None:
         self.methods: Mapping[str, grpc.RpcMethodHandler[Any, Any]] = MappingProxyType(
-            {path: _method_handler(dispatcher, route) for path, route in dispatcher.routes.items()}
+            {
+                path: _method_handler(dispatcher, route, open_calls)
+                for path, route in dispatcher.routes.items()
+            }
         )
 
     def service(
@@ -109,14 +149,18 @@ class _Handlers(grpc.GenericRpcHandler):
         return self.methods.get(handler_call_details.method)
 
 
-def _method_handler(dispatcher: Dispatcher, route: Route) -> grpc.RpcMethodHandler[Any, Any]:
+def _method_handler(
+    dispatcher: Dispatcher, route: Route, open_calls: _OpenCalls
+) -> grpc.RpcMethodHandler[Any, Any]:
     # Requests arrive as bytes (no deserializer) and are decoded here, so that undecodable bytes
     # are refused as the caller's error instead of gRPC's generic one.
     method = route.method
     request_class = method.request
     encode = method.reply.SerializeToString
+    track = open_calls.track
 
     async def unary(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> Message:
+        track(context)
         ctx: CallContext | None = None
         try:
             ctx = _context(route, context)
@@ -133,6 +177,7 @@ def _method_handler(dispatcher: Dispatcher, route: Route) -> grpc.RpcMethodHandl
     async def client_stream(
         raw: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]
     ) -> Message:
+        track(context)
         ctx: CallContext | None = None
         try:
             ctx = _context(route, context)
@@ -147,6 +192,7 @@ def _method_handler(dispatcher: Dispatcher, route: Route) -> grpc.RpcMethodHandl
     async def server_stream(
         raw: bytes, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[Message]:
+        track(context)
         ctx: CallContext | None = None
         try:
             ctx = _context(route, context)
@@ -165,6 +211,7 @@ def _method_handler(dispatcher: Dispatcher, route: Route) -> grpc.RpcMethodHandl
     async def bidi_stream(
         raw: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[Message]:
+        track(context)
         ctx: CallContext | None = None
         try:
             ctx = _context(route, context)

@@ -72,6 +72,9 @@ def decode(
         elif key == wire.STATUS_DETAILS and isinstance(value, bytes):
             info = _error_info(value)
     message = details or ""
+    if code is grpc.StatusCode.UNIMPLEMENTED:
+        # The handler raised NotImplementedError, or the server has no such method.
+        return UnimplementedError(message, not_dispatched=not_dispatched)
     if info is not None:
         error_code = ErrorCode(info.reason)
         if error_code is ErrorCode.HANDLER:
@@ -79,8 +82,6 @@ def decode(
                 info.metadata.get(_HANDLER_CODE, "INTERNAL"),
                 info.metadata.get(_HANDLER_MESSAGE, message),
             )
-        if error_code is ErrorCode.NOT_FOUND and code is grpc.StatusCode.UNIMPLEMENTED:
-            return UnimplementedError(message, not_dispatched=not_dispatched)
         return error_for(error_code, message, not_dispatched=not_dispatched)
     return error_for(
         GRPC_STATUS_TO_CODE.get(code, ErrorCode.INTERNAL), message, not_dispatched=not_dispatched

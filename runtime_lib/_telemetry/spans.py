@@ -96,6 +96,15 @@ class RpcClientCall(_Hop):
     def __enter__(self) -> RpcClientCall:
         return self
 
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # GeneratorExit: the reader of a reply stream left early, its choice, not a failed call.
+        self.end(None if isinstance(exc, GeneratorExit) else exc)
+
 
 class RecordingClientCall(RpcClientCall):
     __slots__ = ("_attrs", "_ended", "_key", "_metrics", "_span", "_start")

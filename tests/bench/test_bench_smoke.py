@@ -34,6 +34,7 @@ def _run_bench(name: str, results: Path) -> str:
     [
         ("codegen", ["sb-gen (pb2 + pyi + _sb.py)", "protoc --python_out + mypy-protobuf"]),
         ("dataclass", ["event dataclass", "raw protobuf message"]),
+        ("sync", ["sb-gen sync client + handler", "grpcio sync stub + servicer"]),
     ],
 )
 def test_bench_prints_its_table(name: str, subjects: list[str], tmp_path: Path) -> None:
@@ -55,5 +56,6 @@ def test_help_lists_every_benchmark() -> None:
         timeout=60,
         check=True,
     )
-    for name in ("codegen", "rpc", "streaming", "dataclass", "outbox", "events", "profile", "all"):
+    names = ("codegen", "rpc", "sync", "streaming", "dataclass", "outbox", "events", "profile")
+    for name in (*names, "all"):
         assert name in done.stdout

@@ -29,6 +29,11 @@ def test_payment_example_runs_end_to_end() -> None:
     assert "checkout: refused as expected: INVALID_AMOUNT: amount must be positive, got -5" in out
     assert "payment: charged 4200 EUR for u-1 (caller=checkout, key=order-1001)" in out
     assert "payment: drained and stopped" in out
+    assert "billing: charged, transaction" in out
+    assert out.count("billing: history") == 1
+    assert "billing: refused as expected: INVALID_AMOUNT: amount must be positive, got 0" in out
+    assert "payment: charged 1500 EUR for u-2 (caller=billing-script, key=invoice-77)" in out
 
-    typed = run_mypy(EXAMPLE / "server.py", EXAMPLE / "caller.py", cwd=EXAMPLE)
+    files = ("server.py", "caller.py", "sync_caller.py")
+    typed = run_mypy(*(EXAMPLE / name for name in files), cwd=EXAMPLE)
     assert typed.returncode == 0, typed.stdout

@@ -15,7 +15,9 @@ from faults import Faults
 import runtime_lib as sb
 from runtime_lib._rpc.balancer import pick
 from runtime_lib._rpc.breaker import BreakerState, CircuitBreaker
-from runtime_lib._rpc.endpoints import EndpointPool
+from runtime_lib._rpc.endpoints import EndpointPool, close_all
+from runtime_lib._rpc.transports import grpcio
+from runtime_lib._rpc.transports.base import Connection
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -84,7 +86,7 @@ def test_cancelled_probe_frees_the_half_open_slot() -> None:
 
 
 async def test_power_of_two_choices_prefers_fewer_in_flight_and_skips_open() -> None:
-    pool = EndpointPool(sb.BreakerPolicy(min_calls=1))
+    pool: EndpointPool[Connection] = EndpointPool(sb.BreakerPolicy(min_calls=1), grpcio.connect)
     try:
         a, b, c = (pool.get(f"127.0.0.1:{p}") for p in (1, 2, 3))
         a.inflight, b.inflight, c.inflight = 5, 0, 9
@@ -98,7 +100,7 @@ async def test_power_of_two_choices_prefers_fewer_in_flight_and_skips_open() -> 
         assert pick([b], rng) is None
         assert pick([a, c], rng, frozenset({a.address})) is c
     finally:
-        await pool.close()
+        await close_all(pool)
 
 
 async def test_breaker_cycle_on_real_grpc(echo: ModuleType, transport: sb.NetworkTransport) -> None:

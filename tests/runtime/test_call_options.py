@@ -23,12 +23,12 @@ WRONG: dict[str, tuple[object, str]] = {
     "idempotency_key": (7, "idempotency_key= must be a str, got int 7"),
     "request_id": (b"r-1", "request_id= must be a str, got bytes b'r-1'"),
     "metadata": ([("k", "v")], "metadata= must be a mapping of str to str, got list"),
-    "retry": (3, "retry= must be a RetryPolicy, got int 3"),
-    "transport": ("grpc", "transport= must be one of auto, direct, inproc, got str 'grpc'"),
     "reply_metadata": (
         {},
         "reply_metadata= must be a ReplyMetadata (filled by the call), got dict",
     ),
+    "retry": (3, "retry= must be a RetryPolicy, got int 3"),
+    "transport": ("grpc", "transport= must be one of auto, direct, inproc, got str 'grpc'"),
 }
 
 

@@ -161,3 +161,21 @@ async def test_a_call_made_inside_a_handler_inherits_the_remaining_deadline(
             assert 0 < inner.n <= 2000
     finally:
         await downstream.stop()
+
+
+async def test_not_implemented_reaches_the_caller_as_unimplemented_error(
+    echo: ModuleType, transport: sb.NetworkTransport
+) -> None:
+    async def absent(request: Any, ctx: sb.CallContext) -> Any:
+        raise NotImplementedError
+
+    handler = make_handler(echo)
+    handler.absent = absent  # before serve(): the dispatcher reads it from the instance
+    server = sb.Bridge("echo")
+    server.serve(handler)
+    async with server, sb.Bridge("caller", rpc=sb.RpcConfig(transport=transport)) as caller:
+        client = caller.client(echo.CalleeClient, address=server.address)
+        with pytest.raises(sb.UnimplementedError) as unimplemented:
+            await client.absent(pb().Echo())
+        assert unimplemented.value.code is sb.ErrorCode.NOT_FOUND
+        assert "/conformance.Callee/Absent" in unimplemented.value.message

@@ -8,6 +8,7 @@ rules end to end on real gRPC.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from typing import Any
@@ -20,8 +21,9 @@ import runtime_lib as sb
 from runtime_lib import codegen
 from runtime_lib._errors import error_for
 from runtime_lib._rpc.admission import Admission
+from runtime_lib._rpc.attempts import Route, Target
 from runtime_lib._rpc.breaker import BreakerState
-from runtime_lib._rpc.client import RpcInvoker, Target
+from runtime_lib._rpc.client import RpcInvoker
 from runtime_lib._rpc.dispatch import Dispatcher
 from runtime_lib._rpc.endpoints import EndpointPool
 from runtime_lib._rpc.idempotency import IdempotencyCache
@@ -118,16 +120,14 @@ class Harness:
     def __init__(self, *connections: FakeConnection, breaker: sb.BreakerPolicy | None = None):
         self.connections = {c.address: c for c in connections}
         self.resolved = 0
-        self.pool = EndpointPool(breaker or sb.BreakerPolicy(), connect=self._connect)
+        self.pool: EndpointPool[Connection] = EndpointPool(
+            breaker or sb.BreakerPolicy(), connect=self._connect
+        )
+        target = Target("service 'fake'", self._resolve)
+        route = Route(target, self.pool, "caller", {}, random.Random(7))
         self.invoker = RpcInvoker(
-            target=Target("service 'fake'", self._resolve),
-            pool=self.pool,
-            dispatcher=Dispatcher(
-                Admission(sb.AdmissionLimits()), IdempotencyCache(sb.IdempotencyPolicy())
-            ),
-            caller="caller",
-            defaults={},
-            rng=random.Random(7),
+            route,
+            Dispatcher(Admission(sb.AdmissionLimits()), IdempotencyCache(sb.IdempotencyPolicy())),
         )
 
     def _connect(self, address: str) -> Connection:
@@ -340,3 +340,35 @@ async def test_client_stream_is_not_retried_once_sent(marker: bool) -> None:
             CLIENT_STREAM, _requests(), {"retry": FAST, "idempotency_key": "k"}
         )
     assert only.dispatched == 1
+
+
+# -- a spent deadline is always TIMEOUT ---------------------------------------------------------
+
+
+class PastDeadline(FakeConnection):
+    """Answers each call with ``failure`` once the call's budget has run out, as gRPC core does
+    when it reports a deadline as INTERNAL or CANCELLED."""
+
+    def __init__(self, failure: sb.ServiceBridgeError) -> None:
+        super().__init__("late")
+        self.failure = failure
+
+    async def unary(self, call: OutgoingCall, outgoing: Outgoing, left: float) -> Message:
+        self.dispatched += 1
+        await asyncio.sleep(left + 0.01)
+        raise self.failure
+
+
+@pytest.mark.parametrize(
+    "code", [sb.ErrorCode.INTERNAL, sb.ErrorCode.CANCELLED, sb.ErrorCode.CONNECTION]
+)
+async def test_ambiguous_failure_after_the_deadline_is_a_timeout(code: sb.ErrorCode) -> None:
+    harness = Harness(PastDeadline(_error(code)))
+    with pytest.raises(sb.CallTimeoutError):
+        await harness.call(timeout=0.05, idempotency_key="k")
+
+
+async def test_handler_answer_after_the_deadline_stays_a_handler_error() -> None:
+    harness = Harness(PastDeadline(_error(sb.ErrorCode.HANDLER)))
+    with pytest.raises(sb.HandlerError):
+        await harness.call(timeout=0.05)

@@ -15,11 +15,11 @@ from google.protobuf.message import Message
 from runtime_lib._errors import ConnectionFailedError, ServiceBridgeError
 from runtime_lib._rpc import wire_errors
 from runtime_lib._rpc.options import ReplyMetadata
-from runtime_lib._rpc.spec import Cardinality
+from runtime_lib._rpc.spec import Cardinality, MethodSpec
 from runtime_lib._rpc.transports.base import CONNECT_TIMEOUT, Outgoing, OutgoingCall
 
 # Reconnect quickly after a peer restarts, so a half-open probe finds it.
-_CHANNEL_OPTIONS = (
+CHANNEL_OPTIONS = (
     ("grpc.initial_reconnect_backoff_ms", 200),
     ("grpc.min_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 2000),
@@ -32,22 +32,14 @@ _serialize = operator.methodcaller("SerializeToString")
 class GrpcioConnection:
     def __init__(self, address: str) -> None:
         self.address = address
-        self.channel = grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
+        self.channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
         self._stubs: dict[str, Any] = {}
 
     def _stub(self, call: OutgoingCall) -> Any:
         """The channel's multi-callable for one method, made once and reused by every call."""
-        method = call.method
-        stub = self._stubs.get(method.path)
+        stub = self._stubs.get(call.method.path)
         if stub is None:
-            make = {
-                Cardinality.UNARY: self.channel.unary_unary,
-                Cardinality.CLIENT_STREAMING: self.channel.stream_unary,
-                Cardinality.SERVER_STREAMING: self.channel.unary_stream,
-                Cardinality.BIDI_STREAMING: self.channel.stream_stream,
-            }[method.cardinality]
-            stub = make(method.path, _serialize, method.reply.FromString)
-            self._stubs[method.path] = stub
+            stub = self._stubs[call.method.path] = method_stub(self.channel, call.method)
         return stub
 
     def is_ready(self) -> bool:
@@ -90,13 +82,13 @@ class GrpcioStream:
         try:
             message = await self._call.read()
         except grpc.aio.AioRpcError as exc:
-            raise _failure(exc, self._md) from None
+            raise failure(exc, self._md) from None
         if not self._headers_read:
             self._headers_read = True
             await _fill_headers(self._call, self._md)
         if message is grpc.aio.EOF:
             if self._md is not None:
-                self._md.trailers.update(_dict(await self._call.trailing_metadata()))
+                self._md.trailers.update(as_dict(await self._call.trailing_metadata()))
             return None
         reply: Message = message
         return reply
@@ -110,33 +102,46 @@ async def _decoded(grpc_call: Awaitable[Message]) -> Message:
     try:
         return await grpc_call
     except grpc.aio.AioRpcError as exc:
-        raise _failure(exc, None) from None
+        raise failure(exc, None) from None
 
 
 async def _with_metadata(grpc_call: Any, md: ReplyMetadata) -> Message:
     try:
         reply: Message = await grpc_call
     except grpc.aio.AioRpcError as exc:
-        raise _failure(exc, md) from None
+        raise failure(exc, md) from None
     await _fill_headers(grpc_call, md)
-    md.trailers.update(_dict(await grpc_call.trailing_metadata()))
+    md.trailers.update(as_dict(await grpc_call.trailing_metadata()))
     return reply
 
 
 async def _fill_headers(grpc_call: Any, md: ReplyMetadata | None) -> None:
     if md is not None:
-        md.headers.update(_dict(await grpc_call.initial_metadata()))
+        md.headers.update(as_dict(await grpc_call.initial_metadata()))
 
 
-def _failure(exc: grpc.aio.AioRpcError, md: ReplyMetadata | None) -> ServiceBridgeError:
+def method_stub(channel: grpc.Channel | grpc.aio.Channel, method: MethodSpec[Any, Any]) -> Any:
+    """``channel``'s multi-callable for ``method`` (sync and aio channels have the same four)."""
+    make = {
+        Cardinality.UNARY: channel.unary_unary,
+        Cardinality.CLIENT_STREAMING: channel.stream_unary,
+        Cardinality.SERVER_STREAMING: channel.unary_stream,
+        Cardinality.BIDI_STREAMING: channel.stream_stream,
+    }[method.cardinality]
+    return make(method.path, _serialize, method.reply.FromString)
+
+
+def failure(exc: Any, md: ReplyMetadata | None) -> ServiceBridgeError:
+    """The runtime error for a failed grpcio call (an ``AioRpcError``, or a sync ``RpcError``,
+    which is a ``grpc.Call`` too), filling ``md`` with what the server sent."""
     trailers = tuple(exc.trailing_metadata() or ())
     if md is not None:
-        md.headers.update(_dict(exc.initial_metadata()))
-        md.trailers.update(_dict(trailers))
+        md.headers.update(as_dict(exc.initial_metadata()))
+        md.trailers.update(as_dict(trailers))
     return wire_errors.decode(exc.code(), exc.details(), trailers)
 
 
-def _dict(metadata: Any) -> dict[str, str | bytes]:
+def as_dict(metadata: Any) -> dict[str, str | bytes]:
     return {key: value for key, value in metadata or ()}
 
 

@@ -1,0 +1,306 @@
+"""The retry loop's decisions, shared by the async invoker (``client.py``) and the sync one
+(``runtime_lib._sync``): which endpoints may serve a call, which one an attempt goes to, what a
+failure tells that endpoint's breaker, and whether (and after how long) the call is tried again.
+The invokers only do the waiting and the sending. See ``retry.py`` for what may be retried.
+
+    attempts = route.attempts(call, replayable=True)
+    while True:
+        with attempts.lease() as lease:          # a failure the rules retry is swallowed here
+            connection = lease.connection        # raises a refusal (breaker, deadline) inside
+            ...wait until connection is ready (nothing sent if that fails)...
+            return lease.endpoint, send(connection, lease.send())
+        sleep(attempts.pause)
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+from runtime_lib._errors import (
+    CallTimeoutError,
+    ConfigError,
+    ConnectionFailedError,
+    ErrorCode,
+    NoLiveInstanceError,
+    ServiceBridgeError,
+)
+from runtime_lib._registry.base import Instance
+from runtime_lib._rpc import balancer, retry
+from runtime_lib._rpc.endpoints import Endpoint, EndpointPool
+from runtime_lib._rpc.options import CallOptions
+from runtime_lib._rpc.outgoing import CallPreparer
+from runtime_lib._rpc.spec import MethodSpec
+from runtime_lib._rpc.transports.base import OutgoingCall
+from runtime_lib._telemetry.spans import NO_RPC_CLIENT
+
+# Failures that say the endpoint itself is unwell; anything else (a handler error, a rejected
+# argument) is an answer from a working endpoint and counts as a success for its breaker.
+_ENDPOINT_FAILURES = frozenset(
+    {ErrorCode.CONNECTION, ErrorCode.TIMEOUT, ErrorCode.OVERLOADED, ErrorCode.INTERNAL}
+)
+
+_NONE_TRIED: frozenset[str] = frozenset()
+
+C = TypeVar("C")  # the connection type: async transport, or the sync one
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a client's calls go. ``local`` is set when this bridge serves the target itself."""
+
+    name: str
+    resolve: Callable[[], Sequence[Instance]]
+    local: bool = False
+
+    def endpoints(self, pool: EndpointPool[C], method: MethodSpec[Any, Any]) -> list[Endpoint[C]]:
+        """The endpoints that serve ``method`` with its contract (NoLiveInstanceError if none)."""
+        instances = self.resolve()
+        if len(instances) == 1:
+            only = instances[0]
+            if only.serves(method.path, method.contract_hash):
+                return [pool.get(only.address)]
+        matching = [i for i in instances if i.serves(method.path, method.contract_hash)]
+        if not matching:
+            why = " with a matching contract" if instances else ""
+            raise NoLiveInstanceError(f"no live instance of {self.name}{why} for {method.path}")
+        return [pool.get(i.address) for i in matching]
+
+
+def client_target(
+    resolve: Callable[[str], Sequence[Instance]],
+    *,
+    address: str | None,
+    service: str | None,
+    own_service: str | None = None,
+) -> Target:
+    """The target of a new client: one ``address``, or a ``service`` name that ``resolve``
+    looks up on every call (``own_service``: the name a bridge serves as, if any)."""
+    if (address is None) == (service is None):
+        raise ConfigError("client() needs exactly one of address= or service=")
+    if address is not None:
+        fixed = (Instance(address),)
+        return Target(f"address {address}", lambda: fixed)
+    assert service is not None
+    name = service
+    return Target(f"service {name!r}", lambda: resolve(name), local=name == own_service)
+
+
+def verdict(error: ServiceBridgeError) -> bool | None:
+    """What a failed call tells the endpoint's breaker. An overload refusal (not dispatched) is
+    back-pressure from a healthy server, not a failure: no verdict, or a burst of them would
+    lock callers out of it for the breaker's whole ``open_for``."""
+    if error.code is ErrorCode.OVERLOADED and error.not_dispatched:
+        return None
+    return error.code not in _ENDPOINT_FAILURES
+
+
+def finish(endpoint: Endpoint[Any], ok: bool | None) -> None:
+    """End a lease: drop the in-flight count and tell the breaker (None: no verdict)."""
+    endpoint.inflight -= 1
+    if ok is None:
+        endpoint.breaker.release()
+    else:
+        endpoint.breaker.record(ok)
+
+
+def _spent(call: OutgoingCall, refused: ServiceBridgeError) -> ServiceBridgeError:
+    """A connection refused because the call's own deadline ran out is a TIMEOUT (nothing was
+    sent), whatever the connection was doing at that moment."""
+    if time.monotonic() < call.deadline:
+        return refused
+    return CallTimeoutError(
+        f"{call.method.path}: deadline passed while connecting ({refused.message})",
+        not_dispatched=True,
+    )
+
+
+# What gRPC may report instead of DEADLINE_EXCEEDED when the deadline runs out mid-call (seen:
+# INTERNAL "Internal error from Core" on a bidi stream with a 1 ms budget, CANCELLED, UNAVAILABLE).
+_AMBIGUOUS_AT_DEADLINE = frozenset({ErrorCode.INTERNAL, ErrorCode.CANCELLED, ErrorCode.CONNECTION})
+
+
+def _timed_out(call: OutgoingCall, failure: ServiceBridgeError) -> ServiceBridgeError:
+    """A spent deadline is always TIMEOUT: an ambiguous failure that arrives once the call's
+    budget is gone is the deadline's doing, whatever status the transport made of it. Answers
+    from a handler (HANDLER, VALIDATION, ...) stay what they are."""
+    if failure.code not in _AMBIGUOUS_AT_DEADLINE or time.monotonic() < call.deadline:
+        return failure
+    return CallTimeoutError(
+        f"{call.method.path}: deadline passed ({failure.message})",
+        not_dispatched=failure.not_dispatched,
+    )
+
+
+class Lease(Generic[C]):
+    """One attempt: the endpoint it holds (in-flight count, breaker claim) until ``finish``.
+
+    As a context manager it judges the attempt's failure: a ``ServiceBridgeError`` leaving the
+    block is told to the breaker and swallowed when the rules allow another attempt (else raised
+    on); any other exception ends the lease with no verdict. A success leaves it held: the
+    invoker finishes it once the reply (or the reply stream) is done.
+    """
+
+    __slots__ = ("_attempts", "_endpoint", "_refusal", "_sent", "remaining")
+
+    def __init__(
+        self,
+        attempts: Attempts[C],
+        endpoint: Endpoint[C] | None,
+        remaining: float,
+        refusal: ServiceBridgeError | None,
+    ) -> None:
+        self._attempts = attempts
+        self._endpoint = endpoint
+        self._refusal = refusal
+        self._sent = False
+        self.remaining = remaining
+
+    @property
+    def endpoint(self) -> Endpoint[C]:
+        """The endpoint taken; raises the refusal when none could be."""
+        if self._endpoint is None:
+            assert self._refusal is not None
+            raise self._refusal
+        return self._endpoint
+
+    @property
+    def connection(self) -> C:
+        """The endpoint's connection; raises the refusal when no endpoint could be taken."""
+        return self.endpoint.connection
+
+    def send(self) -> float:
+        """Mark the request as (possibly) leaving now; the seconds left to the deadline."""
+        self._sent = True
+        return self._attempts.call.deadline - time.monotonic()
+
+    def __enter__(self) -> Lease[C]:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        if exc is None:
+            return False
+        endpoint = self._endpoint
+        if not isinstance(exc, ServiceBridgeError):
+            if endpoint is not None:
+                finish(endpoint, None)
+            return False
+        error = exc
+        if endpoint is not None:
+            if self._sent:
+                finish(endpoint, verdict(error))
+                error = _timed_out(self._attempts.call, error)
+            else:
+                finish(endpoint, False)
+                error = _spent(self._attempts.call, error)
+        self._attempts.again(error, sent=self._sent, endpoint=endpoint)
+        return True
+
+
+class Attempts(Generic[C]):
+    """The attempts of one call: ``lease()`` the next, ``pause`` to wait before it."""
+
+    __slots__ = ("_pool", "_replayable", "_rng", "_target", "_tried", "call", "number", "pause")
+
+    def __init__(
+        self,
+        call: OutgoingCall,
+        target: Target,
+        pool: EndpointPool[C],
+        rng: random.Random,
+        *,
+        replayable: bool,
+    ) -> None:
+        self.call = call
+        self._target = target
+        self._pool = pool
+        self._rng = rng
+        self._replayable = replayable
+        self._tried = _NONE_TRIED
+        self.number = 0
+        self.pause = 0.0
+
+    def lease(self) -> Lease[C]:
+        """Choose and take an endpoint for the next attempt (NoLiveInstanceError if none serves
+        the method). A refusal found here (every breaker open, deadline passed) is raised by
+        ``lease.connection``, inside the ``with``, so that it is judged like any failure."""
+        self.number += 1
+        call = self.call
+        endpoints = self._target.endpoints(self._pool, call.method)
+        endpoint = balancer.pick(endpoints, self._rng, self._tried)
+        if endpoint is None:
+            refusal = ConnectionFailedError(
+                f"every endpoint of {self._target.name} has an open circuit breaker",
+                not_dispatched=True,
+            )
+            return Lease(self, None, 0.0, refusal)
+        if call.observer is not NO_RPC_CLIENT:
+            call.observer.attempt(self.number, endpoint.address)
+        remaining = call.deadline - time.monotonic()
+        if remaining <= 0:
+            timeout = CallTimeoutError(f"{call.method.path}: deadline passed")
+            return Lease(self, None, 0.0, timeout)
+        if not endpoint.breaker.acquire():
+            refusal = ConnectionFailedError(
+                f"open circuit breaker for {endpoint.address}", not_dispatched=True
+            )
+            return Lease(self, None, 0.0, refusal)
+        endpoint.inflight += 1
+        return Lease(self, endpoint, remaining, None)
+
+    def again(
+        self, error: ServiceBridgeError, *, sent: bool, endpoint: Endpoint[Any] | None
+    ) -> None:
+        """Set ``pause`` before the next attempt, or raise ``error`` when there is none: the
+        rules forbid a retry, the attempts are used up, or the deadline comes first."""
+        call = self.call
+        can_replay = self._replayable or not sent
+        idempotent = call.idempotency_key is not None
+        if not (can_replay and retry.may_retry(error, idempotent=idempotent)):
+            raise error from None
+        if self.number >= call.retry.max_attempts:
+            raise error from None
+        if endpoint is not None:
+            self._tried = self._tried | {endpoint.address}
+        delay = retry.backoff(call.retry, self.number, self._rng)
+        if time.monotonic() + delay >= call.deadline:
+            raise error from None
+        self.pause = delay
+
+
+class Route(Generic[C]):
+    """What every call of one client shares, in either invoker: where the calls go
+    (``target``, through ``pool``), as whom (``caller``), and from which ``call_defaults``."""
+
+    __slots__ = ("_calls", "_pool", "_rng", "caller", "target")
+
+    def __init__(
+        self,
+        target: Target,
+        pool: EndpointPool[C],
+        caller: str,
+        defaults: CallOptions,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.target = target
+        self.caller = caller
+        self._pool = pool
+        self._calls = CallPreparer(caller, defaults)
+        self._rng = rng or random.Random()
+
+    def prepare(self, method: MethodSpec[Any, Any], options: CallOptions) -> OutgoingCall:
+        """One call from its options (see ``outgoing.py``)."""
+        return self._calls.prepare(method, options)
+
+    def attempts(self, call: OutgoingCall, *, replayable: bool) -> Attempts[C]:
+        """The attempts of ``call`` over this route's endpoints."""
+        return Attempts(call, self.target, self._pool, self._rng, replayable=replayable)
