@@ -110,7 +110,6 @@ __all__ = [
     "StateError",
     "StaticRegistry",
     "SyncBridge",
-    "SyncClientBase",
     "Telemetry",
     "TelemetryConfig",
     "TerminalError",

@@ -32,6 +32,10 @@ USERS = [
     "Instance",
     "InternalError",
     "InvalidEventNameError",
+    "JobContext",
+    "JobInfo",
+    "JobRetry",
+    "Jobs",
     "Metadata",
     "NatsConfig",
     "NatsKvRegistry",
@@ -51,6 +55,7 @@ USERS = [
     "ServiceBridgeError",
     "StateError",
     "StaticRegistry",
+    "SyncBridge",
     "Telemetry",
     "TelemetryConfig",
     "TerminalError",
@@ -72,6 +77,7 @@ GENERATED_CODE = [
     "Invoker",
     "MethodSpec",
     "ServiceSpec",
+    "SyncClientBase",
     "deprecated",
 ]
 

@@ -6,6 +6,7 @@ Both run in this process over the descriptor set; neither is re-implemented here
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -80,7 +81,7 @@ def stub_modules(
     """
     request = plugin_pb2.CodeGeneratorRequest(file_to_generate=to_generate, proto_file=files)
     data = request.SerializeToString()
-    if len(to_generate) < _PARALLEL_FROM or "fork" not in mp.get_all_start_methods():
+    if len(to_generate) < _PARALLEL_FROM or not _safe_to_fork():
         stubs = _stubs(data)
         return lambda: stubs
     pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("fork"))
@@ -90,6 +91,21 @@ def stub_modules(
 
 
 _PARALLEL_FROM = 16  # below this, forking costs more than it saves
+
+
+def _safe_to_fork() -> bool:
+    """Only a single-threaded process may fork: the child gets a copy of the memory but only the
+    calling thread, so locks held by other threads (gRPC's, a thread pool's) stay held forever
+    and their half-updated state is inherited (seen: the worker segfaulting when sb-gen's
+    pipeline ran inside a test process with gRPC channels open). The sb-gen command is single
+    threaded; a program calling the pipeline as a library may not be, and then it runs in this
+    process. /proc/self/task lists native threads too; without it, don't fork."""
+    if "fork" not in mp.get_all_start_methods():
+        return False
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
 
 
 def _stubs(request_bytes: bytes) -> dict[str, str]:

@@ -7,10 +7,12 @@ import inspect
 import os
 import subprocess
 import sys
+import threading
 import warnings
 from pathlib import Path
 
 import pytest
+from google.protobuf import descriptor_pb2
 
 from generator.pipeline import build_package
 from tests.generator.conftest import CORPUS, generated_modules
@@ -189,3 +191,26 @@ def test_deprecated_method_warns(corpus_package: Path) -> None:
 
 class _NeverCalled:
     """An invoker the deprecation test never reaches (the coroutine is closed unawaited)."""
+
+
+def test_the_stub_worker_is_not_forked_from_a_threaded_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """fork() in a process with other threads (this one has gRPC's and a waiting thread) can
+    leave the child with locks that are never released; sb-gen then makes the stubs itself."""
+    from generator.render import message_modules
+
+    def no_pool(*args: object, **kwargs: object) -> None:
+        raise AssertionError("forked a worker from a multi-threaded process")
+
+    monkeypatch.setattr(message_modules, "ProcessPoolExecutor", no_pool)
+    release = threading.Event()
+    waiting = threading.Thread(target=release.wait)
+    waiting.start()
+    try:
+        files = [descriptor_pb2.FileDescriptorProto(name=f"f{i}.proto") for i in range(20)]
+        stubs = message_modules.stub_modules(files, [f.name for f in files])()
+    finally:
+        release.set()
+        waiting.join()
+    assert sorted(stubs) == sorted(f"f{i}_pb2.pyi" for i in range(20))

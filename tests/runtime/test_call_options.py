@@ -60,10 +60,10 @@ def test_valid_options_and_none_pass() -> None:
     [
         (
             {"x-trace-bin": "abc"},
-            "metadata 'x-trace-bin': a key ending in -bin carries bytes, got str",
+            "metadata= entry 'x-trace-bin' ends in -bin, so its value must be bytes",
         ),
-        ({"x-tenant": b"t"}, "metadata 'x-tenant': carries str, got bytes"),
-        ({1: "v"}, "metadata key 1: use lower-case letters"),
+        ({"x-tenant": b"t"}, "metadata= entry 'x-tenant' must be a str (only keys ending in -bin"),
+        ({1: "v"}, "metadata= keys must be str, got int 1"),
     ],
 )
 def test_metadata_follows_grpcs_bin_rule(metadata: dict[Any, Any], message: str) -> None:

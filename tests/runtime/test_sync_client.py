@@ -25,6 +25,7 @@ from runtime_lib import codegen
 pytestmark = pytest.mark.timeout(60)
 
 ECHO = "/conformance.Callee/Echo"
+WATCH = "/conformance.Callee/Watch"
 FAST = sb.RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05)
 
 
@@ -95,8 +96,8 @@ def test_every_call_option(echo: ModuleType) -> None:
 
 def test_retry_option_bounds_the_attempts(echo: ModuleType) -> None:
     faults = Faults()
-    refusing = sb.AdmissionLimits(max_concurrent=0, max_queued=0)  # refuses every call
-    served, handler = _serving(echo, admission=refusing, interceptors=[faults])
+    faults.plan[ECHO] = ["OVERLOAD"] * 4  # refused before the handler, as a full server does
+    served, handler = _serving(echo, rpc=sb.RpcConfig(interceptors=[faults]))
     with served, sb.SyncBridge("script") as caller:
         client = caller.client(echo.CalleeSyncClient, address=served.address)
         with pytest.raises(sb.OverloadedError) as refused:
@@ -111,8 +112,9 @@ def test_retry_option_bounds_the_attempts(echo: ModuleType) -> None:
 
 def test_not_dispatched_refusal_is_retried_on_another_endpoint(echo: ModuleType) -> None:
     faults = Faults()
-    refusing = sb.AdmissionLimits(max_concurrent=0, max_queued=0)
-    busy, _ = _serving(echo, "a", admission=refusing, interceptors=[faults])
+    faults.plan[ECHO] = ["OVERLOAD"] * 64  # "a" refuses every call, as a full server does
+    faults.plan[WATCH] = ["OVERLOAD"] * 8
+    busy, _ = _serving(echo, "a", rpc=sb.RpcConfig(interceptors=[faults]))
     free, handler_b = _serving(echo, "b")
     with busy, free:
         registry = {"echo": [busy.address, free.address]}
@@ -145,7 +147,7 @@ def test_unreachable_endpoint_fails_over_and_alone_is_connection_failed(echo: Mo
 
 def test_ambiguous_failure_is_retried_with_a_key_and_replayed(echo: ModuleType) -> None:
     faults = Faults()
-    served, handler = _serving(echo, interceptors=[faults])
+    served, handler = _serving(echo, rpc=sb.RpcConfig(interceptors=[faults]))
     with served, sb.SyncBridge("script") as caller:
         client = caller.client(echo.CalleeSyncClient, address=served.address)
         faults.plan[ECHO] = ["UNAVAILABLE"]
@@ -170,7 +172,9 @@ def test_every_error_class(echo: ModuleType) -> None:
         raise NotImplementedError
 
     faults = Faults()
-    served, handler = _serving(echo, methods={"absent": unimplemented}, interceptors=[faults])
+    served, handler = _serving(
+        echo, methods={"absent": unimplemented}, rpc=sb.RpcConfig(interceptors=[faults])
+    )
     handler.gate = asyncio.Event()
     with served, sb.SyncBridge("script", registry={}) as caller:
         client = caller.client(echo.CalleeSyncClient, address=served.address)
