@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import grpc
 
@@ -42,6 +42,9 @@ from runtime_lib.rpc.options import CallOptions
 from runtime_lib.rpc.server import RpcServer
 from runtime_lib.telemetry.api import Telemetry
 from runtime_lib.telemetry.config import TelemetryConfig
+
+if TYPE_CHECKING:
+    from runtime_lib.workflows import Workflows, WorkflowsConfig
 
 C = TypeVar("C", bound=ClientBase)
 
@@ -70,6 +73,9 @@ class Bridge:
       max_outbox_rows, events_max_in_flight, event_max_attempts: event limits (100 000, 32, 5).
       telemetry: spans, metrics and logs of every call and event (:class:`TelemetryConfig`;
         off by default). User code reaches it as ``bridge.telemetry``.
+      workflows: where workflow runs live (:class:`runtime_lib.workflows.WorkflowsConfig`;
+        default: an embedded Temporal dev server under data_dir). ``bridge.workflows``
+        registers and drives them (docs/workflows.md; needs ``pip install 'sb-gen[workflows]'``).
       expose_errors: send a crashed handler's exception type and text to the caller (for
         development; by default the caller gets a generic message with the request id and the
         traceback goes to the ``runtime_lib.rpc`` log).
@@ -95,6 +101,7 @@ class Bridge:
         event_max_attempts: int = 5,
         telemetry: TelemetryConfig | None = None,
         expose_errors: bool = False,
+        workflows: WorkflowsConfig | None = None,
     ) -> None:
         if not service:
             raise ConfigError("a bridge needs a service name")
@@ -141,6 +148,9 @@ class Bridge:
             telemetry=self.telemetry,
             lifecycle=self._lifecycle,
         )
+        self._data_dir = data_dir
+        self._workflows_config = workflows
+        self._workflows: Workflows | None = None
 
     def on(self, event: LifecycleEvent, callback: Callback) -> None:
         """Call ``callback(ConnectionEvent)`` on ``"connected"``, ``"reconnecting"`` or
@@ -263,6 +273,22 @@ class Bridge:
         """Failed, pending and per-state counts of the outbox; retry or discard failed rows."""
         return self.events.outbox
 
+    # -- workflows -------------------------------------------------------------------------
+
+    @property
+    def workflows(self) -> Workflows:
+        """Register workflow graphs and start, await, query, signal, cancel and replay runs."""
+        if self._workflows is None:
+            try:
+                from runtime_lib.workflows import Workflows
+            except ImportError as exc:
+                raise ConfigError(
+                    f"workflows need the engine's packages ({exc.name} is missing):"
+                    " pip install 'sb-gen[workflows]'"
+                ) from None
+            self._workflows = Workflows(self, self._workflows_config, self._data_dir)
+        return self._workflows
+
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -284,6 +310,8 @@ class Bridge:
             )
         if self.events.has_subscriptions or await self.events.has_backlog():
             await self.events.start()
+        if self._workflows is not None:
+            await self._workflows.serve()
 
     async def stop(self) -> None:
         """Drain in-flight calls, refuse new ones, withdraw from the registry, close everything."""
@@ -291,6 +319,9 @@ class Bridge:
             return
         self._started = False
         try:
+            if self._workflows is not None:
+                # First: in-flight steps still call and publish through this bridge.
+                await self._workflows.close()
             await self.registry.stop()
             if self._server is not None:
                 await self._server.stop()

@@ -1,0 +1,81 @@
+"""The Temporal activity that performs a step's effect (call, publish, local) on a bridge.
+
+Activities are where side effects happen; the interpreter only decides which to run. Each
+carries a key derived from (run id, step id), so a retry after a crash replays instead of
+repeating. Errors leave as ``ApplicationError`` with our code and message only: nothing internal
+(traceback, paths) is recorded in the run's history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from google.protobuf.json_format import MessageToDict, ParseDict
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from runtime_lib.errors import HandlerError, ServiceBridgeError
+from runtime_lib.workflows.steps import Call, Effect, Local, Publish, RunView, Workflow
+
+if TYPE_CHECKING:
+    from runtime_lib.bridge import Bridge
+
+EFFECT_ACTIVITY = "sb.effect"
+
+
+def effect_key(run_id: str, step_id: str, compensate: bool) -> str:
+    return f"{run_id}/{step_id}" + ("/compensate" if compensate else "")
+
+
+def to_json(message: Any) -> Any:
+    return MessageToDict(message, preserving_proto_field_name=True)
+
+
+class Effects:
+    """The ``sb.effect`` activity of one bridge: looks the step up in that bridge's graphs."""
+
+    def __init__(self, bridge: Bridge, graph: Callable[[str], Workflow]) -> None:
+        self._bridge = bridge
+        self._graph = graph
+
+    @activity.defn(name=EFFECT_ACTIVITY)
+    async def run(self, task: dict[str, Any]) -> Any:
+        graph = self._graph(task["workflow"])
+        step = graph.step(task["step"])
+        effect: Effect
+        if task["compensate"]:
+            assert isinstance(step, Call | Publish | Local) and step.compensate is not None
+            effect = step.compensate
+        else:
+            assert isinstance(step, Call | Publish | Local)
+            effect = step
+        run = RunView(task["run_id"], task["input"], task["outputs"])
+        key = effect_key(task["run_id"], step.id, task["compensate"])
+        try:
+            return await self._perform(effect, run, key)
+        except HandlerError as exc:
+            # The callee decided: retrying the same request gets the same answer.
+            raise ApplicationError(
+                f"{exc.handler_code}: {exc.message}", type="HandlerError", non_retryable=True
+            ) from None
+        except ServiceBridgeError as exc:
+            raise ApplicationError(str(exc), type=type(exc).__name__) from None
+
+    async def _perform(self, effect: Effect, run: RunView, key: str) -> Any:
+        if isinstance(effect, Call):
+            if callable(effect.input):
+                request = effect.input(run)
+            else:
+                request = ParseDict(
+                    {k: run.path(p) for k, p in effect.input.items()}, effect.request_type()
+                )
+            client = self._bridge.client(effect.client_class, service=effect.service)
+            # The bound method takes the call options the typed builder cannot carry.
+            method: Any = getattr(client, effect.method.__name__)
+            reply = await method(request, idempotency_key=key, timeout=effect.timeout)
+            return to_json(reply)
+        if isinstance(effect, Publish):
+            event_id = await self._bridge.publish(effect.input(run), idempotency_key=key)
+            return {"event_id": event_id}
+        return await effect.fn(run)
