@@ -8,6 +8,7 @@ repeating. Errors leave as ``ApplicationError`` with our code and message only: 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from runtime_lib.bridge import Bridge
 
 EFFECT_ACTIVITY = "sb.effect"
+HEARTBEAT_EVERY = 1.0
+HEARTBEAT_TIMEOUT = 5.0
 
 
 def effect_key(run_id: str, step_id: str, compensate: bool) -> str:
@@ -52,8 +55,14 @@ class Effects:
             effect = step
         run = RunView(task["run_id"], task["input"], task["outputs"])
         key = effect_key(task["run_id"], step.id, task["compensate"])
+        work = asyncio.ensure_future(self._perform(effect, run, key))
         try:
-            return await self._perform(effect, run, key)
+            # Heartbeats tell the engine this worker is alive: if it dies mid-step, the step is
+            # retried elsewhere after HEARTBEAT_TIMEOUT rather than after the whole step timeout.
+            while not work.done():
+                activity.heartbeat()
+                await asyncio.wait({work}, timeout=HEARTBEAT_EVERY)
+            return work.result()
         except HandlerError as exc:
             # The callee decided: retrying the same request gets the same answer.
             raise ApplicationError(
@@ -61,6 +70,8 @@ class Effects:
             ) from None
         except ServiceBridgeError as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__) from None
+        finally:
+            work.cancel()
 
     async def _perform(self, effect: Effect, run: RunView, key: str) -> Any:
         if isinstance(effect, Call):

@@ -18,7 +18,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from runtime_lib.workflows.effects import EFFECT_ACTIVITY
+from runtime_lib.workflows.effects import EFFECT_ACTIVITY, HEARTBEAT_TIMEOUT
 from runtime_lib.workflows.steps import (
     AnyStep,
     Call,
@@ -179,6 +179,7 @@ class GraphRun:
                 "outputs": self._outputs,
             },
             start_to_close_timeout=timedelta(seconds=step.timeout),
+            heartbeat_timeout=timedelta(seconds=HEARTBEAT_TIMEOUT),
             retry_policy=RetryPolicy(maximum_attempts=step.attempts if not compensate else 0),
         )
 

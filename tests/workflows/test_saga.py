@@ -1,0 +1,84 @@
+"""The checkout saga in one process: real gRPC on loopback, a real Temporal dev server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+import runtime_lib as sb
+from runtime_lib.workflows import (
+    WorkflowCancelledError,
+    WorkflowFailedError,
+    WorkflowNotFoundError,
+    WorkflowsConfig,
+    WorkflowTerminalError,
+)
+from runtime_lib.workflows.dev_server import DevServer
+
+ORDER = {"order_id": "o-1", "customer": "ada", "sku": "book", "quantity": 2, "amount_cents": 4200}
+
+
+@pytest.fixture
+async def checkout(
+    app: SimpleNamespace, temporal: DevServer, services: dict[str, list[str]]
+) -> AsyncIterator[sb.Bridge]:
+    bridge = sb.Bridge(
+        "checkout", registry=services, workflows=WorkflowsConfig(address=temporal.address)
+    )
+    bridge.workflows.register(app.saga.CHECKOUT)
+    async with bridge:
+        yield bridge
+
+
+async def test_saga_completes_each_effect_once(checkout: sb.Bridge, ledger: Any) -> None:
+    run_id = await checkout.workflows.start("checkout", ORDER)
+    outputs = await checkout.workflows.await_result(run_id)
+    assert outputs["ship"] == {"tracking_id": "t-o-1"}
+    assert outputs["charge"] == {"transaction_id": "tx-o-1", "amount_cents": "4200"}
+    assert set(outputs["placed"]) == {"event_id"}
+    assert dict(ledger.counts) == {
+        "reserve o-1": 1,
+        "charge o-1": 1,
+        "notify o-1": 1,
+        "ship o-1": 1,
+    }
+    # wait_for: reserve first, ship after both of charge and notify.
+    assert ledger.order[0] == "reserve o-1"
+    assert ledger.order[3] == "ship o-1"
+    status = await checkout.workflows.query(run_id)
+    assert status.state == "completed"
+    assert status.steps == dict.fromkeys(["reserve", "charge", "notify", "ship", "placed"], "completed")
+
+
+async def test_failed_ship_compensates_charge_then_reserve_once(
+    checkout: sb.Bridge, ledger: Any
+) -> None:
+    run_id = await checkout.workflows.start("checkout", {**ORDER, "quantity": 500})
+    with pytest.raises(WorkflowFailedError, match=r"step 'ship' failed: TOO_HEAVY"):
+        await checkout.workflows.await_result(run_id)
+    undo = [e for e in ledger.order if e.startswith(("refund", "release"))]
+    assert undo == ["refund o-1", "release o-1"]  # reverse order of completion, each once
+    assert "ship o-1" not in ledger.counts
+    status = await checkout.workflows.query(run_id)
+    assert status.state == "failed"
+    assert status.steps["ship"] == "failed"
+    assert status.steps["charge"] == status.steps["reserve"] == "compensated"
+    assert status.steps["notify"] == "completed"  # no compensation declared
+    assert status.steps["placed"] == "pending"
+
+
+async def test_unknown_run_and_finished_run_errors(checkout: sb.Bridge) -> None:
+    with pytest.raises(WorkflowNotFoundError):
+        await checkout.workflows.query("no-such-run")
+    with pytest.raises(WorkflowNotFoundError):
+        await checkout.workflows.start("no-such-workflow", {})
+    run_id = await checkout.workflows.start("checkout", ORDER)
+    await checkout.workflows.await_result(run_id)
+    with pytest.raises(WorkflowTerminalError):
+        await checkout.workflows.cancel(run_id)
+    with pytest.raises(WorkflowTerminalError):
+        await checkout.workflows.signal(run_id, "go", {})
+    _ = WorkflowCancelledError
