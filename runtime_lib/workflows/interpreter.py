@@ -127,6 +127,9 @@ class GraphRun:
         except TimeoutError:
             self._status[step.id] = "failed"
             raise StepFailed(step.id, f"timed out after {step.timeout:g}s") from None
+        except asyncio.CancelledError:
+            self._status[step.id] = "cancelled"
+            raise
         self._outputs[step.id] = output
         size = len(json.dumps(self._outputs))
         if size > graph.max_state_bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
@@ -50,7 +51,9 @@ async def test_saga_completes_each_effect_once(checkout: sb.Bridge, ledger: Any)
     assert ledger.order[3] == "ship o-1"
     status = await checkout.workflows.query(run_id)
     assert status.state == "completed"
-    assert status.steps == dict.fromkeys(["reserve", "charge", "notify", "ship", "placed"], "completed")
+    assert status.steps == dict.fromkeys(
+        ["reserve", "charge", "notify", "ship", "placed"], "completed"
+    )
 
 
 async def test_failed_ship_compensates_charge_then_reserve_once(
@@ -81,4 +84,32 @@ async def test_unknown_run_and_finished_run_errors(checkout: sb.Bridge) -> None:
         await checkout.workflows.cancel(run_id)
     with pytest.raises(WorkflowTerminalError):
         await checkout.workflows.signal(run_id, "go", {})
-    _ = WorkflowCancelledError
+
+
+async def test_cancel_compensates_completed_steps(
+    app: SimpleNamespace, temporal: DevServer, ledger: Any
+) -> None:
+    charging = asyncio.Event()
+
+    class HeldPayment(app.services.Payment):  # type: ignore[misc, name-defined]
+        async def charge(self, request: Any, ctx: sb.CallContext) -> Any:
+            charging.set()
+            await asyncio.Event().wait()  # until the call is cancelled
+
+    handlers = {**app.services.handlers(ledger), "payment": HeldPayment(ledger)}
+    async with app.services.serve(handlers) as registry:
+        bridge = sb.Bridge(
+            "checkout", registry=registry, workflows=WorkflowsConfig(address=temporal.address)
+        )
+        bridge.workflows.register(app.saga.CHECKOUT)
+        async with bridge:
+            run_id = await bridge.workflows.start("checkout", ORDER)
+            await charging.wait()
+            await bridge.workflows.cancel(run_id)
+            with pytest.raises(WorkflowCancelledError):
+                await bridge.workflows.await_result(run_id)
+            status = await bridge.workflows.query(run_id)
+    assert status.state == "cancelled"
+    assert status.steps["reserve"] == "compensated"
+    assert ledger.counts["release o-1"] == 1
+    assert "charge o-1" not in ledger.counts and "refund o-1" not in ledger.counts
