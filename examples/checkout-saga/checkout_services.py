@@ -98,12 +98,14 @@ def handlers(ledger: Ledger) -> dict[str, sb.HandlerBase]:
 
 
 @contextlib.asynccontextmanager
-async def serve(by_service: dict[str, sb.HandlerBase]) -> AsyncIterator[dict[str, list[str]]]:
+async def serve(
+    by_service: dict[str, sb.HandlerBase], telemetry: sb.TelemetryConfig | None = None
+) -> AsyncIterator[dict[str, list[str]]]:
     """One bridge per service; yields the registry map (service -> [address]) of them all."""
     async with contextlib.AsyncExitStack() as stack:
         registry: dict[str, list[str]] = {}
         for name, handler in by_service.items():
-            bridge = sb.Bridge(name)
+            bridge = sb.Bridge(name, telemetry=telemetry)
             bridge.serve(handler)
             await stack.enter_async_context(bridge)
             registry[name] = [bridge.address]

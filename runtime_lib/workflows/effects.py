@@ -9,10 +9,13 @@ repeating. Errors leave as ``ApplicationError`` with our code and message only: 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from google.protobuf.json_format import MessageToDict, ParseDict
+from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
+from opentelemetry import context as otel_context
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -25,6 +28,9 @@ if TYPE_CHECKING:
 EFFECT_ACTIVITY = "sb.effect"
 HEARTBEAT_EVERY = 1.0
 HEARTBEAT_TIMEOUT = 5.0
+W3C = TraceContextTextMapPropagator()
+
+log = logging.getLogger("runtime_lib.workflows")
 
 
 def effect_key(run_id: str, step_id: str, compensate: bool) -> str:
@@ -55,7 +61,17 @@ class Effects:
             effect = step
         run = RunView(task["run_id"], task["input"], task["outputs"])
         key = effect_key(task["run_id"], step.id, task["compensate"])
-        work = asyncio.ensure_future(self._perform(effect, run, key))
+        # Every step's span joins the trace the run was started in, whichever process runs it.
+        token = otel_context.attach(W3C.extract(task.get("trace", {})))
+        try:
+            name = f"workflow step {effect.id}" + (" (compensate)" if task["compensate"] else "")
+            with self._bridge.telemetry.op(name, run_id=run.run_id, workflow=graph.name):
+                return await self._heartbeating(self._perform(effect, run, key))
+        finally:
+            otel_context.detach(token)
+
+    async def _heartbeating(self, perform: Coroutine[Any, Any, Any]) -> Any:
+        work = asyncio.ensure_future(perform)
         try:
             # Heartbeats tell the engine this worker is alive: if it dies mid-step, the step is
             # retried elsewhere after HEARTBEAT_TIMEOUT rather than after the whole step timeout.
@@ -70,6 +86,19 @@ class Effects:
             ) from None
         except ServiceBridgeError as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__) from None
+        except (KeyError, ParseError) as exc:
+            # A builder or JSON path that does not fit this run: the same every attempt.
+            raise ApplicationError(
+                f"building the step's input: {exc}", type="BadInput", non_retryable=True
+            ) from None
+        except Exception:
+            # The traceback stays in this service's log, out of the run's history (which its
+            # callers read); the step is retried, as a crash may be transient.
+            log.exception("workflow step crashed")
+            raise ApplicationError(
+                f"the step crashed; its traceback is in the log of service {self._bridge.service!r}",
+                type="StepCrashed",
+            ) from None
         finally:
             work.cancel()
 

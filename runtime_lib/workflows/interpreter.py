@@ -64,11 +64,13 @@ class GraphRun:
         self._signals: dict[str, list[Any]] = {}
         self._events: list[tuple[str, dict[str, Any]]] = []
         self._state = "running"
+        self._trace: dict[str, str] = {}
 
     @workflow.run
     async def run(self, args: dict[str, Any]) -> dict[str, Any]:
         self._name = args["workflow"]
         self._input = args["input"]
+        self._trace = args.get("trace", {})
         graph = _graph(self._name)
         for step_id, output in args.get("reuse", {}).items():
             self._outputs[step_id] = output
@@ -180,6 +182,7 @@ class GraphRun:
                 "run_id": workflow.info().workflow_id,
                 "input": self._input,
                 "outputs": self._outputs,
+                "trace": self._trace,
             },
             start_to_close_timeout=timedelta(seconds=step.timeout),
             heartbeat_timeout=timedelta(seconds=HEARTBEAT_TIMEOUT),

@@ -32,7 +32,7 @@ from runtime_lib.events.context import EventContext
 from runtime_lib.events.data_dir import resolve_data_dir
 from runtime_lib.events.event_type import EventType
 from runtime_lib.workflows.dev_server import EmbeddedTemporal
-from runtime_lib.workflows.effects import Effects
+from runtime_lib.workflows.effects import W3C, Effects
 from runtime_lib.workflows.errors import (
     WorkflowCancelledError,
     WorkflowEngineError,
@@ -185,12 +185,15 @@ class Workflows:
             self._graph(name)
         client = await self._connect()
         run_id = run_id or f"{name}-{uuid.uuid4().hex}"
-        await client.start_workflow(
-            WORKFLOW_TYPE,
-            {"workflow": name, "input": input, "reuse": _reuse or {}},
-            id=run_id,
-            task_queue=f"sb.{service}" if service else self.task_queue,
-        )
+        with self._bridge.telemetry.op(f"workflow {name}", run_id=run_id):
+            trace: dict[str, str] = {}
+            W3C.inject(trace)  # the run's steps continue this trace
+            await client.start_workflow(
+                WORKFLOW_TYPE,
+                {"workflow": name, "input": input, "reuse": _reuse or {}, "trace": trace},
+                id=run_id,
+                task_queue=f"sb.{service}" if service else self.task_queue,
+            )
         return run_id
 
     async def await_result(self, run_id: str) -> dict[str, Any]:

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -113,3 +118,60 @@ async def test_cancel_compensates_completed_steps(
     assert status.steps["reserve"] == "compensated"
     assert ledger.counts["release o-1"] == 1
     assert "charge o-1" not in ledger.counts and "refund o-1" not in ledger.counts
+
+
+async def test_one_trace_with_a_span_per_step(
+    app: SimpleNamespace, temporal: DevServer, ledger: Any, tmp_path: Path
+) -> None:
+    spans_file = tmp_path / "spans.jsonl"
+    telemetry = sb.TelemetryConfig(exporter="file", path=spans_file)
+    async with app.services.serve(app.services.handlers(ledger), telemetry=telemetry) as registry:
+        bridge = sb.Bridge(
+            "checkout",
+            registry=registry,
+            workflows=WorkflowsConfig(address=temporal.address),
+            telemetry=telemetry,
+        )
+        bridge.workflows.register(app.saga.CHECKOUT)
+        async with bridge:
+            run_id = await bridge.workflows.start("checkout", ORDER)
+            await bridge.workflows.await_result(run_id)
+    spans = [json.loads(line) for line in spans_file.read_text().splitlines()]
+    (root,) = [s for s in spans if s["name"] == "workflow checkout"]
+    trace = [s for s in spans if s["trace_id"] == root["trace_id"]]
+    steps = sorted(s["name"] for s in trace if s["name"].startswith("workflow step "))
+    assert steps == [
+        f"workflow step {n}" for n in sorted(["charge", "notify", "placed", "reserve", "ship"])
+    ]
+    served = {s["service"] for s in trace if s["kind"] == "SERVER"}
+    assert served == {"inventory", "payment", "notify", "shipping"}  # the callees joined it
+
+    shown = await asyncio.to_thread(
+        subprocess.run,
+        [str(Path(sys.executable).with_name("sb-trace")), str(spans_file), root["trace_id"]],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert "workflow step ship" in shown.stdout and "checkout.Shipping/Ship" in shown.stdout
+
+
+async def test_replay_from_charge_reuses_reserve(checkout: sb.Bridge, ledger: Any) -> None:
+    first = await checkout.workflows.start("checkout", ORDER)
+    await checkout.workflows.await_result(first)
+    second = await checkout.workflows.replay(first, from_step="charge")
+    assert second != first
+    outputs = await checkout.workflows.await_result(second)
+    assert outputs["reserve"] == {"reservation_id": "r-o-1", "order_id": "o-1"}
+    # charge and what waits for it run again (a new run: new idempotency keys); reserve and
+    # notify, which do not wait for charge, are reused.
+    assert dict(ledger.counts) == {
+        "reserve o-1": 1,
+        "notify o-1": 1,
+        "charge o-1": 2,
+        "ship o-1": 2,
+    }
+    status = await checkout.workflows.query(second)
+    assert status.steps["reserve"] == status.steps["notify"] == "reused"
+    assert status.steps["charge"] == status.steps["placed"] == "completed"

@@ -191,3 +191,26 @@ async def test_state_over_the_limit_fails_the_step_and_compensates(bridge_for: B
     ):
         await bridge.workflows.await_result(await bridge.workflows.start("big"))
     assert effects == Counter({"first": 1, "undo": 1})
+
+
+async def test_a_crashing_step_reports_no_traceback_and_a_bad_path_fails_at_once(
+    bridge_for: Bridges, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def crash(run: RunView) -> None:
+        raise RuntimeError("secret internal detail at /srv/app.py")
+
+    async def bad_path(run: RunView) -> Any:
+        return run.path("$.input.missing")
+
+    bridge = await bridge_for(
+        Workflow("crash", steps=(Local(id="boom", fn=crash, attempts=1),)),
+        Workflow("path", steps=(Local(id="read", fn=bad_path, attempts=5),)),
+    )
+    with pytest.raises(WorkflowFailedError) as failed:
+        await bridge.workflows.await_result(await bridge.workflows.start("crash"))
+    assert "secret" not in str(failed.value)
+    assert "the step crashed; its traceback is in the log of service 'flow'" in str(failed.value)
+    assert "secret internal detail" in caplog.text  # kept in this service's own log
+
+    with pytest.raises(WorkflowFailedError, match=r"building the step's input: .*'missing'"):
+        await bridge.workflows.await_result(await bridge.workflows.start("path"))
