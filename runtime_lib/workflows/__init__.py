@@ -1,7 +1,7 @@
 """Workflows: durable, typed graphs of steps with compensation, run on Temporal.
 
 Declare a :class:`Workflow` of steps (:class:`Call`, :class:`Publish`, :class:`Local`,
-:class:`Sleep`, :class:`WaitSignal`, :class:`WaitEvent`), register it with
+:class:`Sleep`, :class:`WaitSignal`, :class:`WaitEvent`, :class:`Child`), register it with
 ``bridge.workflows.register(...)`` and drive runs with ``bridge.workflows``. See docs/workflows.md.
 """
 
@@ -15,6 +15,7 @@ from runtime_lib.workflows.errors import (
 from runtime_lib.workflows.runtime import RunStatus, Workflows, WorkflowsConfig
 from runtime_lib.workflows.steps import (
     Call,
+    Child,
     Local,
     Publish,
     RunView,
@@ -26,6 +27,7 @@ from runtime_lib.workflows.steps import (
 
 __all__ = [
     "Call",
+    "Child",
     "Local",
     "Publish",
     "RunStatus",

@@ -16,12 +16,13 @@ from typing import Any
 from google.protobuf.json_format import MessageToDict
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 from runtime_lib.workflows.effects import EFFECT_ACTIVITY, HEARTBEAT_TIMEOUT
 from runtime_lib.workflows.steps import (
     AnyStep,
     Call,
+    Child,
     Local,
     Publish,
     RunView,
@@ -126,6 +127,9 @@ class GraphRun:
             self._status[step.id] = "failed"
             cause = exc.cause.message if isinstance(exc.cause, ApplicationError) else str(exc)
             raise StepFailed(step.id, cause) from None
+        except ApplicationError as exc:
+            self._status[step.id] = "failed"
+            raise StepFailed(step.id, exc.message) from None
         except TimeoutError:
             self._status[step.id] = "failed"
             raise StepFailed(step.id, f"timed out after {step.timeout:g}s") from None
@@ -152,7 +156,27 @@ class GraphRun:
             return queue.pop(0)
         if isinstance(step, WaitEvent):
             return await self._wait_event(step)
+        if isinstance(step, Child):
+            return await self._child(step)
         return await self._effect(step, compensate=False)
+
+    async def _child(self, step: Child) -> Any:
+        info = workflow.info()
+        try:
+            result: dict[str, Any] = await workflow.execute_child_workflow(
+                WORKFLOW_TYPE,
+                {
+                    "workflow": step.workflow,
+                    "input": step.input(self._view()),
+                    "trace": self._trace,
+                },
+                id=f"{info.workflow_id}.{step.id}",
+                task_queue=f"sb.{step.service}" if step.service else info.task_queue,
+            )
+        except ChildWorkflowError as exc:
+            cause = exc.cause.message if isinstance(exc.cause, ApplicationError) else str(exc)
+            raise ApplicationError(cause) from None
+        return result["outputs"]
 
     async def _wait_event(self, step: WaitEvent[Any]) -> Any:
         name = step.event.EVENT_NAME

@@ -160,10 +160,20 @@ class WaitEvent(Step, Generic[Ev]):
     match: Callable[[RunView], Mapping[str, Any]] = field(default=lambda _run: {})
 
 
+@dataclass(frozen=True, kw_only=True)
+class Child(Step):
+    """Run workflow ``workflow`` (of ``service``, default this one) as a child with the JSON
+    ``input(run)``; its outputs are this step's output. A failed child has compensated itself."""
+
+    workflow: str
+    service: str | None = None
+    input: Callable[[RunView], Any] = field(default=lambda _run: None)
+
+
 Effect = Call[Any, Any] | Publish[Any] | Local
 """A compensation: an effect step run when the step it belongs to must be undone."""
 
-AnyStep = Call[Any, Any] | Publish[Any] | Local | Sleep | WaitSignal | WaitEvent[Any]
+AnyStep = Call[Any, Any] | Publish[Any] | Local | Sleep | WaitSignal | WaitEvent[Any] | Child
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import pytest
 
 import runtime_lib as sb
 from runtime_lib.workflows import (
+    Child,
     Local,
     RunView,
     Sleep,
@@ -214,3 +215,24 @@ async def test_a_crashing_step_reports_no_traceback_and_a_bad_path_fails_at_once
 
     with pytest.raises(WorkflowFailedError, match=r"building the step's input: .*'missing'"):
         await bridge.workflows.await_result(await bridge.workflows.start("path"))
+
+
+async def test_child_workflow_output_and_failure(bridge_for: Bridges) -> None:
+    async def double(run: RunView) -> int:
+        return int(run.input["n"]) * 2
+
+    async def refuse(run: RunView) -> None:
+        raise sb.HandlerError("NO", "the child says no")
+
+    child = Workflow("double", steps=(Local(id="twice", fn=double),))
+    failing = Workflow("refuse", steps=(Local(id="no", fn=refuse),))
+    parent = Workflow(
+        "parent",
+        steps=(Child(id="sub", workflow="double", input=lambda run: {"n": run.input["n"] + 1}),),
+    )
+    broken = Workflow("broken", steps=(Child(id="sub", workflow="refuse"),))
+    bridge = await bridge_for(child, failing, parent, broken)
+    outputs = await bridge.workflows.await_result(await bridge.workflows.start("parent", {"n": 20}))
+    assert outputs == {"sub": {"twice": 42}}
+    with pytest.raises(WorkflowFailedError, match=r"step 'sub' failed: .*NO: the child says no"):
+        await bridge.workflows.await_result(await bridge.workflows.start("broken"))
