@@ -17,7 +17,7 @@ from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
 from opentelemetry import context as otel_context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from runtime_lib.errors import HandlerError, ServiceBridgeError
 from runtime_lib.workflows.steps import Call, Effect, Local, Publish, RunView, Workflow
@@ -80,9 +80,13 @@ class Effects:
                 await asyncio.wait({work}, timeout=HEARTBEAT_EVERY)
             return work.result()
         except HandlerError as exc:
-            # The callee decided: retrying the same request gets the same answer.
+            # The callee decided: retrying the same request gets the same answer. BENIGN: a
+            # business outcome, not logged by the engine's worker as a crash.
             raise ApplicationError(
-                f"{exc.handler_code}: {exc.message}", type="HandlerError", non_retryable=True
+                f"{exc.handler_code}: {exc.message}",
+                type="HandlerError",
+                non_retryable=True,
+                category=ApplicationErrorCategory.BENIGN,
             ) from None
         except ServiceBridgeError as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__) from None

@@ -34,6 +34,10 @@ def _run_bench(name: str, results: Path) -> str:
     [
         ("codegen", ["sb-gen (pb2 + pyi + _sb.py)", "protoc --python_out + mypy-protobuf"]),
         ("dataclass", ["event dataclass", "raw protobuf message"]),
+        (
+            "workflows",
+            ["workflow: start + await_result", "direct: the same calls and publish, in order"],
+        ),
     ],
 )
 def test_bench_prints_its_table(name: str, subjects: list[str], tmp_path: Path) -> None:
@@ -55,5 +59,15 @@ def test_help_lists_every_benchmark() -> None:
         timeout=60,
         check=True,
     )
-    for name in ("codegen", "rpc", "streaming", "dataclass", "outbox", "events", "profile", "all"):
+    for name in (
+        "codegen",
+        "rpc",
+        "streaming",
+        "dataclass",
+        "outbox",
+        "events",
+        "workflows",
+        "profile",
+        "all",
+    ):
         assert name in done.stdout

@@ -26,7 +26,7 @@ placed: Publish[OrderPlaced] = Publish(id="placed", input=lambda run: ReserveReq
 
 async def test_mypy_accepts_the_example_and_rejects_a_mistyped_builder(saga_root: Path) -> None:
     (saga_root / "wrong.py").write_text(WRONG)
-    example = [EXAMPLE / "checkout_saga.py", EXAMPLE / "checkout_services.py"]
+    example = [EXAMPLE / n for n in ("checkout_saga.py", "checkout_services.py", "run.py")]
     good = await asyncio.to_thread(run_mypy, *example, cwd=saga_root)
     assert good.returncode == 0, good.stdout
     bad = await asyncio.to_thread(run_mypy, saga_root / "wrong.py", cwd=saga_root)
