@@ -75,9 +75,10 @@ class Effects:
         try:
             # Heartbeats tell the engine this worker is alive: if it dies mid-step, the step is
             # retried elsewhere after HEARTBEAT_TIMEOUT rather than after the whole step timeout.
-            while not work.done():
+            # None before the first interval: most steps end sooner, and each heartbeat is a
+            # write on the engine.
+            while not (await asyncio.wait({work}, timeout=HEARTBEAT_EVERY))[0]:
                 activity.heartbeat()
-                await asyncio.wait({work}, timeout=HEARTBEAT_EVERY)
             return work.result()
         except HandlerError as exc:
             # The callee decided: retrying the same request gets the same answer. BENIGN: a
