@@ -13,7 +13,6 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from google.protobuf.json_format import MessageToDict
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
@@ -180,14 +179,12 @@ class GraphRun:
 
     async def _wait_event(self, step: WaitEvent[Any]) -> Any:
         name = step.event.EVENT_NAME
-        wanted = dict(step.match(self._view()))
-        # Fields compare as JSON (proto field names), so build the match the same way.
-        wanted = {k: MessageToDict(v) if hasattr(v, "DESCRIPTOR") else v for k, v in wanted.items()}
+        wanted = step.match(self._view())
         found: list[dict[str, Any]] = []
 
         def matched() -> bool:
             for index, (event_name, data) in enumerate(self._events):
-                if event_name == name and all(data.get(k) == v for k, v in wanted.items()):
+                if event_name == name and all(_same(data.get(k), v) for k, v in wanted.items()):
                     found.append(data)
                     del self._events[index]
                     return True
@@ -239,3 +236,10 @@ class GraphRun:
             "outputs": self._outputs,
             "steps": dict(self._status),
         }
+
+
+def _same(field: Any, wanted: Any) -> bool:
+    """An event field (JSON of its proto: 64-bit integers are strings) equals a wanted value."""
+    if isinstance(wanted, int) and not isinstance(wanted, bool):
+        return field in (wanted, str(wanted))
+    return bool(field == wanted)

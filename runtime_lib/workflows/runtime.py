@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,13 +21,17 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
 )
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import CancelledError as TemporalCancelled
 from temporalio.exceptions import FailureError as TemporalFailure
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from runtime_lib.errors import ConfigError
+from runtime_lib.errors import ConfigError, ConflictError
 from runtime_lib.events.context import EventContext
 from runtime_lib.events.data_dir import resolve_data_dir
 from runtime_lib.events.event_type import EventType
@@ -86,12 +90,32 @@ _CLOSED = {
 }
 
 
+@contextlib.contextmanager
+def _engine(what: str) -> Iterator[None]:
+    """The engine's exceptions as ours, saying what was asked (and never the engine's text)."""
+    try:
+        yield
+    except WorkflowAlreadyStartedError:
+        raise ConflictError(f"{what}: a run with this id exists; pick another run_id") from None
+    except (WorkflowQueryFailedError, WorkflowQueryRejectedError):
+        raise WorkflowEngineError(
+            f"{what}: no instance of the run's service answered (is one running?)"
+        ) from None
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise WorkflowNotFoundError(f"{what}: no such run") from None
+        raise WorkflowEngineError(
+            f"{what}: the workflow engine answered {exc.status.name}"
+        ) from None
+
+
 class Workflows:
     def __init__(self, bridge: Bridge, config: WorkflowsConfig | None, data_dir: Path | str | None):
         self._bridge = bridge
         self._config = config or WorkflowsConfig()
         self._data_dir = data_dir
         self._graphs: dict[str, Workflow] = {}
+        self._waited: set[str] = set()  # event names a registered WaitEvent step waits for
         self._client: Client | None = None
         self._embedded: EmbeddedTemporal | None = None
         self._worker: Worker | None = None
@@ -109,10 +133,10 @@ class Workflows:
                 raise ConfigError(f"workflow {graph.name!r} is registered twice")
             self._graphs[graph.name] = graph
             for step in graph.steps:
-                if isinstance(step, WaitEvent):
-                    self._bridge.subscribe(
-                        step.event, self._on_event, name=f"sb-workflows-{step.id}"
-                    )
+                if isinstance(step, WaitEvent) and step.event.EVENT_NAME not in self._waited:
+                    event = step.event.EVENT_NAME
+                    self._waited.add(event)
+                    self._bridge.subscribe(step.event, self._on_event, name="sb-workflows")
 
     def _graph(self, name: str) -> Workflow:
         try:
@@ -188,19 +212,23 @@ class Workflows:
         with self._bridge.telemetry.op(f"workflow {name}", run_id=run_id):
             trace: dict[str, str] = {}
             W3C.inject(trace)  # the run's steps continue this trace
-            await client.start_workflow(
-                WORKFLOW_TYPE,
-                {"workflow": name, "input": input, "reuse": _reuse or {}, "trace": trace},
-                id=run_id,
-                task_queue=f"sb.{service}" if service else self.task_queue,
-            )
+            with _engine(f"start {name!r} as run {run_id!r}"):
+                await client.start_workflow(
+                    WORKFLOW_TYPE,
+                    {"workflow": name, "input": input, "reuse": _reuse or {}, "trace": trace},
+                    id=run_id,
+                    task_queue=f"sb.{service}" if service else self.task_queue,
+                    # A run id keys its steps' effects (idempotency keys): never reused.
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                )
         return run_id
 
     async def await_result(self, run_id: str) -> dict[str, Any]:
         """The outputs of a completed run; WorkflowFailedError / WorkflowCancelledError else."""
         handle = await self._handle(run_id)
         try:
-            result: dict[str, Any] = await handle.result()
+            with _engine(f"await run {run_id!r}"):
+                result: dict[str, Any] = await handle.result()
         except WorkflowFailureError as exc:
             if isinstance(exc.cause, TemporalCancelled):
                 raise WorkflowCancelledError(f"run {run_id} was cancelled") from None
@@ -211,8 +239,9 @@ class Workflows:
 
     async def query(self, run_id: str) -> RunStatus:
         handle = await self._handle(run_id)
-        description = await handle.describe()
-        state: dict[str, Any] = await handle.query(QUERY)
+        with _engine(f"query run {run_id!r}"):
+            description = await handle.describe()
+            state: dict[str, Any] = await handle.query(QUERY)
         closed = _CLOSED.get(description.status) if description.status else None
         return RunStatus(
             run_id=run_id,
@@ -225,12 +254,14 @@ class Workflows:
 
     async def signal(self, run_id: str, name: str, payload: Any = None) -> None:
         handle = await self._running(run_id, "signal")
-        await handle.signal(SIGNAL, args=[name, payload])
+        with _engine(f"signal run {run_id!r}"):
+            await handle.signal(SIGNAL, args=[name, payload])
 
     async def cancel(self, run_id: str) -> None:
         """Cancel a run: its completed steps are compensated in reverse order."""
         handle = await self._running(run_id, "cancel")
-        await handle.cancel()
+        with _engine(f"cancel run {run_id!r}"):
+            await handle.cancel()
 
     async def replay(self, run_id: str, *, from_step: str) -> str:
         """Start a new run of the same workflow and input, reusing the outputs of every step
@@ -244,17 +275,14 @@ class Workflows:
     async def _handle(self, run_id: str) -> WorkflowHandle[Any, Any]:
         client = await self._connect()
         handle = client.get_workflow_handle(run_id)
-        try:
+        with _engine(f"run {run_id!r}"):
             await handle.describe()
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                raise WorkflowNotFoundError(f"no workflow run {run_id!r}") from None
-            raise WorkflowEngineError(f"workflow engine: {exc.message}") from None
         return handle
 
     async def _running(self, run_id: str, action: str) -> WorkflowHandle[Any, Any]:
         handle = await self._handle(run_id)
-        description = await handle.describe()
+        with _engine(f"run {run_id!r}"):
+            description = await handle.describe()
         if description.status != WorkflowExecutionStatus.RUNNING:
             raise WorkflowTerminalError(f"cannot {action} run {run_id!r}: it has finished")
         return handle

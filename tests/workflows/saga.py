@@ -27,7 +27,8 @@ def generate(root: Path) -> Path:
 
 def load(root: Path) -> SimpleNamespace:
     """The example's modules: ``saga`` (graph), ``services`` (handlers), ``sb`` and ``pb``."""
-    for path in (str(root), str(EXAMPLE)):
+    # root ends up first: its fresh gen/ wins over one that run.py left in the example folder.
+    for path in (str(EXAMPLE), str(root)):
         if path not in sys.path:
             sys.path.insert(0, path)
     modules: dict[str, Any] = {

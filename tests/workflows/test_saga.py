@@ -85,6 +85,8 @@ async def test_unknown_run_and_finished_run_errors(checkout: sb.Bridge) -> None:
         await checkout.workflows.start("no-such-workflow", {})
     run_id = await checkout.workflows.start("checkout", ORDER)
     await checkout.workflows.await_result(run_id)
+    with pytest.raises(sb.ConflictError, match="a run with this id exists"):
+        await checkout.workflows.start("checkout", ORDER, run_id=run_id)
     with pytest.raises(WorkflowTerminalError):
         await checkout.workflows.cancel(run_id)
     with pytest.raises(WorkflowTerminalError):

@@ -142,7 +142,7 @@ async def test_wait_event_resumes_on_a_match_and_times_out_otherwise(
             WaitEvent(
                 id="settled",
                 event=settled,
-                match=lambda run: {"order_id": run.input["order_id"]},
+                match=lambda run: {"order_id": run.input["order_id"], "amount_cents": 4200},
                 timeout=120.0,  # only a hang guard: the event is published right away
             ),
         ),
@@ -156,10 +156,17 @@ async def test_wait_event_resumes_on_a_match_and_times_out_otherwise(
     await wait_until(waiting, what="the run to wait for its event")
     # The provider stays up until the run ends: its outbox drains to the broker in the background.
     async with sb.Bridge("provider", events=nats_url) as provider:
-        await provider.publish(settled(order_id="o-2", transaction_id="tx-2"))  # no match
-        await provider.publish(settled(order_id="o-1", transaction_id="tx-1"))
+        await provider.publish(
+            settled(order_id="o-1", transaction_id="tx-2", amount_cents=1)
+        )  # no match
+        await provider.publish(settled(order_id="o-1", transaction_id="tx-1", amount_cents=4200))
         outputs = await bridge.workflows.await_result(run_id)
-    assert outputs["settled"] == {"order_id": "o-1", "transaction_id": "tx-1"}
+    # int64 fields read as JSON strings; the match compares them with ints all the same.
+    assert outputs["settled"] == {
+        "order_id": "o-1",
+        "transaction_id": "tx-1",
+        "amount_cents": "4200",
+    }
 
     lonely = Workflow(
         "lonely",
