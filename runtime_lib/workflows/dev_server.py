@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from runtime_lib.errors import ConfigError
+from runtime_lib import ConfigError
 from runtime_lib.nats_server import free_port
 from runtime_lib.private_files import open_private, private_dir, write_private
 

@@ -19,11 +19,11 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from runtime_lib.errors import HandlerError, ServiceBridgeError
+from runtime_lib import HandlerError, ServiceBridgeError
 from runtime_lib.workflows.steps import Call, Effect, Local, Publish, RunView, Workflow
 
 if TYPE_CHECKING:
-    from runtime_lib.bridge import Bridge
+    from runtime_lib import Bridge
 
 EFFECT_ACTIVITY = "sb.effect"
 HEARTBEAT_EVERY = 1.0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runtime_lib.errors import ErrorCode, ServiceBridgeError
+from runtime_lib import ErrorCode, ServiceBridgeError
 
 
 class WorkflowNotFoundError(ServiceBridgeError):

@@ -31,10 +31,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from runtime_lib.errors import ConfigError, ConflictError
-from runtime_lib.events.context import EventContext
+from runtime_lib import ConfigError, ConflictError, EventContext, EventType
 from runtime_lib.events.data_dir import resolve_data_dir
-from runtime_lib.events.event_type import EventType
 from runtime_lib.workflows.dev_server import EmbeddedTemporal
 from runtime_lib.workflows.effects import W3C, Effects
 from runtime_lib.workflows.errors import (
@@ -55,7 +53,10 @@ from runtime_lib.workflows.interpreter import (
 from runtime_lib.workflows.steps import WaitEvent, Workflow
 
 if TYPE_CHECKING:
-    from runtime_lib.bridge import Bridge
+    from runtime_lib import Bridge
+
+
+CONNECT_PATIENCE = 30.0
 
 
 @dataclass(frozen=True)
@@ -185,13 +186,24 @@ class Workflows:
                 if address == "embedded":
                     self._embedded = EmbeddedTemporal(resolve_data_dir(self._data_dir))
                     address = await asyncio.to_thread(self._embedded.acquire)
-                try:
-                    self._client = await Client.connect(address, namespace=self._config.namespace)
-                except RuntimeError as exc:
+                self._client = await self._connect_to(address)
+            return self._client
+
+    async def _connect_to(self, address: str) -> Client:
+        # A server just started listens before its frontend is healthy ("Unavailable"), the
+        # longer the busier the machine: keep trying for CONNECT_PATIENCE seconds.
+        loop = asyncio.get_running_loop()
+        end, pause = loop.time() + CONNECT_PATIENCE, 0.05
+        while True:
+            try:
+                return await Client.connect(address, namespace=self._config.namespace)
+            except RuntimeError as exc:
+                if loop.time() + pause > end:
                     raise WorkflowEngineError(
                         f"cannot reach the workflow engine at {address}: {exc}"
                     ) from None
-            return self._client
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 1.0)
 
     # -- driving -------------------------------------------------------------------------------
 

@@ -17,9 +17,7 @@ from typing import Any, Generic, TypeVar
 from google.protobuf.json_format import ParseDict
 from google.protobuf.message import Message
 
-from runtime_lib.errors import ConfigError
-from runtime_lib.events.event_type import EventType
-from runtime_lib.rpc.base import ClientBase
+from runtime_lib import ClientBase, ConfigError, EventType
 
 Req = TypeVar("Req", bound=Message)
 Rep = TypeVar("Rep", bound=Message)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from pathlib import Path
 
 import runtime_lib as sb
-from runtime_lib.workflows import Local, RunView, Workflow
+from runtime_lib.nats_server import free_port
+from runtime_lib.workflows import Local, RunView, Workflow, WorkflowsConfig
+from runtime_lib.workflows.dev_server import DevServer
 
 
 async def hello(run: RunView) -> str:
@@ -40,3 +43,30 @@ async def test_bridges_share_one_dev_server_and_the_last_one_stops_it(tmp_path: 
         assert alive(pid)  # the first bridge still uses it
     assert not state.exists()
     assert not alive(pid)
+
+
+async def test_a_bridge_waits_for_an_engine_that_is_not_up_yet(tmp_path: Path) -> None:
+    """A server that listens but does not answer yet (as a dev server does while its frontend
+    starts): the bridge keeps trying, and connects once the real server is up."""
+    port = free_port()
+    tried = asyncio.Event()
+
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        tried.set()
+        writer.close()
+
+    impostor = await asyncio.start_server(refuse, "127.0.0.1", port)
+    bridge = sb.Bridge("greeter", workflows=WorkflowsConfig(address=f"127.0.0.1:{port}"))
+    bridge.workflows.register(Workflow("hello", steps=(Local(id="greet", fn=hello),)))
+    starting = asyncio.create_task(bridge.start())
+    await tried.wait()  # the bridge has been turned away at least once
+    impostor.close()
+    await impostor.wait_closed()
+    server = await asyncio.to_thread(DevServer(tmp_path / "runs.sqlite", port).start)
+    try:
+        await starting
+        run_id = await bridge.workflows.start("hello", "ada")
+        assert await bridge.workflows.await_result(run_id) == {"greet": "hello ada"}
+    finally:
+        await bridge.stop()
+        server.stop()
