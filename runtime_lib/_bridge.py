@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar, Unpack, overload
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack, overload
 
 from runtime_lib._errors import ConfigError, StateError
 from runtime_lib._events.config import Broker, EventsConfig
@@ -46,6 +46,9 @@ from runtime_lib._rpc.transports.base import Connection
 from runtime_lib._telemetry.api import Telemetry
 from runtime_lib._telemetry.config import TelemetryConfig
 
+if TYPE_CHECKING:
+    from runtime_lib.workflows import Workflows, WorkflowsConfig
+
 C = TypeVar("C", bound=ClientBase)
 H = TypeVar("H", bound=JobHandler)
 
@@ -70,6 +73,9 @@ class Bridge:
         :class:`NatsConfig`.
       telemetry: spans, metrics and logs of every call and event (:class:`TelemetryConfig`;
         off by default). User code reaches it as ``bridge.telemetry``.
+      workflows: where workflow runs live (:class:`runtime_lib.workflows.WorkflowsConfig`;
+        default: an embedded Temporal dev server under data_dir). ``bridge.workflows``
+        registers and drives them (docs/workflows.md; needs ``pip install 'sb-gen[workflows]'``).
     """
 
     def __init__(
@@ -83,6 +89,7 @@ class Bridge:
         rpc: RpcConfig | None = None,
         events: EventsConfig | Broker = "embedded",
         telemetry: TelemetryConfig | None = None,
+        workflows: WorkflowsConfig | None = None,
     ) -> None:
         if not service:
             raise ConfigError("a bridge needs a service name")
@@ -126,6 +133,9 @@ class Bridge:
             lifecycle=self._lifecycle,
         )
         self._jobs = Jobs(service, telemetry=self.telemetry, events=self.events)
+        self._data_dir = data_dir
+        self._workflows_config = workflows
+        self._workflows: Workflows | None = None
 
     def on(self, event: LifecycleEvent, callback: Callback) -> None:
         """Call ``callback(ConnectionEvent)`` on ``"connected"``, ``"reconnecting"`` or
@@ -244,6 +254,22 @@ class Bridge:
         """Declare, list, pause, resume, trigger; schedule and cancel one-shots."""
         return self._jobs
 
+    # -- workflows -------------------------------------------------------------------------
+
+    @property
+    def workflows(self) -> Workflows:
+        """Register workflow graphs and start, await, query, signal, cancel and replay runs."""
+        if self._workflows is None:
+            try:
+                from runtime_lib.workflows import Workflows
+            except ImportError as exc:
+                raise ConfigError(
+                    f"workflows need the engine's packages ({exc.name} is missing):"
+                    " pip install 'sb-gen[workflows]'"
+                ) from None
+            self._workflows = Workflows(self, self._workflows_config, self._data_dir)
+        return self._workflows
+
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -270,6 +296,8 @@ class Bridge:
         if self.events.has_subscriptions or await self.events.has_backlog():
             await self.events.start()
         await self._jobs.start()
+        if self._workflows is not None:
+            await self._workflows.serve()
 
     async def stop(self) -> None:
         """Drain in-flight calls, refuse new ones, withdraw from the registry, close everything."""
@@ -277,6 +305,9 @@ class Bridge:
             return
         self._started = False
         try:
+            if self._workflows is not None:
+                # First: in-flight steps still call and publish through this bridge.
+                await self._workflows.close()
             await self._jobs.stop()
             await self.registry.stop()
             if self._server is not None:

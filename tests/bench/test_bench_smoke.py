@@ -35,6 +35,10 @@ def _run_bench(name: str, results: Path) -> str:
         ("codegen", ["sb-gen (pb2 + pyi + _sb.py)", "protoc --python_out + mypy-protobuf"]),
         ("dataclass", ["event dataclass", "raw protobuf message"]),
         ("sync", ["sb-gen sync client + handler", "grpcio sync stub + servicer"]),
+        (
+            "workflows",
+            ["workflow: start + await_result", "direct: the same calls and publish, in order"],
+        ),
     ],
 )
 def test_bench_prints_its_table(name: str, subjects: list[str], tmp_path: Path) -> None:
@@ -56,6 +60,16 @@ def test_help_lists_every_benchmark() -> None:
         timeout=60,
         check=True,
     )
-    names = ("codegen", "rpc", "sync", "streaming", "dataclass", "outbox", "events", "profile")
+    names = (
+        "codegen",
+        "rpc",
+        "sync",
+        "streaming",
+        "dataclass",
+        "outbox",
+        "events",
+        "workflows",
+        "profile",
+    )
     for name in (*names, "all"):
         assert name in done.stdout

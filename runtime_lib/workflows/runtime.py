@@ -1,0 +1,317 @@
+"""``bridge.workflows``: register graphs, run them on the engine, and drive runs.
+
+Each bridge with graphs runs a Temporal worker on the task queue ``sb.<service>``, so every
+instance of a service shares its runs: a run started on one continues on another when the first
+dies. Driving (start, await, query, signal, cancel, replay) works from any bridge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from google.protobuf.json_format import MessageToDict
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+)
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import CancelledError as TemporalCancelled
+from temporalio.exceptions import FailureError as TemporalFailure
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+from runtime_lib import ConfigError, ConflictError, EventContext
+from runtime_lib._events.data_dir import resolve_data_dir
+from runtime_lib.codegen import EventType
+from runtime_lib.workflows.dev_server import EmbeddedTemporal
+from runtime_lib.workflows.effects import W3C, Effects
+from runtime_lib.workflows.errors import (
+    WorkflowCancelledError,
+    WorkflowEngineError,
+    WorkflowFailedError,
+    WorkflowNotFoundError,
+    WorkflowTerminalError,
+)
+from runtime_lib.workflows.interpreter import (
+    EVENT_SIGNAL,
+    GRAPHS,
+    QUERY,
+    SIGNAL,
+    WORKFLOW_TYPE,
+    GraphRun,
+)
+from runtime_lib.workflows.steps import WaitEvent, Workflow
+
+if TYPE_CHECKING:
+    from runtime_lib import Bridge
+
+
+CONNECT_PATIENCE = 30.0
+
+
+@dataclass(frozen=True)
+class WorkflowsConfig:
+    """``address``: ``"embedded"`` (a Temporal dev server shared under the data dir) or the
+    ``host:port`` of a Temporal frontend; ``namespace``: the Temporal namespace."""
+
+    address: str = "embedded"
+    namespace: str = "default"
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """What ``query(run_id)`` returns. ``state``: running, compensating, completed, failed,
+    cancelled; ``steps``: each step's status (pending, running, completed, skipped, reused,
+    failed, compensated, compensation_failed)."""
+
+    run_id: str
+    workflow: str
+    state: str
+    input: Any
+    outputs: dict[str, Any]
+    steps: dict[str, str]
+
+
+_CLOSED = {
+    WorkflowExecutionStatus.COMPLETED: "completed",
+    WorkflowExecutionStatus.FAILED: "failed",
+    WorkflowExecutionStatus.CANCELED: "cancelled",
+    WorkflowExecutionStatus.TERMINATED: "failed",
+    WorkflowExecutionStatus.TIMED_OUT: "failed",
+}
+
+
+@contextlib.contextmanager
+def _engine(what: str) -> Iterator[None]:
+    """The engine's exceptions as ours, saying what was asked (and never the engine's text)."""
+    try:
+        yield
+    except WorkflowAlreadyStartedError:
+        raise ConflictError(f"{what}: a run with this id exists; pick another run_id") from None
+    except (WorkflowQueryFailedError, WorkflowQueryRejectedError):
+        raise WorkflowEngineError(
+            f"{what}: no instance of the run's service answered (is one running?)"
+        ) from None
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise WorkflowNotFoundError(f"{what}: no such run") from None
+        raise WorkflowEngineError(
+            f"{what}: the workflow engine answered {exc.status.name}"
+        ) from None
+
+
+class Workflows:
+    def __init__(self, bridge: Bridge, config: WorkflowsConfig | None, data_dir: Path | str | None):
+        self._bridge = bridge
+        self._config = config or WorkflowsConfig()
+        self._data_dir = data_dir
+        self._graphs: dict[str, Workflow] = {}
+        self._waited: set[str] = set()  # event names a registered WaitEvent step waits for
+        self._client: Client | None = None
+        self._embedded: EmbeddedTemporal | None = None
+        self._worker: Worker | None = None
+        self._worker_task: asyncio.Task[None] | None = None
+        self._connect_lock = asyncio.Lock()
+
+    @property
+    def task_queue(self) -> str:
+        return f"sb.{self._bridge.service}"
+
+    def register(self, *graphs: Workflow) -> None:
+        """Run these graphs on this service (call before the bridge starts)."""
+        for graph in graphs:
+            if graph.name in self._graphs:
+                raise ConfigError(f"workflow {graph.name!r} is registered twice")
+            self._graphs[graph.name] = graph
+            for step in graph.steps:
+                if isinstance(step, WaitEvent) and step.event.EVENT_NAME not in self._waited:
+                    event = step.event.EVENT_NAME
+                    self._waited.add(event)
+                    self._bridge.subscribe(step.event, self._on_event, name="sb-workflows")
+
+    def _graph(self, name: str) -> Workflow:
+        try:
+            return self._graphs[name]
+        except KeyError:
+            raise WorkflowNotFoundError(f"no workflow {name!r} on this service") from None
+
+    # -- lifecycle (the bridge calls these) --------------------------------------------------
+
+    async def serve(self) -> None:
+        """Run the worker of the registered graphs (the bridge's ``start()`` calls this)."""
+        if not self._graphs:
+            return  # a bridge that only drives runs connects on first use
+        client = await self._connect()
+        GRAPHS.setdefault(self.task_queue, {}).update(self._graphs)
+        self._worker = Worker(
+            client,
+            task_queue=self.task_queue,
+            workflows=[GraphRun],
+            activities=[Effects(self._bridge, self._graph).run],
+            # Graphs hold user callables (builders, conditions) that the sandbox cannot
+            # re-import; the interpreter is deterministic by construction.
+            workflow_runner=UnsandboxedWorkflowRunner(),
+            workflow_failure_exception_types=[Exception],
+        )
+        self._worker_task = asyncio.create_task(self._worker.run())
+
+    async def close(self) -> None:
+        """Stop the worker and let go of the engine (the bridge's ``stop()`` calls this)."""
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            await worker.shutdown()
+        if self._worker_task is not None:
+            with contextlib.suppress(Exception):
+                await self._worker_task
+            self._worker_task = None
+        self._client = None
+        embedded, self._embedded = self._embedded, None
+        if embedded is not None:
+            await asyncio.to_thread(embedded.release)
+
+    async def _connect(self) -> Client:
+        async with self._connect_lock:
+            if self._client is None:
+                address = self._config.address
+                if address == "embedded":
+                    self._embedded = EmbeddedTemporal(resolve_data_dir(self._data_dir))
+                    address = await asyncio.to_thread(self._embedded.acquire)
+                self._client = await self._connect_to(address)
+            return self._client
+
+    async def _connect_to(self, address: str) -> Client:
+        # A server just started listens before its frontend is healthy ("Unavailable"), the
+        # longer the busier the machine: keep trying for CONNECT_PATIENCE seconds.
+        loop = asyncio.get_running_loop()
+        end, pause = loop.time() + CONNECT_PATIENCE, 0.05
+        while True:
+            try:
+                return await Client.connect(address, namespace=self._config.namespace)
+            except RuntimeError as exc:
+                if loop.time() + pause > end:
+                    raise WorkflowEngineError(
+                        f"cannot reach the workflow engine at {address}: {exc}"
+                    ) from None
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 1.0)
+
+    # -- driving -------------------------------------------------------------------------------
+
+    async def start(
+        self,
+        name: str,
+        input: Any = None,
+        *,
+        run_id: str | None = None,
+        service: str | None = None,
+        _reuse: dict[str, Any] | None = None,
+    ) -> str:
+        """Start workflow ``name`` of ``service`` (default: this one) with JSON ``input``."""
+        if service is None:
+            self._graph(name)
+        client = await self._connect()
+        run_id = run_id or f"{name}-{uuid.uuid4().hex}"
+        with self._bridge.telemetry.op(f"workflow {name}", run_id=run_id):
+            trace: dict[str, str] = {}
+            W3C.inject(trace)  # the run's steps continue this trace
+            with _engine(f"start {name!r} as run {run_id!r}"):
+                await client.start_workflow(
+                    WORKFLOW_TYPE,
+                    {"workflow": name, "input": input, "reuse": _reuse or {}, "trace": trace},
+                    id=run_id,
+                    task_queue=f"sb.{service}" if service else self.task_queue,
+                    # A run id keys its steps' effects (idempotency keys): never reused.
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                )
+        return run_id
+
+    async def await_result(self, run_id: str) -> dict[str, Any]:
+        """The outputs of a completed run; WorkflowFailedError / WorkflowCancelledError else."""
+        handle = await self._handle(run_id)
+        try:
+            with _engine(f"await run {run_id!r}"):
+                result: dict[str, Any] = await handle.result()
+        except WorkflowFailureError as exc:
+            if isinstance(exc.cause, TemporalCancelled):
+                raise WorkflowCancelledError(f"run {run_id} was cancelled") from None
+            cause = exc.cause
+            message = cause.message if isinstance(cause, TemporalFailure) else "failed"
+            raise WorkflowFailedError(f"run {run_id}: {message}") from None
+        return dict(result["outputs"])
+
+    async def query(self, run_id: str) -> RunStatus:
+        handle = await self._handle(run_id)
+        with _engine(f"query run {run_id!r}"):
+            description = await handle.describe()
+            state: dict[str, Any] = await handle.query(QUERY)
+        closed = _CLOSED.get(description.status) if description.status else None
+        return RunStatus(
+            run_id=run_id,
+            workflow=state["workflow"],
+            state=closed or state["state"],
+            input=state["input"],
+            outputs=dict(state["outputs"]),
+            steps=dict(state["steps"]),
+        )
+
+    async def signal(self, run_id: str, name: str, payload: Any = None) -> None:
+        handle = await self._running(run_id, "signal")
+        with _engine(f"signal run {run_id!r}"):
+            await handle.signal(SIGNAL, args=[name, payload])
+
+    async def cancel(self, run_id: str) -> None:
+        """Cancel a run: its completed steps are compensated in reverse order."""
+        handle = await self._running(run_id, "cancel")
+        with _engine(f"cancel run {run_id!r}"):
+            await handle.cancel()
+
+    async def replay(self, run_id: str, *, from_step: str) -> str:
+        """Start a new run of the same workflow and input, reusing the outputs of every step
+        that neither is ``from_step`` nor waits for it (directly or not)."""
+        old = await self.query(run_id)
+        graph = self._graph(old.workflow)
+        rerun = graph.downstream(from_step)
+        reuse = {k: v for k, v in old.outputs.items() if k not in rerun}
+        return await self.start(old.workflow, old.input, _reuse=reuse)
+
+    async def _handle(self, run_id: str) -> WorkflowHandle[Any, Any]:
+        client = await self._connect()
+        handle = client.get_workflow_handle(run_id)
+        with _engine(f"run {run_id!r}"):
+            await handle.describe()
+        return handle
+
+    async def _running(self, run_id: str, action: str) -> WorkflowHandle[Any, Any]:
+        handle = await self._handle(run_id)
+        with _engine(f"run {run_id!r}"):
+            description = await handle.describe()
+        if description.status != WorkflowExecutionStatus.RUNNING:
+            raise WorkflowTerminalError(f"cannot {action} run {run_id!r}: it has finished")
+        return handle
+
+    async def _on_event(self, event: EventType, ctx: EventContext) -> None:
+        """Hand the event to every running run of this service; each run keeps it only if one
+        of its wait_event steps is waiting for it."""
+        client = await self._connect()
+        data = MessageToDict(event.to_proto(), preserving_proto_field_name=True)
+        async for run in self._open_runs(client):
+            with contextlib.suppress(RPCError):  # finished meanwhile
+                await client.get_workflow_handle(run).signal(
+                    EVENT_SIGNAL, args=[event.EVENT_NAME, data]
+                )
+
+    async def _open_runs(self, client: Client) -> AsyncIterator[str]:
+        query = f'TaskQueue="{self.task_queue}" AND ExecutionStatus="Running"'
+        async for execution in client.list_workflows(query):
+            yield execution.id
