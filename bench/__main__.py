@@ -17,6 +17,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "outbox": ("bench.outbox", "durable publishes/s with group commit vs a commit per row; drain"),
     "events": ("bench.events", "publish -> handler latency and delivered events/s on JetStream"),
     "telemetry": ("bench.telemetry_bench", "cost per call of telemetry off, on, metrics only"),
+    "http": ("bench.http", "generated HTTP gateway vs a hand-written FastAPI route: requests/s"),
     "profile": ("bench.profiling", "cProfile of the unary RPC path and the dataclass round trip"),
 }
 

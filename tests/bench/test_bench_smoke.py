@@ -55,5 +55,15 @@ def test_help_lists_every_benchmark() -> None:
         timeout=60,
         check=True,
     )
-    for name in ("codegen", "rpc", "streaming", "dataclass", "outbox", "events", "profile", "all"):
+    for name in (
+        "codegen",
+        "rpc",
+        "streaming",
+        "dataclass",
+        "outbox",
+        "events",
+        "http",
+        "profile",
+        "all",
+    ):
         assert name in done.stdout
