@@ -21,7 +21,7 @@ from generator.model.nodes import Gateway, GatewayModule, Route
 _SERVICE_FIELD = d.FileDescriptorProto.SERVICE_FIELD_NUMBER
 _METHOD_FIELD = d.ServiceDescriptorProto.METHOD_FIELD_NUMBER
 _F = d.FieldDescriptorProto
-_VARIABLE = re.compile(r"\{([^}=]*)(?:=[^}]*)?\}")
+_VARIABLE = re.compile(r"\{([^}=]*)(?:=([^}]*))?\}")
 _TEMPLATE = re.compile(r"(/([^{}/:]+|\{[A-Za-z_][\w.]*(=[^{}]+)?\}))+")
 _VERB = re.compile(r":[^/{}:]+$")
 _NO_BODY = ("GET", "DELETE")
@@ -62,7 +62,8 @@ def describe_gateway(fd: d.FileDescriptorProto, index: TypeIndex) -> GatewayModu
             for rule in rules:
                 if not _check(rule, method, index, report):
                     continue
-                key = (rule.method, _VARIABLE.sub("{}", rule.path))
+                # Two bindings clash when they match the same URLs, whatever their fields.
+                key = (rule.method, _VARIABLE.sub(_pattern_only, rule.path))
                 if key in seen:
                     report(
                         f"{rule.method} {rule.path} is already bound to {seen[key]}",
@@ -101,6 +102,10 @@ def describe_gateway(fd: d.FileDescriptorProto, index: TypeIndex) -> GatewayModu
     imports.add("runtime_lib.http", "Binding")
     imports.add("runtime_lib.http", "GatewayApp")
     return GatewayModule(fd.name, module + ".py", imports.groups(), tuple(gateways))
+
+
+def _pattern_only(variable: re.Match[str]) -> str:
+    return "{=" + (variable.group(2) or "*") + "}"
 
 
 def _check(
@@ -144,7 +149,7 @@ def _errors(
     request = index.get(method.input_type).message
     reply = index.get(method.output_type).message
     assert request is not None and reply is not None
-    for variable in _VARIABLE.findall(rule.path):
+    for variable, _ in _VARIABLE.findall(rule.path):
         problem = _path_field(request, variable, index)
         if problem:
             errors.append(
