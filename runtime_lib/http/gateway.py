@@ -87,6 +87,9 @@ class GatewayApp:
     async def _respond(self, request: Request) -> Response:
         raw_path = request.scope.get("raw_path") or request.url.path.encode()
         path = bytes(raw_path).decode("latin-1").split("?", 1)[0]
+        mounted_at = request.scope.get("root_path", "")
+        if mounted_at and path.startswith(mounted_at):  # app.mount("/api", gateway)
+            path = path[len(mounted_at) :]
         if path == OPENAPI_PATH and request.method == "GET":
             return JSONResponse(self.openapi)
         allowed: set[str] = set()
