@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 import runtime_lib as sb
 import runtime_lib.http as sb_http
@@ -190,6 +190,23 @@ async def test_routes_are_published_beside_rpc_methods(nats_url: str, tmp_path: 
     assert instance.methods["POST /loans/{name}"] == url
     assert "/library.v1.Loans/CheckOut" in instance.methods  # the RPC method beside it
     assert instance.address == grpc_address  # where its RPCs are served
+
+
+def test_route_names_of_mounted_apps() -> None:
+    async def nothing(request: Request) -> JSONResponse:
+        return JSONResponse({})
+
+    app = Starlette(
+        routes=[
+            Route("/items/{id}", nothing, methods=["GET", "PUT"]),
+            Mount("/api", routes=[Route("/v1/things", nothing, methods=["POST"])]),
+        ]
+    )
+    assert sb_http.route_names(app.routes) == [
+        "GET /items/{id}",
+        "POST /api/v1/things",
+        "PUT /items/{id}",
+    ]
 
 
 def test_a_route_written_as_a_path_is_refused() -> None:
