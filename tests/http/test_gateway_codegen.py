@@ -7,7 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from google.protobuf.compiler import plugin_pb2
 
+from generator import plugin
+from generator.frontends.inputs import resolve_inputs
+from generator.frontends.proto import compile_protos
 from tests.generator.tools import RUFF_RULES, run_mypy, run_ruff, sb_gen
 
 from .conftest import PROTO
@@ -103,3 +107,21 @@ def test_bad_bindings_are_reported_with_their_place(
     assert result.returncode == 1
     assert expected in result.stderr, result.stderr
     assert not (tmp_path / "gen").exists()
+
+
+def test_the_protoc_plugin_writes_the_gateway_too(tmp_path: Path) -> None:
+    proto = tmp_path / "api.proto"
+    proto.write_text(
+        HEADER + "service S { rpc Get(Req) returns (Rep) { option (google.api.http) = "
+        '{ get: "/v1/{inner.id}" }; } }\n'
+    )
+    inputs = resolve_inputs([proto], [])
+    request = plugin_pb2.CodeGeneratorRequest(
+        file_to_generate=["api.proto"],
+        proto_file=compile_protos(["api.proto"], inputs.include),
+    )
+    response = plugin.generate(request)
+    assert response.error == ""
+    files = {f.name: f.content for f in response.file}
+    assert set(files) == {"api_sb.py", "api_gateway.py"}
+    assert 'path="/v1/{inner.id}"' in files["api_gateway.py"]
