@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from runtime_lib.bridge import Bridge
-from runtime_lib.rpc.base import ClientBase
+import runtime_lib as sb
 
-C = TypeVar("C", bound=ClientBase)
+C = TypeVar("C", bound=sb.ClientBase)
 
 
 class ClientCache:
-    def __init__(self, bridge: Bridge) -> None:
+    def __init__(self, bridge: sb.Bridge) -> None:
         self.bridge = bridge
-        self._clients: dict[tuple[type[ClientBase], str | None, str | None], ClientBase] = {}
+        self._clients: dict[tuple[type[sb.ClientBase], str | None, str | None], sb.ClientBase] = {}
 
     def get(self, client_class: type[C], service: str | None, address: str | None) -> C:
         key = (client_class, service, address)

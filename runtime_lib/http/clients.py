@@ -15,12 +15,11 @@ from typing import TypeVar
 
 from starlette.requests import HTTPConnection
 
-from runtime_lib.errors import ConfigError
+import runtime_lib as sb
 from runtime_lib.http.client_cache import ClientCache
 from runtime_lib.http.middleware import CLIENTS_SCOPE_KEY
-from runtime_lib.rpc.base import ClientBase
 
-C = TypeVar("C", bound=ClientBase)
+C = TypeVar("C", bound=sb.ClientBase)
 
 
 def client_for(
@@ -33,7 +32,7 @@ def client_for(
     """The bridge's ``client_class`` for ``service`` (or ``address``), built once per app."""
     clients = request.scope.get(CLIENTS_SCOPE_KEY)
     if not isinstance(clients, ClientCache):
-        raise ConfigError(
+        raise sb.ConfigError(
             f"{request.url.path}: no bridge in this request; add BridgeMiddleware to the app"
         )
     return clients.get(client_class, service, address)

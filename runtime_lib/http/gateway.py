@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf import json_format
@@ -21,26 +22,19 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from runtime_lib.errors import (
-    BadRequestError,
-    ErrorCode,
-    HandlerError,
-    ServiceBridgeError,
-    UnimplementedError,
-)
+import runtime_lib as sb
 from runtime_lib.http import streaming
 from runtime_lib.http.binding import Binding
 from runtime_lib.http.middleware import ASGIApp, Receive, Scope, Send
 from runtime_lib.http.openapi import openapi_document
 from runtime_lib.http.problem import error_body, http_status, internal_error_body, status_message
 from runtime_lib.http.transcode import build_request
-from runtime_lib.rpc.base import ClientBase
 
 _log = logging.getLogger(__name__)
 
 OPENAPI_PATH = "/openapi.json"
 _JSON = "application/json"
-# A handler that crashed: the caller gets HandlerError("INTERNAL"), which is the server's fault.
+# A handler that crashed: the caller gets sb.HandlerError("INTERNAL"), which is the server's fault.
 _CRASHED = "INTERNAL"
 
 
@@ -52,7 +46,7 @@ class GatewayApp:
         self,
         service: str,
         bindings: Sequence[Binding],
-        client: ClientBase,
+        client: sb.ClientBase,
         *,
         cors_origins: Sequence[str] = (),
         title: str = "",
@@ -100,19 +94,24 @@ class GatewayApp:
             if binding.method != request.method:
                 allowed.add(binding.method)
                 continue
+            # BridgeMiddleware names the span and sets http.route from scope["route"].path, as
+            # for a Starlette route.
+            request.scope["route"] = _MatchedRoute(mounted_at + binding.path)
             try:
                 return await self._call(binding, values, request)
-            except ServiceBridgeError as exc:
+            except sb.ServiceBridgeError as exc:
                 return _error(exc)
             except Exception:
                 _log.exception("gateway %s: %s %s failed", self.service, request.method, path)
                 return Response(internal_error_body(), 500, media_type=_JSON)
         if allowed:
-            error = ServiceBridgeError(f"{request.method} {path}: use {', '.join(sorted(allowed))}")
+            error = sb.ServiceBridgeError(
+                f"{request.method} {path}: use {', '.join(sorted(allowed))}"
+            )
             response = Response(error_body(error), 405, media_type=_JSON)
             response.headers["allow"] = ", ".join(sorted(allowed))
             return response
-        return _error(UnimplementedError(f"no route for {request.method} {path}"))
+        return _error(sb.UnimplementedError(f"no route for {request.method} {path}"))
 
     async def _call(self, binding: Binding, path: dict[str, str], request: Request) -> Response:
         message = binding.request()
@@ -147,6 +146,11 @@ class GatewayApp:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _MatchedRoute:
+    path: str
+
+
 def _reply_json(reply: Message, response_body: str) -> Any:
     if not response_body:
         return json_format.MessageToDict(reply)
@@ -159,16 +163,16 @@ def _dumps(document: Any) -> bytes:
     return json.dumps(document).encode()
 
 
-def _public(error: ServiceBridgeError) -> ServiceBridgeError:
+def _public(error: sb.ServiceBridgeError) -> sb.ServiceBridgeError:
     """A crashed handler's error is reported as INTERNAL, without its text."""
-    if isinstance(error, HandlerError) and error.handler_code == _CRASHED:
-        return ServiceBridgeError("", code=ErrorCode.INTERNAL)
+    if isinstance(error, sb.HandlerError) and error.handler_code == _CRASHED:
+        return sb.ServiceBridgeError("", code=sb.ErrorCode.INTERNAL)
     return error
 
 
-def _error(error: ServiceBridgeError) -> Response:
+def _error(error: sb.ServiceBridgeError) -> Response:
     error = _public(error)
-    status = 400 if isinstance(error, BadRequestError) else http_status(error.code)
+    status = 400 if isinstance(error, sb.BadRequestError) else http_status(error.code)
     return Response(error_body(error), status, media_type=_JSON)
 
 

@@ -21,14 +21,12 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from runtime_lib.bridge import Bridge
-from runtime_lib.errors import BadRequestError
+import runtime_lib as sb
 from runtime_lib.http import semconv
 from runtime_lib.http.client_cache import ClientCache
 from runtime_lib.http.problem import error_body, http_status
 from runtime_lib.http.request_deadline import deadline_from
 from runtime_lib.rpc import deadline as rpc_deadline
-from runtime_lib.rpc.options import Timeout
 from runtime_lib.telemetry.propagation import extract_headers
 
 Scope = MutableMapping[str, Any]
@@ -43,7 +41,9 @@ CLIENTS_SCOPE_KEY = "sb.clients"
 class BridgeMiddleware:
     """Wrap ``app``; ``bridge`` supplies the telemetry and the clients route code calls."""
 
-    def __init__(self, app: ASGIApp, *, bridge: Bridge, default_timeout: Timeout = "30s") -> None:
+    def __init__(
+        self, app: ASGIApp, *, bridge: sb.Bridge, default_timeout: sb.Timeout = "30s"
+    ) -> None:
         self.app = app
         self.bridge = bridge
         self.default_timeout = rpc_deadline.parse_timeout(default_timeout)
@@ -63,7 +63,7 @@ class BridgeMiddleware:
         }
         try:
             deadline = deadline_from(headers, self.default_timeout)
-        except BadRequestError as exc:
+        except sb.BadRequestError as exc:
             await _refuse(send, exc)
             return
         attributes = semconv.request_attributes(scope, headers)
@@ -136,7 +136,7 @@ class BridgeMiddleware:
         span.end()
 
 
-async def _refuse(send: Send, error: BadRequestError) -> None:
+async def _refuse(send: Send, error: sb.BadRequestError) -> None:
     await send(
         {
             "type": "http.response.start",

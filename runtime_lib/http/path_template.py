@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from runtime_lib.errors import ConfigError
+import runtime_lib as sb
 
 _VARIABLE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)(?:=([^}]*))?\}")
 _LITERAL = re.compile(r"[^/{}*:]+")
@@ -55,15 +55,15 @@ class PathTemplate:
 
 
 def compile_template(text: str) -> PathTemplate:
-    """Compile ``text``; a malformed template is a :class:`ConfigError` naming it."""
+    """Compile ``text``; a malformed template is a :class:`~runtime_lib.ConfigError` naming it."""
     if not text.startswith("/"):
-        raise ConfigError(f"path template {text!r}: must start with '/'")
+        raise sb.ConfigError(f"path template {text!r}: must start with '/'")
     body, verb = text, ""
     last = text.rsplit("/", 1)[-1]
     if ":" in last and "}" not in last.split(":", 1)[1]:
         body, verb = text[: -len(last)] + last.split(":", 1)[0], last.split(":", 1)[1]
         if not _LITERAL.fullmatch(verb):
-            raise ConfigError(f"path template {text!r}: the verb {verb!r} must be a literal")
+            raise sb.ConfigError(f"path template {text!r}: the verb {verb!r} must be a literal")
     variables: list[Variable] = []
     pattern = ""
     for segment in _split(body[1:], text):
@@ -93,9 +93,9 @@ def _split(body: str, text: str) -> list[str]:
             segments.append(body[start:index])
             start = index + 1
         if depth not in (0, 1):
-            raise ConfigError(f"path template {text!r}: unbalanced braces")
+            raise sb.ConfigError(f"path template {text!r}: unbalanced braces")
     if depth:
-        raise ConfigError(f"path template {text!r}: unbalanced braces")
+        raise sb.ConfigError(f"path template {text!r}: unbalanced braces")
     segments.append(body[start:])
     return segments
 
@@ -107,5 +107,5 @@ def _segment(segment: str, text: str) -> str:
     if segment == "**":
         return ".*"
     if not _LITERAL.fullmatch(segment):
-        raise ConfigError(f"path template {text!r}: bad segment {segment!r}")
+        raise sb.ConfigError(f"path template {text!r}: bad segment {segment!r}")
     return re.escape(segment)

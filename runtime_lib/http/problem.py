@@ -14,7 +14,8 @@ from google.rpc import (  # type: ignore[import-untyped]  # googleapis-common-pr
     status_pb2,
 )
 
-from runtime_lib.errors import CODE_TO_GRPC_STATUS, BadRequestError, ErrorCode, ServiceBridgeError
+import runtime_lib as sb
+from runtime_lib.errors import CODE_TO_GRPC_STATUS  # internal: the gRPC status of each code
 
 # grpc-gateway's HTTPStatusFromCode, the mapping google.rpc.Code's documentation gives.
 _HTTP_FROM_GRPC: dict[grpc.StatusCode, int] = {
@@ -38,17 +39,17 @@ _HTTP_FROM_GRPC: dict[grpc.StatusCode, int] = {
 }
 # Where the gRPC mapping says less than the code: a handler's business refusal (the request was
 # understood and refused), and a misconfigured server, which is no fault of the HTTP client.
-_BY_CODE = {ErrorCode.HANDLER: 422, ErrorCode.CONFIG: 500}
+_BY_CODE = {sb.ErrorCode.HANDLER: 422, sb.ErrorCode.CONFIG: 500}
 # Their text describes the server's insides (paths, settings): the client gets none of it.
-_HIDDEN = frozenset({ErrorCode.INTERNAL, ErrorCode.CONFIG})
+_HIDDEN = frozenset({sb.ErrorCode.INTERNAL, sb.ErrorCode.CONFIG})
 _INTERNAL_MESSAGE = "internal error"
 
 
-def http_status(code: ErrorCode) -> int:
+def http_status(code: sb.ErrorCode) -> int:
     return _BY_CODE.get(code) or _HTTP_FROM_GRPC[CODE_TO_GRPC_STATUS[code]]
 
 
-def status_message(error: ServiceBridgeError) -> Any:
+def status_message(error: sb.ServiceBridgeError) -> Any:
     """The ``google.rpc.Status`` for ``error``: its gRPC code, its message, and an ``ErrorInfo``
     with the ServiceBridge code (``reason``) and the handler's own code; a ``BadRequest`` naming
     the field for a bad request. Internal failures carry no text of their own."""
@@ -62,7 +63,7 @@ def status_message(error: ServiceBridgeError) -> Any:
     if isinstance(handler_code, str):
         info.metadata["handler_code"] = handler_code
     status.details.add().Pack(info)
-    if isinstance(error, BadRequestError):
+    if isinstance(error, sb.BadRequestError):
         violation = error_details_pb2.BadRequest.FieldViolation(
             field=error.field, description=error.message
         )
@@ -70,7 +71,7 @@ def status_message(error: ServiceBridgeError) -> Any:
     return status
 
 
-def error_body(error: ServiceBridgeError) -> bytes:
+def error_body(error: sb.ServiceBridgeError) -> bytes:
     return json.dumps(json_format.MessageToDict(status_message(error))).encode()
 
 

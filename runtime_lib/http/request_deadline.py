@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-from runtime_lib.errors import BadRequestError
+import runtime_lib as sb
 
 TIMEOUT_HEADER = "sb-timeout-ms"
 # A day: larger values are almost certainly a unit mistake (seconds sent as milliseconds twice).
@@ -17,13 +17,13 @@ _MAX_MS = 86_400_000
 
 
 def deadline_from(headers: Mapping[str, str], default_seconds: float) -> float:
-    """A ``time.monotonic()`` instant; a malformed header is a :class:`BadRequestError` naming it."""
+    """A ``time.monotonic()`` instant; a malformed header is a :class:`~runtime_lib.BadRequestError` naming it."""
     raw = headers.get(TIMEOUT_HEADER)
     if raw is None:
         return time.monotonic() + default_seconds
     text = raw.strip()
     if not text.isdigit() or not 0 < int(text) <= _MAX_MS:
-        raise BadRequestError(
+        raise sb.BadRequestError(
             f"header {TIMEOUT_HEADER}: {raw!r} is not a whole number of milliseconds "
             f"between 1 and {_MAX_MS}",
             field=TIMEOUT_HEADER,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from runtime_lib.bridge import Bridge
+import runtime_lib as sb
 
 
 def route_names(routes: Iterable[Any], prefix: str = "") -> list[str]:
@@ -28,7 +28,7 @@ def route_names(routes: Iterable[Any], prefix: str = "") -> list[str]:
     return sorted(set(names))
 
 
-def publish_app_routes(bridge: Bridge, app: Any, base_url: str) -> list[str]:
+def publish_app_routes(bridge: sb.Bridge, app: Any, base_url: str) -> list[str]:
     """Publish ``app``'s routes (served at ``base_url``) with ``bridge`` (before it starts)."""
     names = route_names(app.routes)
     bridge.publish_routes(dict.fromkeys(names, base_url.rstrip("/")))

@@ -11,7 +11,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from runtime_lib.errors import ServiceBridgeError
+import runtime_lib as sb
 
 NDJSON = "application/x-ndjson"
 SSE = "text/event-stream"
@@ -25,7 +25,7 @@ async def encode(
     first: Any,
     rest: AsyncIterator[Any],
     to_json: Callable[[Any], Any],
-    error_json: Callable[[ServiceBridgeError], Any],
+    error_json: Callable[[sb.ServiceBridgeError], Any],
     media: str,
 ) -> AsyncIterator[bytes]:
     """``first`` (already received, so the status line could still report a failure before
@@ -34,7 +34,7 @@ async def encode(
     try:
         async for item in rest:
             yield _frame(to_json(item), media, "")
-    except ServiceBridgeError as exc:
+    except sb.ServiceBridgeError as exc:
         yield _frame({"error": error_json(exc)}, media, "error")
 
 

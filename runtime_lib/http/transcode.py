@@ -6,7 +6,7 @@ parameters fill the rest (``?a.b=1``, a repeated field by repeating it, an enum 
 number). Path variables win over the body and the query. JSON is protobuf's canonical mapping
 (``google.protobuf.json_format``), which accepts both the JSON and the proto field names.
 
-Anything the message cannot hold is a :class:`BadRequestError` naming the field, raised before
+Anything the message cannot hold is a :class:`~runtime_lib.BadRequestError` naming the field, raised before
 any handler code runs.
 """
 
@@ -21,7 +21,7 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
-from runtime_lib.errors import BadRequestError
+import runtime_lib as sb
 
 _FAILED_FIELD = re.compile(r"Failed to parse (\w+) field")
 _UNKNOWN_FIELD = re.compile(r'no field named "(\w+)"')
@@ -48,7 +48,7 @@ def build_request(
                 and not field.is_repeated
                 and not isinstance(document, dict)
             ):
-                raise BadRequestError(
+                raise sb.BadRequestError(
                     f"the body must be a JSON object ({message.full_name}), "
                     f"not {type(document).__name__}",
                     field="body",
@@ -57,7 +57,7 @@ def build_request(
         _parse(document, request)
     if query and body_field == "*":
         name = query[0][0]
-        raise BadRequestError(
+        raise sb.BadRequestError(
             f"query parameter {name!r}: this route takes every field in the body",
             field=name,
         )
@@ -65,14 +65,14 @@ def build_request(
     taken = set(path) | ({body_field} if body_field else set())
     for name, value in query:
         if name in taken or name.split(".")[0] in taken:
-            raise BadRequestError(
+            raise sb.BadRequestError(
                 f"query parameter {name!r}: that field comes from the path or the body",
                 field=name,
             )
         _put(params, request.DESCRIPTOR, name, value, source="query parameter")
     for name, value in path.items():
         if not value:
-            raise BadRequestError(f"path parameter {name!r} is missing", field=name)
+            raise sb.BadRequestError(f"path parameter {name!r} is missing", field=name)
         _put(params, request.DESCRIPTOR, name, value, source="path parameter")
     _parse(params, request)
 
@@ -83,12 +83,12 @@ def _json(body: bytes) -> Any:
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequestError(f"the body is not JSON: {exc}", field="body") from None
+        raise sb.BadRequestError(f"the body is not JSON: {exc}", field="body") from None
 
 
 def _parse(document: Any, request: Message) -> None:
     if not isinstance(document, dict):
-        raise BadRequestError(
+        raise sb.BadRequestError(
             f"the body must be a JSON object, not {type(document).__name__}", field="body"
         )
     try:
@@ -101,9 +101,9 @@ def _parse(document: Any, request: Message) -> None:
         unknown = _UNKNOWN_FIELD.search(text)
         if unknown is not None:
             field = ".".join([*path, unknown.group(1)])
-            raise BadRequestError(f"{field}: no such field", field=field) from None
+            raise sb.BadRequestError(f"{field}: no such field", field=field) from None
         field = ".".join(path) or "body"
-        raise BadRequestError(
+        raise sb.BadRequestError(
             f"{field}: a value of the wrong JSON type, or out of range, for this field",
             field=field,
         ) from None
@@ -117,21 +117,21 @@ def _put(params: dict[str, Any], descriptor: Any, name: str, value: str, *, sour
     for depth, part in enumerate(parts):
         field = _field(descriptor, part)
         if field is None:
-            raise BadRequestError(
+            raise sb.BadRequestError(
                 f"{source} {name!r}: {descriptor.full_name} has no field {part!r}", field=name
             )
         last = depth == len(parts) - 1
         message_type = field.message_type
         if not last:
             if message_type is None or field.is_repeated:
-                raise BadRequestError(
+                raise sb.BadRequestError(
                     f"{source} {name!r}: {part!r} is not a message field", field=name
                 )
             target = target.setdefault(field.json_name, {})
             descriptor = message_type
             continue
         if message_type is not None and not message_type.full_name.startswith(_WELL_KNOWN):
-            raise BadRequestError(
+            raise sb.BadRequestError(
                 f"{source} {name!r}: a message field is set through its fields ({name}.x=...)",
                 field=name,
             )
@@ -139,7 +139,7 @@ def _put(params: dict[str, Any], descriptor: Any, name: str, value: str, *, sour
         if field.is_repeated:
             target.setdefault(field.json_name, []).append(converted)
         elif field.json_name in target:
-            raise BadRequestError(f"{source} {name!r} is given more than once", field=name)
+            raise sb.BadRequestError(f"{source} {name!r} is given more than once", field=name)
         else:
             target[field.json_name] = converted
 
@@ -158,4 +158,4 @@ def _scalar(field: FieldDescriptor, value: str, name: str, source: str) -> Any:
         return value
     if value in ("true", "false"):
         return value == "true"
-    raise BadRequestError(f"{source} {name!r}: {value!r} is not true or false", field=name)
+    raise sb.BadRequestError(f"{source} {name!r}: {value!r} is not true or false", field=name)

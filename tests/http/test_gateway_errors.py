@@ -13,7 +13,6 @@ import pytest
 
 import runtime_lib as sb
 import runtime_lib.http as sb_http
-from runtime_lib.errors import error_for
 from tests._generated.http_library.library_gateway import library_gateway
 from tests._generated.http_library.library_sb import LibraryClient
 
@@ -77,7 +76,7 @@ async def test_each_code_maps_to_its_status_with_a_google_rpc_status_body(
     error = (
         sb.HandlerError("OUT_OF_STOCK", "secret: /srv/x")
         if code is sb.ErrorCode.HANDLER
-        else error_for(code, "secret: /srv/x")
+        else sb.ServiceBridgeError("secret: /srv/x", code=code)
     )
     app = library_gateway(LibraryClient(Failing(error)))
     async with serving(app) as url, httpx.AsyncClient(base_url=url) as http:

@@ -19,11 +19,12 @@ from starlette.routing import Mount, Route
 
 import runtime_lib as sb
 import runtime_lib.http as sb_http
+from tests._generated.http_library.library_gateway import library_gateway
 from tests._generated.http_library.library_pb2 import CheckOutRequest
-from tests._generated.http_library.library_sb import BookCheckedOut, LoansClient
+from tests._generated.http_library.library_sb import BookCheckedOut, LibraryClient, LoansClient
 from tests.events.helpers import wait_until
 
-from .library_service import Loans
+from .library_service import Library, Loans
 from .serving import serving
 
 MEMORY = sb.TelemetryConfig(exporter="memory")
@@ -129,6 +130,24 @@ async def test_one_trace_from_http_through_rpc_to_the_event_handler(
         ("/loans/{name}", 200)
     ]
     assert "http.server.active_requests" in metrics
+
+
+async def test_gateway_requests_are_spans_named_by_their_binding(tmp_path: Path) -> None:
+    library = sb.Bridge("library", events="memory", data_dir=tmp_path / "l", telemetry=MEMORY)
+    library.serve(Library())
+    async with library:
+        client = library.client(LibraryClient, service="library")
+        app = sb_http.BridgeMiddleware(library_gateway(client), bridge=library)
+        async with serving(app) as url, httpx.AsyncClient(base_url=url) as http:
+            response = await http.get(
+                "/v1/shelves/s1/books/b2", headers={"traceparent": TRACEPARENT}
+            )
+            assert response.status_code == 200
+    spans = list(library.telemetry.memory.spans())
+    http_span = _one(spans, "SERVER", "GET /v1/{name=shelves/*/books/*}")
+    assert (http_span.attributes or {})["http.route"] == "/v1/{name=shelves/*/books/*}"
+    assert _ids(http_span)[1] == int(PARENT_ID, 16)
+    assert _ids(_one(spans, "CLIENT", "library.v1.Library/GetBook"))[1] == _ids(http_span)[0]
 
 
 async def test_default_deadline_and_a_malformed_deadline_header(tmp_path: Path) -> None:
