@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "jobs": ("bench.jobs", "1,000 jobs due at once: lag p50/p99 and fired/s vs APScheduler"),
     "telemetry": ("bench.telemetry_bench", "cost per call of telemetry off, on, metrics only"),
     "workflows": ("bench.workflows", "per-step overhead of a workflow run vs direct calls; runs/s"),
+    "http": ("bench.http", "generated HTTP gateway vs a hand-written FastAPI route: requests/s"),
     "profile": ("bench.profiling", "cProfile of the unary RPC path and the dataclass round trip"),
 }
 

@@ -56,11 +56,21 @@ class Server:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-@contextlib.contextmanager
-def rpc_server(kind: str, gen: Generated) -> Iterator[Server]:
+def rpc_server(kind: str, gen: Generated) -> contextlib.AbstractContextManager[Server]:
     """A ``bench.rpc_server`` of this kind on ``127.0.0.1``, stopped on exit."""
+    return bench_server("bench.rpc_server", kind, gen)
+
+
+def http_server(kind: str, gen: Generated) -> contextlib.AbstractContextManager[Server]:
+    """A ``bench.http_server`` of this kind on ``127.0.0.1``, stopped on exit."""
+    return bench_server("bench.http_server", kind, gen)
+
+
+@contextlib.contextmanager
+def bench_server(module: str, kind: str, gen: Generated) -> Iterator[Server]:
+    """``python -m module kind GEN_ROOT``, once it printed its port; stopped on exit."""
     process = subprocess.Popen(
-        [PYTHON, "-m", "bench.rpc_server", kind, str(gen.root)],
+        [PYTHON, "-m", module, kind, str(gen.root)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

@@ -3,7 +3,7 @@
     frontends/   .proto (protoc, in process) and .schema.json -> FileDescriptorProtos
     descriptors/ look-ups, custom options and contract hashes over those descriptors
     model/       descriptors -> frozen dataclasses with every Python name resolved
-    render/      model -> x_sb.py (jinja2 templates); x_pb2.py (protoc) and x_pb2.pyi
+    render/      model -> x_sb.py and x_gateway.py (jinja2 templates); x_pb2.py (protoc) and x_pb2.pyi
                  (mypy-protobuf), their imports made relative
     validate     every x_sb.py compiles
     write        the package, atomically (or compared with disk for --check)
@@ -25,13 +25,16 @@ from generator.descriptors.type_index import TypeIndex
 from generator.errors import Diagnostic, GeneratorError
 from generator.frontends.inputs import Inputs, resolve_inputs
 from generator.frontends.proto import compile_protos
+from generator.frontends.protoc import from_googleapis_package
 from generator.frontends.schema_json import load_schema_json
 from generator.model import naming
 from generator.model.catalog_nodes import Catalog
 from generator.model.describe import describe, is_well_known
 from generator.model.describe_catalog import describe_catalog
+from generator.model.describe_gateway import describe_gateway
 from generator.model.describe_handler import describe_handler
 from generator.model.nodes import HandlerStub, SbModule
+from generator.render.gateway_module import render_gateway
 from generator.render.message_modules import python_modules, stub_modules
 from generator.render.relative_imports import make_relative
 from generator.render.sb_module import render_module
@@ -51,17 +54,24 @@ def load_descriptors(inputs: Inputs) -> tuple[list[d.FileDescriptorProto], list[
         files += [f for f in compile_protos(missing, inputs.include) if f.name not in have]
     files += schema_files
     roots = [s.proto_name for s in inputs.sources]
-    return files, _closure(files, roots)
+    return files, _closure(files, roots, inputs.include)
 
 
-def _closure(files: Sequence[d.FileDescriptorProto], roots: Iterable[str]) -> list[str]:
-    """The roots and every file they import, except the well-known types (the protobuf package has them)."""
+def _closure(
+    files: Sequence[d.FileDescriptorProto], roots: Iterable[str], include: Sequence[Path]
+) -> list[str]:
+    """The roots and every file they import, except the well-known types (the protobuf package
+    has them) and googleapis files no user path provides (googleapis-common-protos has them:
+    a second copy in the output would clash with it in protobuf's descriptor pool)."""
     by_name = {f.name: f for f in files}
+    roots = list(roots)
     seen: set[str] = set()
     stack = list(roots)
     while stack:
         name = stack.pop()
         if name in seen or is_well_known(name):
+            continue
+        if name not in roots and from_googleapis_package(name, include):
             continue
         seen.add(name)
         stack += by_name[name].dependency
@@ -77,6 +87,23 @@ def generate_sb_modules(
         source = render_module(module)
         validate_module(module.path, source)
         out.append((module, source))
+    return out
+
+
+def generate_gateway_modules(
+    files: Sequence[d.FileDescriptorProto], to_generate: Sequence[str]
+) -> dict[str, str]:
+    """``x_gateway.py`` path -> source for every file in ``to_generate`` with ``google.api.http``
+    bindings."""
+    index = TypeIndex(files)
+    by_name = {f.name: f for f in files}
+    out = {}
+    for name in to_generate:
+        module = describe_gateway(by_name[name], index)
+        if module is not None:
+            source = render_gateway(module)
+            validate_module(module.path, source)
+            out[module.path] = source
     return out
 
 
@@ -98,6 +125,7 @@ def generate_package(inputs: Sequence[Path], proto_paths: Sequence[Path]) -> Pac
     generated = {_module(path) for path in sources}
     out = {path: make_relative(text, _module(path), generated) for path, text in sources.items()}
     out.update((module.path, source) for module, source in ours)
+    out.update(generate_gateway_modules(files, to_generate))
     packages = {str(parent) for p in out for parent in PurePosixPath(p).parents}
     for package in sorted(packages):
         out.setdefault("__init__.py" if package == "." else f"{package}/__init__.py", INIT_MARKER)

@@ -122,6 +122,7 @@ class Bridge:
         self._pool: EndpointPool[Connection] | None = None
         self._address: str | None = None
         self._started = False
+        self._routes: dict[str, str] = {}
         self._lifecycle = Lifecycle()
         if isinstance(self.registry, ConnectionObserver):
             self.registry.observe_connection(self._lifecycle, service)
@@ -150,6 +151,17 @@ class Bridge:
             raise ConfigError("serve() must be called before start()")
         for handler in handlers:
             self._dispatcher.add(handler)
+
+    def publish_routes(self, routes: Mapping[str, str]) -> None:
+        """Publish HTTP routes in the registry beside the served RPC methods (call before
+        ``start()``): ``{"GET /orders/{id}": "http://10.0.0.5:8000"}``, route to base URL. A
+        service map lists both; RPC paths start with ``/``, routes with their method."""
+        if self._started:
+            raise ConfigError("publish_routes() must be called before start()")
+        for route in routes:
+            if route.startswith("/"):
+                raise ConfigError(f"route {route!r}: write it as 'METHOD /path'")
+        self._routes.update(routes)
 
     @property
     def address(self) -> str:
@@ -290,9 +302,11 @@ class Bridge:
             if host in _WILDCARD_HOSTS:
                 host = "127.0.0.1"
             self._address = f"{host}:{port}"
-            await self.registry.register(
-                self.service, self._advertise or self._address, self._dispatcher.contracts()
-            )
+        if self._dispatcher.services or self._routes:
+            # An HTTP-only process is found at its first route's URL.
+            address = self._advertise or self._address or next(iter(self._routes.values()))
+            methods = {**self._dispatcher.contracts(), **self._routes}
+            await self.registry.register(self.service, address, methods)
         if self.events.has_subscriptions or await self.events.has_backlog():
             await self.events.start()
         await self._jobs.start()

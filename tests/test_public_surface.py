@@ -1,5 +1,5 @@
-"""What each audience imports: users ``runtime_lib`` (and ``runtime_lib.workflows`` with the
-workflows extra), generated code ``runtime_lib.codegen``;
+"""What each audience imports: users ``runtime_lib`` (and ``runtime_lib.http`` /
+``runtime_lib.workflows`` with their extras), generated code ``runtime_lib.codegen``;
 every other module is private. A name added to or dropped from either list fails here."""
 
 from __future__ import annotations
@@ -94,8 +94,9 @@ def test_codegen_exports_what_generated_code_uses() -> None:
 
 
 def test_every_other_module_is_private() -> None:
-    # workflows is the users' API of an optional extra (Temporal): it cannot load with runtime_lib.
+    # http and workflows are the users' APIs of optional extras (Starlette, Temporal): they
+    # cannot load with runtime_lib itself.
     public = [
         m.name for m in pkgutil.iter_modules(runtime_lib.__path__) if not m.name.startswith("_")
     ]
-    assert public == ["codegen", "workflows"]
+    assert public == ["codegen", "http", "workflows"]

@@ -8,6 +8,8 @@ first. Builders are typed: mypy checks each returns what its method or event tak
 
 from __future__ import annotations
 
+from runtime_lib.workflows import Call, Publish, RunView, Workflow
+
 from gen.checkout_pb2 import ChargeRequest, Receipt, Reservation, ReserveRequest, ShipRequest
 from gen.checkout_sb import (
     InventoryClient,
@@ -16,8 +18,6 @@ from gen.checkout_sb import (
     PaymentClient,
     ShippingClient,
 )
-
-from runtime_lib.workflows import Call, Publish, RunView, Workflow
 
 # Annotated: the compensations below refer back to their own step.
 reserve: Call[ReserveRequest, Reservation] = Call(

@@ -10,6 +10,8 @@ import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator
 
+import runtime_lib as sb
+
 from gen.checkout_pb2 import (
     ChargeRequest,
     Prepared,
@@ -23,8 +25,6 @@ from gen.checkout_pb2 import (
     ShipRequest,
 )
 from gen.checkout_sb import InventoryHandler, NotifyHandler, PaymentHandler, ShippingHandler
-
-import runtime_lib as sb
 
 MAX_PARCEL = 100  # Shipping refuses heavier orders, which makes the saga compensate
 

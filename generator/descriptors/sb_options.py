@@ -19,16 +19,16 @@ _LENGTH_DELIMITED = 2
 
 def wire_name(options: descriptor_pb2.MessageOptions) -> str | None:
     """The ``(servicebridge.wire_name)`` option, or None when the message does not carry it."""
-    data = _last_bytes(options.SerializeToString(), WIRE_NAME_FIELD)
+    data = last_bytes(options.SerializeToString(), WIRE_NAME_FIELD)
     return None if data is None else data.decode("utf-8")
 
 
 def event_name(options: descriptor_pb2.MessageOptions) -> str | None:
     """The ``(servicebridge.event).name`` option, or None when the message is not an event."""
-    event = _last_bytes(options.SerializeToString(), EVENT_FIELD)
+    event = last_bytes(options.SerializeToString(), EVENT_FIELD)
     if event is None:
         return None
-    name = _last_bytes(event, _EVENT_NAME_FIELD)
+    name = last_bytes(event, _EVENT_NAME_FIELD)
     return "" if name is None else name.decode("utf-8")
 
 
@@ -41,7 +41,7 @@ def set_event_name(options: descriptor_pb2.MessageOptions, name: str) -> None:
     options.MergeFromString(_length_delimited(EVENT_FIELD, inner))
 
 
-def _last_bytes(serialized: bytes, number: int) -> bytes | None:
+def last_bytes(serialized: bytes, number: int) -> bytes | None:
     """The payload of the last length-delimited field ``number`` (protobuf: the last one wins)."""
     holder = empty_pb2.Empty()
     holder.ParseFromString(serialized)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator.errors import Diagnostic, GeneratorError, display_path
-from generator.frontends.protoc import well_known_types_dir
+from generator.frontends.protoc import googleapis_dir, well_known_types_dir
 from generator.resources import bundled_protos_dir
 
 PROTO = ".proto"
@@ -80,7 +80,9 @@ def resolve_inputs(inputs: Sequence[Path], proto_paths: Sequence[Path]) -> Input
     sources = _dedupe(sources, problems)
     if problems:
         raise GeneratorError(problems)
-    include = _unique([*user_paths, *roots, bundled_protos_dir(), well_known_types_dir()])
+    include = _unique(
+        [*user_paths, *roots, bundled_protos_dir(), well_known_types_dir(), googleapis_dir()]
+    )
     return Inputs(tuple(sorted(sources, key=lambda s: s.name)), tuple(include))
 
 

@@ -12,6 +12,7 @@ import os
 import sys
 import tempfile
 import threading
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -23,6 +24,22 @@ _LOCK = threading.Lock()
 def well_known_types_dir() -> Path:
     """The directory holding google/protobuf/*.proto as shipped by grpcio-tools."""
     return Path(str(resources.files("grpc_tools") / "_proto"))
+
+
+def googleapis_dir() -> Path:
+    """The directory holding google/api/*.proto (annotations, http) as shipped by
+    googleapis-common-protos, so ``import "google/api/annotations.proto"`` resolves without a
+    vendored copy; searched last, so a user's own copy wins."""
+    return Path(str(resources.files("google.api") / "annotations.proto")).parents[2]
+
+
+def from_googleapis_package(name: str, include: Sequence[Path]) -> bool:
+    """True when protoc found ``name`` in googleapis-common-protos (no earlier path has it)."""
+    shipped = googleapis_dir()
+    for root in include:
+        if (root / name).is_file():
+            return root == shipped
+    return False
 
 
 def run_protoc(args: list[str]) -> tuple[int, str]:

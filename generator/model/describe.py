@@ -24,7 +24,7 @@ def describe_file(fd: d.FileDescriptorProto, index: TypeIndex) -> SbModule:
     def py_type(full_name: str) -> str:
         file, qual = index.locate(full_name)
         alias = naming.pb2_alias(file, fd.name)
-        source, name = _import_source(file, module)
+        source, name = import_source(file, module)
         imports.add(source, name, alias)
         return f"{alias}.{qual}"
 
@@ -124,7 +124,7 @@ def _header_imports(imports: ImportSet, services: list[Service]) -> None:
         imports.add("collections.abc", "Iterator")  # the sync client's reply streams
 
 
-def _import_source(proto_file: str, from_module: str) -> tuple[str, str]:
+def import_source(proto_file: str, from_module: str) -> tuple[str, str]:
     target = naming.module_path(proto_file, "_pb2")
     if is_well_known(proto_file):
         package, _, name = target.rpartition("/")

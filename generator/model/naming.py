@@ -109,6 +109,14 @@ def service_table(service: str) -> str:
     return f"{upper_snake(service)}_SERVICE"
 
 
+def gateway_bindings(service: str) -> str:
+    return f"{upper_snake(service)}_HTTP"
+
+
+def gateway_factory(service: str) -> str:
+    return f"{snake_case(service)}_gateway"
+
+
 def method_spec_const(service: str, rpc: str) -> str:
     return f"_{upper_snake(service)}_{upper_snake(rpc)}"
 

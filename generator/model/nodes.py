@@ -111,3 +111,39 @@ class HandlerStub:
     doc: str | None
     import_groups: tuple[tuple[str, ...], ...]
     methods: tuple[StubMethod, ...]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One ``google.api.http`` binding of an rpc in a generated gateway."""
+
+    method: str  # HTTP method, upper-case (a custom kind as written)
+    path: str  # the path template, as a Python string literal
+    rpc: str
+    attr: str  # the client method
+    request: str
+    reply: str
+    body: str
+    response_body: str
+    server_streaming: bool
+
+
+@dataclass(frozen=True)
+class Gateway:
+    """The HTTP/JSON gateway of one service: its bindings table and its app factory."""
+
+    full_name: str
+    client: str
+    bindings: str  # module constant holding the Binding tuple
+    factory: str  # the function building the ASGI app
+    routes: tuple[Route, ...]
+
+
+@dataclass(frozen=True)
+class GatewayModule:
+    """One generated ``x_gateway.py``, for a file with ``google.api.http`` bindings."""
+
+    source: str
+    path: str
+    import_groups: tuple[tuple[str, ...], ...]
+    gateways: tuple[Gateway, ...]

@@ -47,6 +47,11 @@ def deadline_in(seconds: float) -> float:
     return own if inherited is None else min(own, inherited)
 
 
+def current() -> float | None:
+    """The deadline the current task's calls inherit (None: only their own timeouts bind)."""
+    return _inherited.get()
+
+
 def inherit(deadline: float | None) -> None:
     """Make ``deadline`` bind the calls made from the current task (a handler's task)."""
     _inherited.set(deadline)

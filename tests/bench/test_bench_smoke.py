@@ -69,6 +69,7 @@ def test_help_lists_every_benchmark() -> None:
         "outbox",
         "events",
         "workflows",
+        "http",
         "profile",
     )
     for name in (*names, "all"):

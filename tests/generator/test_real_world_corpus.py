@@ -36,6 +36,7 @@ def test_the_corpus_covers_what_it_is_for(package: Path) -> None:
     # import public.
     assert {
         "google/cloud/location/locations_sb.py",
+        "google/cloud/location/locations_gateway.py",  # google.api.http bindings
         "google/longrunning/operations_proto_sb.py",
         "google/rpc/context/attribute_context_pb2.pyi",
         "grpc_health/v1/health_sb.py",
@@ -72,7 +73,7 @@ def test_mypy_strict_reports_no_error_over_the_output(package: Path) -> None:
 
 
 def test_ruff_passes_on_our_modules(package: Path) -> None:
-    ours = sorted(str(p) for p in package.rglob("*_sb.py"))
+    ours = sorted(str(p) for suffix in ("_sb", "_gateway") for p in package.rglob(f"*{suffix}.py"))
     check = run_ruff("check", "--isolated", "--select", RUFF_RULES, *ours, cwd=package)
     assert check.returncode == 0, check.stdout
     fmt = run_ruff("format", "--isolated", "--check", *ours, cwd=package)
