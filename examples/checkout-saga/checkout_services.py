@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 
 import runtime_lib as sb
+from runtime_lib import codegen
 
 from gen.checkout_pb2 import (
     ChargeRequest,
@@ -87,7 +88,7 @@ class Shipping(ShippingHandler):
         return Shipment(tracking_id=f"t-{request.order_id}")
 
 
-def handlers(ledger: Ledger) -> dict[str, sb.HandlerBase]:
+def handlers(ledger: Ledger) -> dict[str, codegen.HandlerBase]:
     """Each service's handler by service name, all recording into ``ledger``."""
     return {
         "inventory": Inventory(ledger),
@@ -99,7 +100,7 @@ def handlers(ledger: Ledger) -> dict[str, sb.HandlerBase]:
 
 @contextlib.asynccontextmanager
 async def serve(
-    by_service: dict[str, sb.HandlerBase], telemetry: sb.TelemetryConfig | None = None
+    by_service: dict[str, codegen.HandlerBase], telemetry: sb.TelemetryConfig | None = None
 ) -> AsyncIterator[dict[str, list[str]]]:
     """One bridge per service; yields the registry map (service -> [address]) of them all."""
     async with contextlib.AsyncExitStack() as stack:
