@@ -2,8 +2,10 @@
 
 from typing_extensions import deprecated
 
+from runtime_lib.access.policy import AccessPolicy, PolicyViolation
 from runtime_lib.bridge import Bridge
 from runtime_lib.errors import (
+    AccessDeniedError,
     BadRequestError,
     CallTimeoutError,
     CancelledError,
@@ -49,9 +51,12 @@ from runtime_lib.rpc.options import (
     Transport,
 )
 from runtime_lib.rpc.spec import Cardinality, MethodSpec, ServiceSpec
+from runtime_lib.security.tls import TlsConfig
 from runtime_lib.telemetry import Op, Telemetry, TelemetryConfig, TraceContextFilter
 
 __all__ = [
+    "AccessDeniedError",
+    "AccessPolicy",
     "AdmissionLimits",
     "BadRequestError",
     "BreakerPolicy",
@@ -89,6 +94,7 @@ __all__ = [
     "OutboxAdmin",
     "OutboxFullError",
     "OverloadedError",
+    "PolicyViolation",
     "Registry",
     "ReplyMetadata",
     "RetryPolicy",
@@ -98,6 +104,7 @@ __all__ = [
     "Telemetry",
     "TelemetryConfig",
     "Timeout",
+    "TlsConfig",
     "TraceContextFilter",
     "Transport",
     "UnimplementedError",

@@ -13,21 +13,29 @@ and owns every background part (server, channels, registry, events): ``start()``
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar, overload
+from typing import Any, Literal, TypeVar, overload
 
 import grpc
 
+from runtime_lib.access.policy import AccessPolicy
 from runtime_lib.errors import ConfigError
 from runtime_lib.events.context import EventContext
 from runtime_lib.events.envelope import EventEnvelope
 from runtime_lib.events.event_type import E, EventType
 from runtime_lib.events.outbox import OutboxAdmin
 from runtime_lib.events.runtime import EventsConfig, EventsRuntime
-from runtime_lib.lifecycle import Callback, ConnectionObserver, Lifecycle, LifecycleEvent
+from runtime_lib.lifecycle import (
+    Callback,
+    ConnectionLifecycleEvent,
+    ConnectionObserver,
+    Lifecycle,
+    ViolationCallback,
+)
 from runtime_lib.registry.base import Instance, Registry
 from runtime_lib.registry.static import StaticRegistry
 from runtime_lib.rpc.admission import Admission, AdmissionLimits
@@ -41,12 +49,24 @@ from runtime_lib.rpc.idempotency import IdempotencyCache, IdempotencyPolicy
 from runtime_lib.rpc.options import CallOptions, NetworkTransport, check_call_options
 from runtime_lib.rpc.server import RpcServer
 from runtime_lib.rpc.transports import connector
+from runtime_lib.security.bridge_tls import BridgeTls
+from runtime_lib.security.tls import TlsConfig
 from runtime_lib.telemetry.api import Telemetry
 from runtime_lib.telemetry.config import TelemetryConfig
 
 C = TypeVar("C", bound=ClientBase)
 
 _WILDCARD_HOSTS = ("0.0.0.0", "[::]", "::", "")
+
+
+def _is_loopback(listen: str) -> bool:
+    host = listen.rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a wildcard ("", "0.0.0.0" is an address) or a host name: reachable
 
 
 class Bridge:
@@ -76,6 +96,14 @@ class Bridge:
       expose_errors: send a crashed handler's exception type and text to the caller (for
         development; by default the caller gets a generic message with the request id and the
         traceback goes to the ``runtime_lib.rpc`` log).
+      tls: mutual TLS (:class:`TlsConfig`, e.g. ``TlsConfig.from_dir("certs", service)``): the
+        server requires a client certificate from the CA and takes ``ctx.caller`` from it; calls
+        out present this bridge's certificate and accept only the service they meant to call.
+        Rotated files are picked up by new connections. See docs/security.md.
+      insecure: allow a plaintext server on a non-loopback ``listen`` address (without it, such
+        a bridge refuses to start: anyone on the network could call it as anyone).
+      access: :class:`AccessPolicy` over the protocol's ``allowed_callers`` (overrides, and a
+        deny-by-default mode).
     """
 
     def __init__(
@@ -99,9 +127,20 @@ class Bridge:
         event_max_attempts: int = 5,
         telemetry: TelemetryConfig | None = None,
         expose_errors: bool = False,
+        tls: TlsConfig | None = None,
+        insecure: bool = False,
+        access: AccessPolicy | None = None,
     ) -> None:
         if not service:
             raise ConfigError("a bridge needs a service name")
+        if tls is None and not insecure and not _is_loopback(listen):
+            raise ConfigError(
+                f"bridge {service!r} would listen on {listen} without TLS, where any host could "
+                "call it as any service: pass tls=TlsConfig.from_dir(<certs>, "
+                f"{service!r}) (sb-certs issue {service}), or insecure=True if plaintext on "
+                "this network is what you mean"
+            )
+        self.tls = BridgeTls(tls, service) if tls is not None else None
         defaults: CallOptions = {**(call_defaults or {})}
         check_call_options(defaults)  # a bad default fails here, not on the first call
         default_timeout = defaults.get("timeout")
@@ -122,11 +161,15 @@ class Bridge:
         self._advertise = advertise
         self._call_defaults = defaults
         self._breaker = breaker or BreakerPolicy()
+        self._lifecycle = Lifecycle()
         self._dispatcher = Dispatcher(
             Admission(admission or AdmissionLimits()),
             IdempotencyCache(idempotency or IdempotencyPolicy()),
             self.telemetry,
             expose_errors=expose_errors,
+            access=access,
+            on_violation=self._lifecycle.emit,
+            service_name=service,
         )
         self._drain_timeout = drain_timeout
         self._interceptors = tuple(interceptors)
@@ -134,7 +177,6 @@ class Bridge:
         self._pool: EndpointPool | None = None
         self._address: str | None = None
         self._started = False
-        self._lifecycle = Lifecycle()
         if isinstance(self.registry, ConnectionObserver):
             self.registry.observe_connection(self._lifecycle, service)
         self.events = EventsRuntime(
@@ -148,9 +190,17 @@ class Bridge:
             lifecycle=self._lifecycle,
         )
 
-    def on(self, event: LifecycleEvent, callback: Callback) -> None:
+    @overload
+    def on(self, event: ConnectionLifecycleEvent, callback: Callback) -> None: ...
+
+    @overload
+    def on(self, event: Literal["policy_violation"], callback: ViolationCallback) -> None: ...
+
+    def on(self, event: str, callback: Callable[[Any], Awaitable[None] | None]) -> None:
         """Call ``callback(ConnectionEvent)`` on ``"connected"``, ``"reconnecting"`` or
-        ``"disconnected"`` of the broker and registry connections (see :mod:`runtime_lib.lifecycle`)."""
+        ``"disconnected"`` of the broker and registry connections (see :mod:`runtime_lib.lifecycle`);
+        ``callback(PolicyViolation)`` on ``"policy_violation"``: a call this bridge refused, or
+        one of its calls refused, by the access policy."""
         self._lifecycle.on(event, callback)
 
     # -- serving ---------------------------------------------------------------------------
@@ -174,12 +224,15 @@ class Bridge:
     def client(
         self, client_class: type[C], *, address: str | None = None, service: str | None = None
     ) -> C:
-        """A typed client for one address, or for a service name resolved through the registry."""
-        if (address is None) == (service is None):
-            raise ConfigError("client() needs exactly one of address= or service=")
+        """A typed client for one address, or for a service name resolved through the registry.
+
+        With both, the calls go to ``address`` and ``service`` names who must answer there (what
+        a TLS bridge checks in the handshake; a TLS bridge needs it with ``address=``)."""
+        if address is None and service is None:
+            raise ConfigError("client() needs address=, service=, or both")
         if address is not None:
             fixed = (Instance(address),)
-            target = Target(f"address {address}", lambda: fixed)
+            target = Target(f"address {address}", lambda: fixed, service=service)
         else:
             assert service is not None
             name = service
@@ -187,6 +240,7 @@ class Bridge:
                 f"service {name!r}",
                 lambda: self.registry.instances(name),
                 local=name == self.service,
+                service=name,
             )
         invoker = RpcInvoker(
             target=target,
@@ -195,12 +249,13 @@ class Bridge:
             caller=self.service,
             defaults=self._call_defaults,
             telemetry=self.telemetry,
+            on_violation=self._lifecycle.emit,
         )
         return client_class(invoker)
 
     def _endpoints(self) -> EndpointPool:
         if self._pool is None:
-            self._pool = EndpointPool(self._breaker, self._connect)
+            self._pool = EndpointPool(self._breaker, self._connect, self.tls)
         return self._pool
 
     # -- events ----------------------------------------------------------------------------
@@ -274,11 +329,15 @@ class Bridge:
     async def start(self) -> None:
         if self._started:
             return
+        self._dispatcher.access.check_names(
+            [spec.full_name for spec in self._dispatcher.services],
+            [path.lstrip("/") for path in self._dispatcher.routes],
+        )
         self._started = True
         await self.registry.start()
         if self._dispatcher.services:
             self._server = RpcServer(
-                self._dispatcher, self._listen, self._drain_timeout, self._interceptors
+                self._dispatcher, self._listen, self._drain_timeout, self._interceptors, self.tls
             )
             port = await self._server.start()
             host = self._listen.rsplit(":", 1)[0]

@@ -83,6 +83,13 @@ class HandlerError(ServiceBridgeError):
         return f"HANDLER {self.handler_code}: {self.message}"
 
 
+class AccessDeniedError(ServiceBridgeError):
+    """The caller may not call this method (its access policy, or no verified identity).
+    Never retried: the answer would be the same."""
+
+    code = ErrorCode.ACCESS_DENIED
+
+
 class CallTimeoutError(ServiceBridgeError):
     code = ErrorCode.TIMEOUT
 
@@ -143,6 +150,7 @@ class OutboxFullError(ServiceBridgeError):
 
 
 _BY_CODE: dict[ErrorCode, type[ServiceBridgeError]] = {
+    ErrorCode.ACCESS_DENIED: AccessDeniedError,
     ErrorCode.TIMEOUT: CallTimeoutError,
     ErrorCode.CONNECTION: ConnectionFailedError,
     ErrorCode.NO_LIVE_INSTANCE: NoLiveInstanceError,

@@ -20,7 +20,9 @@ from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 
+from runtime_lib.access.policy import PolicyViolation
 from runtime_lib.errors import (
+    AccessDeniedError,
     CallTimeoutError,
     ConfigError,
     ConnectionFailedError,
@@ -63,11 +65,13 @@ def _verdict(error: ServiceBridgeError) -> bool | None:
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """Where a client's calls go. ``local`` is set when this bridge serves the target itself."""
+    """Where a client's calls go. ``local`` is set when this bridge serves the target itself;
+    ``service`` is who must answer (checked in the TLS handshake when the bridge has TLS)."""
 
     name: str
     resolve: Callable[[], Sequence[Instance]]
     local: bool = False
+    service: str | None = None
 
 
 _DEFAULT_RETRY = RetryPolicy()
@@ -125,8 +129,11 @@ class RpcInvoker:
         defaults: CallOptions,
         rng: random.Random | None = None,
         telemetry: Telemetry = DISABLED,
+        on_violation: Callable[[PolicyViolation], None] | None = None,
     ) -> None:
         self._target = target
+        self._caller = caller
+        self._on_violation = on_violation
         self._pool = pool
         self._dispatcher = dispatcher
         self._inproc = InprocConnection(dispatcher, caller)
@@ -180,14 +187,18 @@ class RpcInvoker:
         local = self._local(call)
         with self._telemetry.rpc_client(method.path) as observer:
             call = call.observed(observer)
-            if local is not None:
-                left = call.deadline - time.monotonic()
-                return _as(method.reply, await local.unary(call, outgoing, left))
+            try:
+                if local is not None:
+                    left = call.deadline - time.monotonic()
+                    return _as(method.reply, await local.unary(call, outgoing, left))
 
-            def attempt(connection: Connection, left: float) -> Awaitable[Message]:
-                return connection.unary(call, outgoing, left)
+                def attempt(connection: Connection, left: float) -> Awaitable[Message]:
+                    return connection.unary(call, outgoing, left)
 
-            endpoint, reply = await self._retrying(call, attempt, replayable=replayable)
+                endpoint, reply = await self._retrying(call, attempt, replayable=replayable)
+            except AccessDeniedError as refused:
+                self._refused(method, refused)
+                raise
             self._finish(endpoint, True)
             return _as(method.reply, reply)
 
@@ -259,14 +270,15 @@ class RpcInvoker:
         if len(instances) == 1:
             only = instances[0]
             if only.serves(method.path, method.contract_hash):
-                return [self._pool.get(only.address)]
+                return [self._pool.get(only.address, self._target.service)]
         matching = [i for i in instances if i.serves(method.path, method.contract_hash)]
         if not matching:
             why = " with a matching contract" if instances else ""
             raise NoLiveInstanceError(
                 f"no live instance of {self._target.name}{why} for {method.path}"
             )
-        return [self._pool.get(i.address) for i in matching]
+        service = self._target.service
+        return [self._pool.get(i.address, service) for i in matching]
 
     async def _retrying(
         self,
@@ -373,8 +385,17 @@ class RpcInvoker:
             raise
         except BaseException as exc:
             observer.end(exc)
+            if isinstance(exc, AccessDeniedError):
+                self._refused(call.method, exc)
             raise
         observer.end()
+
+    def _refused(self, method: MethodSpec[Any, Any], error: AccessDeniedError) -> None:
+        """The calling side's ``policy_violation`` event."""
+        if self._on_violation is not None:
+            self._on_violation(
+                PolicyViolation("client", self._caller, method.path, self._caller, error.message)
+            )
 
     async def _stream(
         self, call: OutgoingCall, outgoing: Outgoing, *, replayable: bool

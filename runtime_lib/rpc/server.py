@@ -3,7 +3,8 @@
 Any gRPC client can call it. It decodes the request bytes and reads the call's metadata into a
 :class:`CallContext` (a malformed call is the caller's fault: ``BadRequestError``), hands the call
 to the :class:`Dispatcher`, sends the handler's reply metadata, and turns failures into the rich
-error model. An unknown path gets gRPC's ``UNIMPLEMENTED`` and leaves nothing behind. It also
+error model. Under TLS (``tls=``) it requires a client certificate from the CA, and the caller is
+the service that certificate names (``sb-caller`` is not read). An unknown path gets gRPC's ``UNIMPLEMENTED`` and leaves nothing behind. It also
 serves the standard gRPC health service, and ``stop()`` drains: in-flight calls finish, new ones
 are refused with the not-dispatched marker, then the server closes.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import grpc
 from google.protobuf.message import DecodeError, Message
@@ -24,6 +25,9 @@ from runtime_lib.rpc import wire, wire_errors
 from runtime_lib.rpc.context import CallContext, MetadataValue
 from runtime_lib.rpc.dispatch import Dispatcher, Route, closing
 from runtime_lib.rpc.spec import Cardinality
+
+if TYPE_CHECKING:
+    from runtime_lib.security.bridge_tls import BridgeTls
 
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -56,8 +60,10 @@ class RpcServer:
         listen: str,
         drain_timeout: float,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        tls: BridgeTls | None = None,
     ) -> None:
         self._dispatcher = dispatcher
+        self._tls = tls
         self._interceptors = tuple(interceptors)
         self._listen = listen
         self._drain_timeout = drain_timeout
@@ -67,11 +73,14 @@ class RpcServer:
 
     async def start(self) -> int:
         server = grpc.aio.server(interceptors=self._interceptors, options=_SERVER_OPTIONS)
-        server.add_generic_rpc_handlers((_Handlers(self._dispatcher),))
+        server.add_generic_rpc_handlers((_Handlers(self._dispatcher, self._tls),))
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         try:
-            self.port = server.add_insecure_port(self._listen)
+            if self._tls is None:
+                self.port = server.add_insecure_port(self._listen)
+            else:
+                self.port = server.add_secure_port(self._listen, self._tls.server_credentials())
         except RuntimeError as exc:
             raise ConfigError(
                 f"cannot listen on {self._listen}: the address is in use (another server is "
@@ -98,9 +107,12 @@ class _Handlers(grpc.GenericRpcHandler):
     """The method handlers, built once from the routes. An unknown path is answered by gRPC
     (``UNIMPLEMENTED``) and stored nowhere: a per-path cache grew with every distinct path."""
 
-    def __init__(self, dispatcher: Dispatcher) -> None:
+    def __init__(self, dispatcher: Dispatcher, tls: BridgeTls | None) -> None:
         self.methods: Mapping[str, grpc.RpcMethodHandler[Any, Any]] = MappingProxyType(
-            {path: _method_handler(dispatcher, route) for path, route in dispatcher.routes.items()}
+            {
+                path: _method_handler(dispatcher, route, tls)
+                for path, route in dispatcher.routes.items()
+            }
         )
 
     def service(
@@ -109,7 +121,9 @@ class _Handlers(grpc.GenericRpcHandler):
         return self.methods.get(handler_call_details.method)
 
 
-def _method_handler(dispatcher: Dispatcher, route: Route) -> grpc.RpcMethodHandler[Any, Any]:
+def _method_handler(
+    dispatcher: Dispatcher, route: Route, tls: BridgeTls | None
+) -> grpc.RpcMethodHandler[Any, Any]:
     # Requests arrive as bytes (no deserializer) and are decoded here, so that undecodable bytes
     # are refused as the caller's error instead of gRPC's generic one.
     method = route.method
@@ -119,7 +133,7 @@ def _method_handler(dispatcher: Dispatcher, route: Route) -> grpc.RpcMethodHandl
     async def unary(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> Message:
         ctx: CallContext | None = None
         try:
-            ctx = _context(route, context)
+            ctx = _context(route, context, tls)
             reply = await dispatcher.unary(
                 route, _decode(request_class, raw, route.method.path), ctx
             )
@@ -135,7 +149,7 @@ def _method_handler(dispatcher: Dispatcher, route: Route) -> grpc.RpcMethodHandl
     ) -> Message:
         ctx: CallContext | None = None
         try:
-            ctx = _context(route, context)
+            ctx = _context(route, context, tls)
             requests = _decoded(request_class, raw, route.method.path)
             reply = await dispatcher.client_stream(route, requests, ctx)
         except ServiceBridgeError as exc:
@@ -149,7 +163,7 @@ def _method_handler(dispatcher: Dispatcher, route: Route) -> grpc.RpcMethodHandl
     ) -> AsyncIterator[Message]:
         ctx: CallContext | None = None
         try:
-            ctx = _context(route, context)
+            ctx = _context(route, context, tls)
             request = _decode(request_class, raw, route.method.path)
             replies = dispatcher.server_stream(route, request, ctx)
             async with closing(replies):
@@ -167,7 +181,7 @@ def _method_handler(dispatcher: Dispatcher, route: Route) -> grpc.RpcMethodHandl
     ) -> AsyncIterator[Message]:
         ctx: CallContext | None = None
         try:
-            ctx = _context(route, context)
+            ctx = _context(route, context, tls)
             requests = _decoded(request_class, raw, route.method.path)
             replies = dispatcher.bidi_stream(route, requests, ctx)
             async with closing(replies):
@@ -205,7 +219,9 @@ async def _decoded(cls: type[M], raws: AsyncIterator[bytes], path: str) -> Async
         yield _decode(cls, raw, path)
 
 
-def _context(route: Route, context: grpc.aio.ServicerContext[Any, Any]) -> CallContext:
+def _context(
+    route: Route, context: grpc.aio.ServicerContext[Any, Any], tls: BridgeTls | None
+) -> CallContext:
     # One pass over the (key, value) pairs; binary ("-bin") entries have bytes values.
     metadata: dict[str, MetadataValue] = dict(context.invocation_metadata() or ())
     get = metadata.get
@@ -219,7 +235,7 @@ def _context(route: Route, context: grpc.aio.ServicerContext[Any, Any]) -> CallC
         remaining = budget if remaining is None else min(remaining, budget)
     return CallContext(
         route.method.path,
-        _text(get(wire.CALLER)),
+        _text(get(wire.CALLER)) if tls is None else tls.caller(context),
         _text(get(wire.REQUEST_ID)),
         _text(get(wire.IDEMPOTENCY_KEY)) or None,
         None if remaining is None else time.monotonic() + remaining,

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from cryptography import x509
 
-from runtime_lib.errors import ErrorCode, ServiceBridgeError
+from runtime_lib.errors import AccessDeniedError
 
 # A DNS label: the service name becomes one in the DNS SAN.
 _SERVICE_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -20,10 +20,8 @@ _TRUST_DOMAIN_RE = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-
 _SERVICE_PATH = "/service/"
 
 
-class PeerIdentityError(ServiceBridgeError):
+class PeerIdentityError(AccessDeniedError):
     """A peer's certificate does not carry an identity of our trust domain."""
-
-    code = ErrorCode.ACCESS_DENIED
 
 
 def check_service_name(service: str) -> str:

@@ -129,7 +129,7 @@ class Harness:
             rng=random.Random(7),
         )
 
-    def _connect(self, address: str) -> Connection:
+    def _connect(self, address: str, tls: object = None) -> Connection:
         return self.connections[address]
 
     def _resolve(self) -> list[sb.Instance]:

@@ -29,7 +29,7 @@ from nats.js.api import (
 )
 
 from runtime_lib.events.names import compile_pattern, subject_for
-from runtime_lib.events.nats_bus import NatsConsumer, NatsDelivery
+from runtime_lib.events.pull_consumer import NatsConsumer, NatsDelivery
 from runtime_lib.nats_server import NatsServer, find_nats_server
 from runtime_lib.security import certs
 from runtime_lib.security.cli import main
