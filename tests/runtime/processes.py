@@ -46,6 +46,8 @@ def start_callee(
     name: str | None = None,
     nats: str | None = None,
     behaviours: dict[str, Any] | None = None,
+    tls: Path | None = None,
+    access: dict[str, Any] | None = None,
     timeout: float = 20.0,
 ) -> Callee:
     args = [sys.executable, str(CALLEE), str(echo_root), service]
@@ -55,6 +57,10 @@ def start_callee(
         args += ["--nats", nats]
     if behaviours:
         args += ["--behaviours", json.dumps(behaviours)]
+    if tls:
+        args += ["--tls", str(tls)]
+    if access:
+        args += ["--access", json.dumps(access)]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(
         args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=REPO
