@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ def start_callee(
     nats: str | None = None,
     behaviours: dict[str, Any] | None = None,
     tls: Path | None = None,
-    access: dict[str, Any] | None = None,
+    access: Mapping[str, Any] | None = None,
     timeout: float = 20.0,
 ) -> Callee:
     args = [sys.executable, str(CALLEE), str(echo_root), service]
