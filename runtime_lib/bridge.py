@@ -37,6 +37,7 @@ from runtime_lib.lifecycle import (
     ViolationCallback,
 )
 from runtime_lib.registry.base import Instance, Registry
+from runtime_lib.registry.nats_kv import NatsKvRegistry
 from runtime_lib.registry.static import StaticRegistry
 from runtime_lib.rpc.admission import Admission, AdmissionLimits
 from runtime_lib.rpc.base import ClientBase, HandlerBase
@@ -179,6 +180,8 @@ class Bridge:
         self._started = False
         if isinstance(self.registry, ConnectionObserver):
             self.registry.observe_connection(self._lifecycle, service)
+        if self.tls is not None and isinstance(self.registry, NatsKvRegistry):
+            self.registry.use_tls(self.tls.nats_options)
         self.events = EventsRuntime(
             service=service,
             data_dir=data_dir,
@@ -188,6 +191,7 @@ class Bridge:
             max_attempts=event_max_attempts,
             telemetry=self.telemetry,
             lifecycle=self._lifecycle,
+            nats_tls=self.tls.nats_options if self.tls is not None else None,
         )
 
     @overload

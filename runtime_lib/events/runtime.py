@@ -31,6 +31,7 @@ from runtime_lib.events.filters import PayloadFilter
 from runtime_lib.events.memory_bus import shared_memory_bus
 from runtime_lib.events.names import compile_pattern, validate_name
 from runtime_lib.events.nats_bus import NatsBus, NatsConfig
+from runtime_lib.events.nats_config import NatsTls
 from runtime_lib.events.outbox import Outbox, OutboxAdmin
 from runtime_lib.events.subscriber import (
     HANDLER_LADDER,
@@ -79,6 +80,7 @@ class EventsRuntime:
         stop_timeout: float = 5.0,
         telemetry: Telemetry = DISABLED,
         lifecycle: Lifecycle | None = None,
+        nats_tls: NatsTls | None = None,
     ) -> None:
         if max_attempts < 1 or events_max_in_flight < 1 or max_outbox_rows < 1:
             raise ConfigError("max_attempts, events_max_in_flight and max_outbox_rows must be >= 1")
@@ -111,6 +113,7 @@ class EventsRuntime:
         self._ready = False
         self._telemetry = telemetry
         self._lifecycle = lifecycle
+        self._nats_tls = nats_tls
         telemetry.observe_outbox(self._outbox_stats)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -200,9 +203,9 @@ class EventsRuntime:
                 raise ConfigError(
                     f"events={config!r}: expected 'embedded', 'memory' or a nats:// URL"
                 )
-            return NatsBus(NatsConfig(url=config, name=self.service))
+            return NatsBus(NatsConfig(url=config, name=self.service), self._nats_tls)
         if isinstance(config, NatsConfig):
-            return NatsBus(config)
+            return NatsBus(config, self._nats_tls)
         return config
 
     async def stop(self) -> None:

@@ -6,11 +6,14 @@
 - :class:`TargetTls` is what a client connection to one service needs: grpcio credentials and
   the ``ssl_target_name_override`` pin, or for grpclib an ``ssl.SSLContext`` and the server name
   to check. A connection made after a rotation uses the rotated files.
+- :meth:`BridgeTls.nats_options` is what the bridge's NATS connections (event bus, KV registry)
+  connect with: the same certificate, the broker's name, the service's own inbox prefix.
 """
 
 from __future__ import annotations
 
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +21,7 @@ import grpc
 
 from runtime_lib.errors import ConfigError
 from runtime_lib.security.identity import PeerIdentityError, dns_name
+from runtime_lib.security.nats_auth import connect_options
 from runtime_lib.security.tls import (
     TlsConfig,
     TlsFiles,
@@ -63,6 +67,10 @@ class BridgeTls:
                 self._callers.clear()
             self._callers[pem] = name
         return name
+
+    def nats_options(self) -> Mapping[str, Any]:
+        """``nats.connect`` keywords, made per connection so rotated files are used."""
+        return connect_options(self.files)
 
     def target(self, service: str) -> TargetTls:
         return TargetTls(self, service)
