@@ -99,8 +99,9 @@ class Bridge:
         traceback goes to the ``runtime_lib.rpc`` log).
       tls: mutual TLS (:class:`TlsConfig`, e.g. ``TlsConfig.from_dir("certs", service)``): the
         server requires a client certificate from the CA and takes ``ctx.caller`` from it; calls
-        out present this bridge's certificate and accept only the service they meant to call.
-        Rotated files are picked up by new connections. See docs/security.md.
+        out present this bridge's certificate and accept only the service they meant to call;
+        the event bus and a NatsKvRegistry connect to NATS with it too. Rotated files are picked
+        up by new connections. See docs/security.md.
       insecure: allow a plaintext server on a non-loopback ``listen`` address (without it, such
         a bridge refuses to start: anyone on the network could call it as anyone).
       access: :class:`AccessPolicy` over the protocol's ``allowed_callers`` (overrides, and a
