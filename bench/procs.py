@@ -57,10 +57,11 @@ class Server:
 
 
 @contextlib.contextmanager
-def rpc_server(kind: str, gen: Generated) -> Iterator[Server]:
-    """A ``bench.rpc_server`` of this kind on ``127.0.0.1``, stopped on exit."""
+def rpc_server(kind: str, gen: Generated, *extra: str) -> Iterator[Server]:
+    """A ``bench.rpc_server`` of this kind on ``127.0.0.1``, stopped on exit; ``extra``: its
+    further arguments (a certificate directory for the TLS kinds)."""
     process = subprocess.Popen(
-        [PYTHON, "-m", "bench.rpc_server", kind, str(gen.root)],
+        [PYTHON, "-m", "bench.rpc_server", kind, str(gen.root), *extra],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

@@ -157,3 +157,7 @@ def provision_command(url: str, directory: Path, registry_ttl: float) -> None:
     except ServiceBridgeError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"provisioned {url}")
+
+
+if __name__ == "__main__":
+    main()
