@@ -1,6 +1,6 @@
 """One replica of the greeter service: registers itself in the NATS registry under "greeter".
 
-python replica.py nats://127.0.0.1:4222 replica-a
+python replica.py tls://127.0.0.1:4222 replica-a certs/
 """
 
 from __future__ import annotations
@@ -23,8 +23,12 @@ class Greeter(GreeterHandler):
         return HelloReply(greeting=f"hello, {request.name}", replica=self.replica)
 
 
-async def main(nats_url: str, replica: str) -> None:
-    bridge = sb.Bridge("greeter", registry=sb.NatsKvRegistry(nats_url))
+async def main(nats_url: str, replica: str, certs: str) -> None:
+    bridge = sb.Bridge(
+        "greeter",
+        registry=sb.NatsKvRegistry(nats_url),
+        tls=sb.TlsConfig.from_dir(certs, "greeter"),
+    )
     bridge.serve(Greeter(replica))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -37,4 +41,4 @@ async def main(nats_url: str, replica: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3]))
