@@ -1,7 +1,7 @@
 """Runs the handler for a call, whatever carried it: the gRPC server and the in-process transport.
 
-Order for every call: contract check, access policy (``allowed_callers``), admission, then the handler with the caller's deadline
-inherited by the calls it makes. Unary calls with an idempotency key go through the replay cache.
+Order for every call: contract check, access policy (``allowed_callers``), admission, then the
+handler with the caller's deadline inherited by the calls it makes. Unary calls with an idempotency key go through the replay cache.
 What the handler raises reaches the caller as ``failures.caller_error`` says.
 """
 
