@@ -5,12 +5,14 @@ Any gRPC client can call it. It decodes the request bytes and reads the call's m
 to the :class:`Dispatcher`, sends the handler's reply metadata, and turns failures into the rich
 error model. Under TLS (``tls=``) it requires a client certificate from the CA, and the caller is
 the service that certificate names (``sb-caller`` is not read). An unknown path gets gRPC's ``UNIMPLEMENTED`` and leaves nothing behind. It also
-serves the standard gRPC health service, and ``stop()`` drains: in-flight calls finish, new ones
-are refused with the not-dispatched marker, then the server closes.
+serves the standard gRPC health service, and ``stop()`` drains: in-flight calls finish and their
+replies are sent, new ones are refused with the not-dispatched marker, then the server closes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import MappingProxyType
@@ -69,11 +71,12 @@ class RpcServer:
         self._drain_timeout = drain_timeout
         self._server: grpc.aio.Server | None = None
         self._health: Any = None
+        self._open = _OpenCalls()
         self.port = 0
 
     async def start(self) -> int:
         server = grpc.aio.server(interceptors=self._interceptors, options=_SERVER_OPTIONS)
-        server.add_generic_rpc_handlers((_Handlers(self._dispatcher, self._tls),))
+        server.add_generic_rpc_handlers((_Handlers(self._dispatcher, self._tls, self._open),))
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         try:
@@ -99,18 +102,49 @@ class RpcServer:
             return
         self._dispatcher.admission.drain()
         await self._health.enter_graceful_shutdown()
+        started = time.monotonic()
         await self._dispatcher.admission.wait_idle(self._drain_timeout)
+        # A handler that returned has not always had its reply sent yet; stopping sends GOAWAY,
+        # on which grpclib clients drop every open stream. Wait until gRPC finished each call.
+        await self._open.wait_closed(self._drain_timeout - (time.monotonic() - started))
         await server.stop(grace=1.0)
+
+
+class _OpenCalls:
+    """Calls gRPC has not finished (status not sent), counted by gRPC's done callback."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._closed = asyncio.Event()
+        self._closed.set()
+
+    def opened(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        self._count += 1
+        self._closed.clear()
+        # grpc-stubs type the callback as a private class; any callable of the context works.
+        context.add_done_callback(self._finished)  # type: ignore[arg-type]
+
+    def _finished(self, _context: object) -> None:
+        self._count -= 1
+        if not self._count:
+            self._closed.set()
+
+    async def wait_closed(self, within: float) -> None:
+        """Return once every call finished, or ``within`` seconds passed (then stop anyway)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closed.wait(), max(0.0, within))
 
 
 class _Handlers(grpc.GenericRpcHandler):
     """The method handlers, built once from the routes. An unknown path is answered by gRPC
     (``UNIMPLEMENTED``) and stored nowhere: a per-path cache grew with every distinct path."""
 
-    def __init__(self, dispatcher: Dispatcher, tls: BridgeTls | None) -> None:
+    def __init__(
+        self, dispatcher: Dispatcher, tls: BridgeTls | None, open_calls: _OpenCalls
+    ) -> None:
         self.methods: Mapping[str, grpc.RpcMethodHandler[Any, Any]] = MappingProxyType(
             {
-                path: _method_handler(dispatcher, route, tls)
+                path: _method_handler(dispatcher, route, tls, open_calls)
                 for path, route in dispatcher.routes.items()
             }
         )
@@ -122,7 +156,7 @@ class _Handlers(grpc.GenericRpcHandler):
 
 
 def _method_handler(
-    dispatcher: Dispatcher, route: Route, tls: BridgeTls | None
+    dispatcher: Dispatcher, route: Route, tls: BridgeTls | None, open_calls: _OpenCalls
 ) -> grpc.RpcMethodHandler[Any, Any]:
     # Requests arrive as bytes (no deserializer) and are decoded here, so that undecodable bytes
     # are refused as the caller's error instead of gRPC's generic one.
@@ -131,6 +165,7 @@ def _method_handler(
     encode = method.reply.SerializeToString
 
     async def unary(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> Message:
+        open_calls.opened(context)
         ctx: CallContext | None = None
         try:
             ctx = _context(route, context, tls)
@@ -147,6 +182,7 @@ def _method_handler(
     async def client_stream(
         raw: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]
     ) -> Message:
+        open_calls.opened(context)
         ctx: CallContext | None = None
         try:
             ctx = _context(route, context, tls)
@@ -161,6 +197,7 @@ def _method_handler(
     async def server_stream(
         raw: bytes, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[Message]:
+        open_calls.opened(context)
         ctx: CallContext | None = None
         try:
             ctx = _context(route, context, tls)
@@ -179,6 +216,7 @@ def _method_handler(
     async def bidi_stream(
         raw: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[Message]:
+        open_calls.opened(context)
         ctx: CallContext | None = None
         try:
             ctx = _context(route, context, tls)
