@@ -13,6 +13,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "codegen": ("bench.codegen", "sb-gen vs protoc vs protoc + mypy-protobuf on 100+ .proto files"),
     "rpc": ("bench.rpc", "generated client + handler vs raw grpc.aio: latency, throughput, stream"),
     "sync": ("bench.sync_bench", "generated sync client (SyncBridge) vs a grpcio sync stub"),
+    "mtls": ("bench.mtls", "the same over mutual TLS vs grpc.aio with the same TLS credentials"),
     "streaming": ("bench.streaming", "server streaming: generated vs grpc.aio vs grpclib, and why"),
     "dataclass": ("bench.dataclass_bench", "event dataclass to_proto/from_proto vs raw protobuf"),
     "outbox": ("bench.outbox", "durable publishes/s with group commit vs a commit per row; drain"),

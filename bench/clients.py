@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import grpc
@@ -42,13 +43,22 @@ class SbClient:
     network transport is ``transport``."""
 
     def __init__(
-        self, gen: Generated, address: str, transport: NetworkTransport = "grpcio"
+        self,
+        gen: Generated,
+        address: str,
+        transport: NetworkTransport = "grpcio",
+        certs: Path | None = None,
     ) -> None:
         import runtime_lib as sb
 
         self._pb2 = gen.sb_pb2("bench_rpc")
-        self._bridge = sb.Bridge("bench-client", rpc=sb.RpcConfig(transport=transport))
-        self._client: Any = self._bridge.client(gen.sb("bench_rpc").BenchClient, address=address)
+        tls = sb.TlsConfig.from_dir(certs, "bench-client") if certs else None
+        self._bridge = sb.Bridge("bench-client", rpc=sb.RpcConfig(transport=transport), tls=tls)
+        # Under TLS the client checks that bench-server answers.
+        service = "bench-server" if certs else None
+        self._client: Any = self._bridge.client(
+            gen.sb("bench_rpc").BenchClient, address=address, service=service
+        )
 
     async def start(self) -> SbClient:
         await self._bridge.start()
@@ -81,9 +91,24 @@ class AioClient:
     (30 s) and three metadata entries (caller, a fresh request id, the contract hash).
     """
 
-    def __init__(self, gen: Generated, address: str, *, like_sb: bool = False) -> None:
+    def __init__(
+        self, gen: Generated, address: str, *, like_sb: bool = False, certs: Path | None = None
+    ) -> None:
         self._pb2 = gen.raw("bench_rpc_pb2")
-        self._channel = grpc.aio.insecure_channel(address)
+        if certs is None:
+            self._channel = grpc.aio.insecure_channel(address)
+        else:
+            # The same credentials a TLS bridge uses: our certificate, bench-server's name pinned.
+            from runtime_lib._security.tls import (
+                TlsConfig,
+                TlsFiles,
+                channel_credentials,
+                target_options,
+            )
+
+            files = TlsFiles(TlsConfig.from_dir(certs, "bench-client"))
+            options = target_options(files.current.trust_domain, "bench-server")
+            self._channel = grpc.aio.secure_channel(address, channel_credentials(files), options)
         self._stub: Any = gen.raw("bench_rpc_pb2_grpc").BenchStub(self._channel)
         self._like_sb = like_sb
 

@@ -56,9 +56,10 @@ class Server:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def rpc_server(kind: str, gen: Generated) -> contextlib.AbstractContextManager[Server]:
-    """A ``bench.rpc_server`` of this kind on ``127.0.0.1``, stopped on exit."""
-    return bench_server("bench.rpc_server", kind, gen)
+def rpc_server(kind: str, gen: Generated, *extra: str) -> contextlib.AbstractContextManager[Server]:
+    """A ``bench.rpc_server`` of this kind on ``127.0.0.1``, stopped on exit; ``extra``: its
+    further arguments (a certificate directory for the TLS kinds)."""
+    return bench_server("bench.rpc_server", kind, gen, *extra)
 
 
 def http_server(kind: str, gen: Generated) -> contextlib.AbstractContextManager[Server]:
@@ -67,10 +68,10 @@ def http_server(kind: str, gen: Generated) -> contextlib.AbstractContextManager[
 
 
 @contextlib.contextmanager
-def bench_server(module: str, kind: str, gen: Generated) -> Iterator[Server]:
-    """``python -m module kind GEN_ROOT``, once it printed its port; stopped on exit."""
+def bench_server(module: str, kind: str, gen: Generated, *extra: str) -> Iterator[Server]:
+    """``python -m module kind GEN_ROOT [EXTRA...]``, once it printed its port; stopped on exit."""
     process = subprocess.Popen(
-        [PYTHON, "-m", module, kind, str(gen.root)],
+        [PYTHON, "-m", module, kind, str(gen.root), *extra],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

@@ -49,7 +49,7 @@ async def one_run(make: Callable[[], Awaitable[BenchClient]], work: Workload) ->
         await client.close()
 
 
-def _runner(
+def subject_runner(
     make: Callable[[], Awaitable[BenchClient]], work: Workload
 ) -> Callable[[], Mapping[str, float]]:
     return lambda: asyncio.run(one_run(make, work))
@@ -72,15 +72,15 @@ def measure(gen: Generated, options: Options) -> dict[str, dict[str, Summary]]:
             return AioClient(gen, raw_server.address, like_sb=True)
 
         subjects = {
-            SB: _runner(sb, work),
-            SB_GRPCLIB: _runner(sb_grpclib, work),
-            RAW: _runner(raw, work),
-            LIKE_SB: _runner(like_sb, work),
+            SB: subject_runner(sb, work),
+            SB_GRPCLIB: subject_runner(sb_grpclib, work),
+            RAW: subject_runner(raw, work),
+            LIKE_SB: subject_runner(like_sb, work),
         }
         return alternate(subjects, options.runs)
 
 
-def _label(r: float, higher: bool) -> str:
+def ratio_label(r: float, higher: bool) -> str:
     return f"{r:.2f}x raw" + ("" if higher else f" ({(r - 1) * 100:+.0f}%)")
 
 
@@ -108,11 +108,11 @@ def main(options: Options) -> Report:
             target = f"≥ 0.90x raw: {verdict(r >= 0.90)}"
         else:
             target = ""
-        report.add(Row(case, SB, ours[key], unit, _label(r, higher), target))
+        report.add(Row(case, SB, ours[key], unit, ratio_label(r, higher), target))
         report.add(Row(case, RAW, peer[key], unit, "1.00x", ""))
         for other in (SB_GRPCLIB, LIKE_SB):
             e = ratio(results[other][key], peer[key])
-            report.add(Row(case, other, results[other][key], unit, _label(e, higher), ""))
+            report.add(Row(case, other, results[other][key], unit, ratio_label(e, higher), ""))
     report.notes.append(
         "Both servers run in their own processes on 127.0.0.1 (bench/rpc_server.py); the client "
         "is this process. Subjects alternate each run. The sb-gen client uses default call "

@@ -1,8 +1,10 @@
 """A bench RPC server in its own process: ``python -m bench.rpc_server KIND GEN_ROOT``.
 
 KIND is ``sb`` (a generated handler on runtime_lib.Bridge), ``grpcio`` (a grpc.aio servicer),
-``grpcio-sync`` (a servicer on grpcio's thread-pool server) or ``grpclib``. It binds 127.0.0.1 on
-a free port, prints ``PORT <n>``, and serves until SIGTERM or until its stdin closes.
+``grpcio-sync`` (a servicer on grpcio's thread-pool server) or ``grpclib``; ``sb-tls`` and
+``grpcio-tls`` take a third argument, an ``sb-certs`` directory, and serve mutual TLS with the
+``bench-server`` certificate (the same reloading credentials for both). It binds 127.0.0.1 on a
+free port, prints ``PORT <n>``, and serves until SIGTERM or until its stdin closes.
 """
 
 from __future__ import annotations
@@ -80,10 +82,13 @@ def sb_handler(gen: Generated) -> Any:
     return Handler()
 
 
-async def serve_sb(gen: Generated) -> None:
+async def serve_sb(gen: Generated, certs: Path | None = None) -> None:
     import runtime_lib as sb
 
-    bridge = sb.Bridge("bench-server", listen=f"{HOST}:0", rpc=sb.RpcConfig(drain_timeout=1.0))
+    tls = sb.TlsConfig.from_dir(certs, "bench-server") if certs else None
+    bridge = sb.Bridge(
+        "bench-server", listen=f"{HOST}:0", rpc=sb.RpcConfig(drain_timeout=1.0), tls=tls
+    )
     bridge.serve(sb_handler(gen))
     async with bridge:
         _announce(int(bridge.address.rsplit(":", 1)[1]))
@@ -112,10 +117,16 @@ def aio_servicer(gen: Generated) -> Any:
     return Servicer()
 
 
-async def serve_grpcio(gen: Generated) -> None:
+async def serve_grpcio(gen: Generated, certs: Path | None = None) -> None:
     server = grpc.aio.server()
     gen.raw("bench_rpc_pb2_grpc").add_BenchServicer_to_server(aio_servicer(gen), server)
-    port = server.add_insecure_port(f"{HOST}:0")
+    if certs is None:
+        port = server.add_insecure_port(f"{HOST}:0")
+    else:
+        from runtime_lib._security.tls import TlsConfig, TlsFiles, server_credentials
+
+        files = TlsFiles(TlsConfig.from_dir(certs, "bench-server"))
+        port = server.add_secure_port(f"{HOST}:0", server_credentials(files))
     await server.start()
     try:
         _announce(port)
@@ -188,12 +199,16 @@ async def serve_grpclib(gen: Generated) -> None:
 
 
 def main(argv: list[str]) -> None:
-    kind, root = argv
+    kind, root, *rest = argv
     gen = Generated(Path(root))
     if kind == "sb":
         asyncio.run(serve_sb(gen))
+    elif kind == "sb-tls":
+        asyncio.run(serve_sb(gen, Path(rest[0])))
     elif kind == "grpcio":
         asyncio.run(serve_grpcio(gen))
+    elif kind == "grpcio-tls":
+        asyncio.run(serve_grpcio(gen, Path(rest[0])))
     elif kind == "grpcio-sync":
         serve_grpcio_sync(gen)
     elif kind == "grpclib":

@@ -6,6 +6,7 @@ registries and every error class. Generated code is built on :mod:`runtime_lib.c
 other module is private (``_``-prefixed) and may change without notice.
 """
 
+from runtime_lib._access.policy import AccessPolicy, PolicyViolation
 from runtime_lib._bridge import Bridge
 from runtime_lib._errors import (
     AccessDeniedError,
@@ -64,6 +65,7 @@ from runtime_lib._telemetry.logs import TraceContextFilter
 
 __all__ = [
     "AccessDeniedError",
+    "AccessPolicy",
     "AdmissionLimits",
     "BadRequestError",
     "BreakerPolicy",
@@ -101,6 +103,7 @@ __all__ = [
     "OutboxFullError",
     "OverloadedError",
     "PeerIdentityError",
+    "PolicyViolation",
     "QueueFullError",
     "Registry",
     "ReplyMetadata",

@@ -13,12 +13,13 @@ and owns every background part (server, channels, registry, events): ``start()``
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, Unpack, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, Unpack, overload
 
 from runtime_lib._errors import ConfigError, StateError
 from runtime_lib._events.config import Broker, EventsConfig
@@ -28,8 +29,15 @@ from runtime_lib._events.event_type import E, EventType
 from runtime_lib._events.outbox import OutboxAdmin
 from runtime_lib._events.runtime import EventsRuntime
 from runtime_lib._jobs import JobHandler, JobOptions, Jobs
-from runtime_lib._lifecycle import Callback, ConnectionObserver, Lifecycle, LifecycleEvent
+from runtime_lib._lifecycle import (
+    Callback,
+    ConnectionLifecycleEvent,
+    ConnectionObserver,
+    Lifecycle,
+    ViolationCallback,
+)
 from runtime_lib._registry.base import Registry
+from runtime_lib._registry.nats_kv import NatsKvRegistry
 from runtime_lib._registry.static import StaticRegistry
 from runtime_lib._rpc.admission import Admission
 from runtime_lib._rpc.attempts import Route, client_target
@@ -48,12 +56,25 @@ from runtime_lib._telemetry.config import TelemetryConfig
 
 if TYPE_CHECKING:
     from runtime_lib.workflows import Workflows, WorkflowsConfig
+from runtime_lib._access.policy import AccessPolicy
+from runtime_lib._security.bridge_tls import BridgeTls
+from runtime_lib._security.tls import TlsConfig
 
 C = TypeVar("C", bound=ClientBase)
 H = TypeVar("H", bound=JobHandler)
 
 _WILDCARD_HOSTS = ("0.0.0.0", "[::]", "::", "")
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _is_loopback(listen: str) -> bool:
+    host = listen.rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a wildcard ("", "0.0.0.0" is an address) or a host name: reachable
 
 
 class Bridge:
@@ -76,6 +97,15 @@ class Bridge:
       workflows: where workflow runs live (:class:`runtime_lib.workflows.WorkflowsConfig`;
         default: an embedded Temporal dev server under data_dir). ``bridge.workflows``
         registers and drives them (docs/workflows.md; needs ``pip install 'sb-gen[workflows]'``).
+      tls: mutual TLS (:class:`TlsConfig`, e.g. ``TlsConfig.from_dir("certs", service)``): the
+        server requires a client certificate from the CA and takes ``ctx.caller`` from it; calls
+        out present this bridge's certificate and accept only the service they meant to call;
+        the event bus and a NatsKvRegistry connect to NATS with it too. Rotated files are picked
+        up by new connections. See docs/security.md.
+      insecure: allow a plaintext server on a non-loopback ``listen`` address (without it, such
+        a bridge refuses to start: anyone on the network could call it as anyone).
+      access: :class:`AccessPolicy` over the protocol's ``allowed_callers`` (overrides, and a
+        deny-by-default mode).
     """
 
     def __init__(
@@ -90,9 +120,20 @@ class Bridge:
         events: EventsConfig | Broker = "embedded",
         telemetry: TelemetryConfig | None = None,
         workflows: WorkflowsConfig | None = None,
+        tls: TlsConfig | None = None,
+        insecure: bool = False,
+        access: AccessPolicy | None = None,
     ) -> None:
         if not service:
             raise ConfigError("a bridge needs a service name")
+        if tls is None and not insecure and not _is_loopback(listen):
+            raise ConfigError(
+                f"bridge {service!r} would listen on {listen} without TLS, where any host could "
+                "call it as any service: pass tls=TlsConfig.from_dir(<certs>, "
+                f"{service!r}) (sb-certs issue {service}), or insecure=True if plaintext on "
+                "this network is what you mean"
+            )
+        self.tls = BridgeTls(tls, service) if tls is not None else None
         rpc = rpc or RpcConfig()
         self._connect = connector(rpc.transport)
         self.service = service
@@ -109,11 +150,15 @@ class Bridge:
         self._advertise = advertise
         self._call_defaults = checked_defaults(rpc.call_defaults)
         self._breaker = rpc.breaker
+        self._lifecycle = Lifecycle()
         self._dispatcher = Dispatcher(
             Admission(rpc.admission),
             IdempotencyCache(rpc.idempotency),
             self.telemetry,
             expose_errors=rpc.expose_errors,
+            access=access,
+            on_violation=self._lifecycle.emit,
+            service_name=service,
         )
         self._drain_timeout = rpc.drain_timeout
         self._interceptors = tuple(rpc.interceptors)
@@ -123,24 +168,34 @@ class Bridge:
         self._address: str | None = None
         self._started = False
         self._routes: dict[str, str] = {}
-        self._lifecycle = Lifecycle()
         if isinstance(self.registry, ConnectionObserver):
             self.registry.observe_connection(self._lifecycle, service)
+        if self.tls is not None and isinstance(self.registry, NatsKvRegistry):
+            self.registry.use_tls(self.tls.nats_options)
         self.events = EventsRuntime(
             service=service,
             data_dir=data_dir,
             events=events,
             telemetry=self.telemetry,
             lifecycle=self._lifecycle,
+            nats_tls=self.tls.nats_options if self.tls is not None else None,
         )
         self._jobs = Jobs(service, telemetry=self.telemetry, events=self.events)
         self._data_dir = data_dir
         self._workflows_config = workflows
         self._workflows: Workflows | None = None
 
-    def on(self, event: LifecycleEvent, callback: Callback) -> None:
+    @overload
+    def on(self, event: ConnectionLifecycleEvent, callback: Callback) -> None: ...
+
+    @overload
+    def on(self, event: Literal["policy_violation"], callback: ViolationCallback) -> None: ...
+
+    def on(self, event: str, callback: Callable[[Any], Awaitable[None] | None]) -> None:
         """Call ``callback(ConnectionEvent)`` on ``"connected"``, ``"reconnecting"`` or
-        ``"disconnected"`` of the broker and registry connections (see :mod:`runtime_lib._lifecycle`)."""
+        ``"disconnected"`` of the broker and registry connections (see :mod:`runtime_lib._lifecycle`);
+        ``callback(PolicyViolation)`` on ``"policy_violation"``: a call this bridge refused, or
+        one of its calls refused, by the access policy."""
         self._lifecycle.on(event, callback)
 
     # -- serving ---------------------------------------------------------------------------
@@ -180,12 +235,12 @@ class Bridge:
             self.registry.instances, address=address, service=service, own_service=self.service
         )
         route = Route(target, self._endpoints(), self.service, self._call_defaults)
-        invoker = RpcInvoker(route, self._dispatcher, self.telemetry)
+        invoker = RpcInvoker(route, self._dispatcher, self.telemetry, self._lifecycle.emit)
         return client_class(invoker)
 
     def _endpoints(self) -> EndpointPool[Connection]:
         if self._pool is None:
-            self._pool = EndpointPool(self._breaker, self._connect)
+            self._pool = EndpointPool(self._breaker, self._connect, self.tls)
         return self._pool
 
     # -- events ----------------------------------------------------------------------------
@@ -287,6 +342,10 @@ class Bridge:
     async def start(self) -> None:
         if self._started:
             return
+        self._dispatcher.access.check_names(
+            [spec.full_name for spec in self._dispatcher.services],
+            [path.lstrip("/") for path in self._dispatcher.routes],
+        )
         self._started = True
         await self.registry.start()
         if self._dispatcher.services:
@@ -296,6 +355,7 @@ class Bridge:
                 self._drain_timeout,
                 self._interceptors,
                 reflection=self._reflection,
+                tls=self.tls,
             )
             port = await self._server.start()
             host = self._listen.rsplit(":", 1)[0]

@@ -6,6 +6,9 @@ link drops, callbacks see ``disconnected`` (the reason), then ``reconnecting`` w
 … (each after the previous attempt failed, with why), then ``connected`` again; ``stop()`` ends
 with ``disconnected`` (reason ``"closed"``). A callback may be a function or a coroutine function;
 one that raises is logged and does not disturb the connection.
+
+``bridge.on("policy_violation", cb)`` reports calls refused by the access policy, on both sides
+(:class:`runtime_lib._access.policy.PolicyViolation`).
 """
 
 from __future__ import annotations
@@ -17,19 +20,26 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from runtime_lib._access.policy import PolicyViolation
 from runtime_lib._errors import ConfigError
 
 log = logging.getLogger("runtime_lib.lifecycle")
 
-LifecycleEvent = Literal["connected", "reconnecting", "disconnected"]
-EVENTS: tuple[LifecycleEvent, ...] = ("connected", "reconnecting", "disconnected")
+ConnectionLifecycleEvent = Literal["connected", "reconnecting", "disconnected"]
+LifecycleEvent = Literal["connected", "reconnecting", "disconnected", "policy_violation"]
+EVENTS: tuple[LifecycleEvent, ...] = (
+    "connected",
+    "reconnecting",
+    "disconnected",
+    "policy_violation",
+)
 
 
 @dataclass(frozen=True, slots=True)
 class ConnectionEvent:
     """What a lifecycle callback receives."""
 
-    event: LifecycleEvent
+    event: ConnectionLifecycleEvent
     connection: str  # "events" (the broker) or "registry"
     service_name: str
     url: str
@@ -38,26 +48,28 @@ class ConnectionEvent:
 
 
 Callback = Callable[[ConnectionEvent], Awaitable[None] | None]
+ViolationCallback = Callable[[PolicyViolation], Awaitable[None] | None]
+_AnyCallback = Callable[[Any], Awaitable[None] | None]
 
 
 class Lifecycle:
     """The callbacks registered with ``bridge.on``; connections report to it."""
 
     def __init__(self) -> None:
-        self._callbacks: dict[LifecycleEvent, list[Callback]] = {name: [] for name in EVENTS}
+        self._callbacks: dict[LifecycleEvent, list[_AnyCallback]] = {name: [] for name in EVENTS}
         self._running: set[asyncio.Task[None]] = set()
 
-    def on(self, event: str, callback: Callback) -> None:
+    def on(self, event: str, callback: _AnyCallback) -> None:
         if event not in self._callbacks:
             raise ConfigError(f"bridge.on({event!r}): use one of {', '.join(EVENTS)}")
         self._callbacks[event].append(callback)
 
-    def emit(self, event: ConnectionEvent) -> None:
+    def emit(self, event: ConnectionEvent | PolicyViolation) -> None:
         for callback in self._callbacks[event.event]:
             try:
                 result = callback(event)
             except Exception:
-                log.exception("%s callback for %s failed", event.event, event.connection)
+                log.exception("%s callback for %s failed", event.event, _source(event))
                 continue
             if inspect.isawaitable(result):
                 task = asyncio.ensure_future(_logged(result, event))
@@ -68,11 +80,15 @@ class Lifecycle:
         return NatsWatch(self, connection, service_name, url)
 
 
-async def _logged(result: Awaitable[None], event: ConnectionEvent) -> None:
+def _source(event: ConnectionEvent | PolicyViolation) -> str:
+    return event.connection if isinstance(event, ConnectionEvent) else event.method
+
+
+async def _logged(result: Awaitable[None], event: ConnectionEvent | PolicyViolation) -> None:
     try:
         await result
     except Exception:
-        log.exception("%s callback for %s failed", event.event, event.connection)
+        log.exception("%s callback for %s failed", event.event, _source(event))
 
 
 @runtime_checkable
@@ -93,7 +109,7 @@ class NatsWatch:
         self._attempt = 0  # > 0 while reconnecting
         self.closing = False  # set before a deliberate close
 
-    def _emit(self, event: LifecycleEvent, attempt: int = 0, reason: str = "") -> None:
+    def _emit(self, event: ConnectionLifecycleEvent, attempt: int = 0, reason: str = "") -> None:
         self._lifecycle.emit(
             ConnectionEvent(event, self._connection, self._service_name, self._url, attempt, reason)
         )

@@ -11,6 +11,7 @@ from runtime_lib import codegen
 
 USERS = [
     "AccessDeniedError",
+    "AccessPolicy",
     "AdmissionLimits",
     "BadRequestError",
     "BreakerPolicy",
@@ -48,6 +49,7 @@ USERS = [
     "OutboxFullError",
     "OverloadedError",
     "PeerIdentityError",
+    "PolicyViolation",
     "QueueFullError",
     "Registry",
     "ReplyMetadata",

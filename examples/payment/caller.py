@@ -1,6 +1,7 @@
-"""A caller in another process: finds "payment" by name and calls it with typed messages.
+"""A caller in another process: finds "payment" by name and calls it with typed messages, over
+mutual TLS (only a server holding payment's certificate is accepted).
 
-python caller.py 127.0.0.1:50051
+python caller.py 127.0.0.1:50051 certs/
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from gen.payment_pb2 import ChargeRequest, ListChargesRequest
 from gen.payment_sb import PaymentClient
 
 
-async def main(payment_address: str) -> None:
-    async with sb.Bridge("checkout", registry={"payment": [payment_address]}) as bridge:
+async def main(payment_address: str, certs: str) -> None:
+    tls = sb.TlsConfig.from_dir(certs, "checkout")
+    async with sb.Bridge("checkout", registry={"payment": [payment_address]}, tls=tls) as bridge:
         payment = bridge.client(PaymentClient, service="payment")
 
         reply = await payment.charge(
@@ -36,4 +38,4 @@ async def main(payment_address: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1:50051"))
+    asyncio.run(main(sys.argv[1], sys.argv[2]))

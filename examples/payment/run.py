@@ -1,4 +1,5 @@
-"""One command for the whole example: generate, start the service, run the callers, stop.
+"""One command for the whole example: generate, make certificates (sb-certs), start the service,
+run the async and the sync caller over mutual TLS, stop.
 
 python examples/payment/run.py
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,19 +23,29 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def main() -> int:
+def certificates(directory: str) -> None:
+    """A CA and a certificate for payment and its caller, with the sb-certs command."""
+    init = ["sb-certs", "init", "--trust-domain", "payment.example", "--dir", directory]
+    subprocess.run(init, check=True, stdout=subprocess.DEVNULL)
+    for service in ("payment", "checkout", "billing-script"):
+        issue = ["sb-certs", "issue", service, "--dir", directory]
+        subprocess.run(issue, check=True, stdout=subprocess.DEVNULL)
+
+
+def main(certs: str) -> int:
     subprocess.run(["sb-gen", str(PROTO), "-o", str(HERE / "gen")], check=True)
+    certificates(certs)
     address = f"127.0.0.1:{free_port()}"
     server = subprocess.Popen(
-        [sys.executable, "server.py", address], cwd=HERE, stdout=subprocess.PIPE, text=True
+        [sys.executable, "server.py", address, certs], cwd=HERE, stdout=subprocess.PIPE, text=True
     )
     try:
         assert server.stdout is not None
         print(server.stdout.readline(), end="")  # "serving on ..." once it listens
-        caller = subprocess.run([sys.executable, "caller.py", address], cwd=HERE, timeout=60)
+        caller = subprocess.run([sys.executable, "caller.py", address, certs], cwd=HERE, timeout=60)
         if caller.returncode == 0:
             caller = subprocess.run(
-                [sys.executable, "sync_caller.py", address], cwd=HERE, timeout=60
+                [sys.executable, "sync_caller.py", address, certs], cwd=HERE, timeout=60
             )
     finally:
         server.terminate()
@@ -45,6 +57,7 @@ def main() -> int:
 
 if __name__ == "__main__":
     started = time.monotonic()
-    code = main()
+    with tempfile.TemporaryDirectory(prefix="payment-certs-") as certs:
+        code = main(certs)
     print(f"example finished in {time.monotonic() - started:.1f}s with exit code {code}")
     sys.exit(code)

@@ -1,6 +1,6 @@
-"""The payment service: implements the generated PaymentHandler and serves it.
+"""The payment service: implements the generated PaymentHandler and serves it over mutual TLS.
 
-python server.py 127.0.0.1:50051
+python server.py 127.0.0.1:50051 certs/
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ class Payments(PaymentHandler):
         return await self.charge(request, ctx)
 
 
-async def main(listen: str) -> None:
-    bridge = sb.Bridge("payment", listen=listen)
+async def main(listen: str, certs: str) -> None:
+    bridge = sb.Bridge("payment", listen=listen, tls=sb.TlsConfig.from_dir(certs, "payment"))
     bridge.serve(Payments())
     async with bridge:
         print(f"payment: serving on {bridge.address}", flush=True)
@@ -58,4 +58,4 @@ async def main(listen: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1:50051"))
+    asyncio.run(main(sys.argv[1], sys.argv[2]))

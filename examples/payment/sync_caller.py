@@ -1,7 +1,7 @@
 """The same calls from a plain script, blocking: PaymentSyncClient on a SyncBridge, no asyncio.
 This is how a Django or Flask view, a cron job or a notebook calls a service.
 
-python sync_caller.py 127.0.0.1:50051
+python sync_caller.py 127.0.0.1:50051 CERTS_DIR   (certificates made by sb-certs, as run.py does)
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from gen.payment_pb2 import ChargeRequest, ListChargesRequest
 from gen.payment_sb import PaymentSyncClient
 
 
-def main(payment_address: str) -> None:
-    with sb.SyncBridge("billing-script", registry={"payment": [payment_address]}) as caller:
+def main(payment_address: str, certs: str) -> None:
+    tls = sb.TlsConfig.from_dir(certs, "billing-script")
+    registry = {"payment": [payment_address]}
+    with sb.SyncBridge("billing-script", registry=registry, tls=tls) as caller:
         payment = caller.client(PaymentSyncClient, service="payment")
 
         reply = payment.charge(
@@ -35,4 +37,4 @@ def main(payment_address: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1:50051")
+    main(sys.argv[1], sys.argv[2])

@@ -1,6 +1,6 @@
 """One replica of the greeter service: registers itself in the NATS registry under "greeter".
 
-python replica.py nats://127.0.0.1:4222 replica-a
+python replica.py tls://127.0.0.1:4222 replica-a certs/
 """
 
 from __future__ import annotations
@@ -22,8 +22,12 @@ class Greeter(GreeterHandler):
         return HelloReply(greeting=f"hello, {request.name}", replica=self.replica)
 
 
-async def main(nats_url: str, replica: str) -> None:
-    bridge = sb.Bridge("greeter", registry=sb.NatsKvRegistry(nats_url))
+async def main(nats_url: str, replica: str, certs: str) -> None:
+    bridge = sb.Bridge(
+        "greeter",
+        registry=sb.NatsKvRegistry(nats_url),
+        tls=sb.TlsConfig.from_dir(certs, "greeter"),
+    )
     bridge.serve(Greeter(replica))
     async with bridge:  # registers on start, withdraws and drains on stop
         print(f"{replica}: serving greeter on {bridge.address}", flush=True)
@@ -32,4 +36,4 @@ async def main(nats_url: str, replica: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3]))

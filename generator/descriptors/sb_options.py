@@ -1,7 +1,8 @@
-"""Stage descriptors: read and write the servicebridge custom message options without a generated options_pb2.
+"""Stage descriptors: read and write the servicebridge custom options without a generated options_pb2.
 
 protos/servicebridge/options.proto extends MessageOptions with ``event`` (51001, EventOptions{name})
-and ``wire_name`` (51002). Whether those extensions are registered in the running process depends
+and ``wire_name`` (51002), MethodOptions with ``access`` and ServiceOptions with ``service_access``
+(both 51003, Access{repeated allowed_callers}). Whether those extensions are registered in the running process depends
 on what was imported, so a parsed MessageOptions holds them either as extensions or as unknown
 fields. Serializing the options and re-parsing the bytes into ``Empty`` (which has no fields) turns
 both cases into unknown fields, read the same way. Writing merges the raw wire bytes.
@@ -10,10 +11,15 @@ both cases into unknown fields, read the same way. Writing merges the raw wire b
 from __future__ import annotations
 
 from google.protobuf import descriptor_pb2, empty_pb2, unknown_fields
+from google.protobuf.message import Message
 
 EVENT_FIELD = 51001
 WIRE_NAME_FIELD = 51002
+ACCESS_FIELD = (
+    51003  # (servicebridge.access) on methods, (servicebridge.service_access) on services
+)
 _EVENT_NAME_FIELD = 1  # EventOptions.name
+_ALLOWED_CALLERS_FIELD = 1  # Access.allowed_callers
 _LENGTH_DELIMITED = 2
 
 
@@ -41,17 +47,43 @@ def set_event_name(options: descriptor_pb2.MessageOptions, name: str) -> None:
     options.MergeFromString(_length_delimited(EVENT_FIELD, inner))
 
 
+def allowed_callers(options: Message) -> tuple[str, ...] | None:
+    """The ``allowed_callers`` of a method's ``(servicebridge.access)`` or a service's
+    ``(servicebridge.service_access)``; None when the option is absent (an empty tuple: present,
+    allowing nobody). Repeated occurrences merge, as protobuf merges a message field."""
+    found = _all_bytes(options.SerializeToString(), ACCESS_FIELD)
+    if not found:
+        return None
+    return tuple(
+        name.decode("utf-8")
+        for access in found
+        for name in _all_bytes(access, _ALLOWED_CALLERS_FIELD)
+    )
+
+
+def set_allowed_callers(options: Message, callers: tuple[str, ...]) -> None:
+    inner = b"".join(
+        _length_delimited(_ALLOWED_CALLERS_FIELD, name.encode("utf-8")) for name in callers
+    )
+    options.MergeFromString(_length_delimited(ACCESS_FIELD, inner))
+
+
 def last_bytes(serialized: bytes, number: int) -> bytes | None:
     """The payload of the last length-delimited field ``number`` (protobuf: the last one wins)."""
+    found = _all_bytes(serialized, number)
+    return found[-1] if found else None
+
+
+def _all_bytes(serialized: bytes, number: int) -> list[bytes]:
+    """The payloads of every length-delimited field ``number``, in order."""
     holder = empty_pb2.Empty()
     holder.ParseFromString(serialized)
-    found: bytes | None = None
     fields = unknown_fields.UnknownFieldSet(holder)
-    for index in range(len(fields)):
-        field = fields[index]
-        if field.field_number == number and field.wire_type == _LENGTH_DELIMITED:
-            found = bytes(field.data)
-    return found
+    return [
+        bytes(fields[index].data)
+        for index in range(len(fields))
+        if fields[index].field_number == number and fields[index].wire_type == _LENGTH_DELIMITED
+    ]
 
 
 def _length_delimited(number: int, payload: bytes) -> bytes:

@@ -4,8 +4,8 @@ docs/schema-json.md is the user's reference and generator/schema_json_format.sch
 Schema of the format. In short:
 
 - ``input``/``output`` (one message each) are ServiceBridge's format, read exactly; ``package``,
-  ``service``, ``method``, ``methods``, ``events``, ``description`` and the ``enum``/``map`` field
-  types are ours and never change what a ServiceBridge file means.
+  ``service``, ``method``, ``methods``, ``events``, ``description``, ``allowedCallers`` and the
+  ``enum``/``map`` field types are ours and never change what a ServiceBridge file means.
 - Python names come from the JSON keys: message ``ChargeRequest``; an object, array-of-object,
   enum or map-of-object field ``line_items`` declares the nested type ``ChargeRequest.LineItems``
   (``Type`` is appended if the name is taken in that message); a map field ``totals`` also
@@ -42,6 +42,8 @@ from generator.frontends.schema_json_names import (
     upper_snake,
 )
 from generator.frontends.schema_json_read import JsonObject, read_json
+from generator.model.access import ANY_CALLER
+from runtime_lib._security.identity import check_service_name
 
 _F = descriptor_pb2.FieldDescriptorProto
 
@@ -78,8 +80,9 @@ _TOP_KEYS = (
     "output",
     "methods",
     "events",
+    "allowedCallers",
 )
-_METHOD_KEYS = ("description", "input", "output")
+_METHOD_KEYS = ("description", "input", "output", "allowedCallers")
 _MAX_FIELD_NUMBER = 536870911
 _RESERVED_NUMBERS = range(19000, 20000)
 _INT32 = range(-(2**31), 2**31)
@@ -217,6 +220,9 @@ class _Loader:
             self.error(path, f"invalid service name {json.dumps(name)}", hint)
         self.claim_top_name(name, path)
         service = self.file.service.add(name=name)
+        callers = self.allowed_callers(document, ("allowedCallers",))
+        if callers is not None:
+            sb_options.set_allowed_callers(service.options, callers)
         for index, (method_name, spec, method_path) in enumerate(methods):
             if not is_identifier(method_name):
                 hint = "use a name like Charge"
@@ -226,7 +232,10 @@ class _Loader:
                     hint,
                 )
             method = service.method.add(name=method_name)
-            if method_path:  # the single-method form's description is the file's
+            if method_path:  # the single-method form's callers and description are the file's
+                callers = self.allowed_callers(spec, (*method_path, "allowedCallers"))
+                if callers is not None:
+                    sb_options.set_allowed_callers(method.options, callers)
                 location = [_FILE_SERVICE, 0, _SERVICE_METHOD, index]
                 self.comment(location, self.string(spec, (*method_path, "description")))
             request = self.top_message(spec["input"], (*method_path, "input"), "Input")
@@ -568,6 +577,25 @@ class _Loader:
             self.error(path, "must be valid Unicode text (no lone surrogates)")
             return None
         return value
+
+    def allowed_callers(self, obj: JsonObject, path: JsonPath) -> tuple[str, ...] | None:
+        """The optional ``allowedCallers`` list: service names, or "*" for any caller."""
+        value = obj.get(path[-1])
+        if value is None:
+            return None
+        hint = 'a list of service names as in Bridge("orders"), or ["*"] for any caller'
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.error(path, "must be a list of strings", hint)
+            return None
+        for number, name in enumerate(value, 1):
+            if name == ANY_CALLER:
+                continue
+            try:
+                check_service_name(name)
+            except ValueError:
+                self.error(path, f"invalid caller {json.dumps(name)} (item {number})", hint)
+                return None
+        return tuple(value)
 
     def check_keys(self, obj: JsonObject, path: JsonPath, allowed: tuple[str, ...]) -> None:
         """Report keys outside ``allowed``, and keys given twice."""

@@ -38,6 +38,7 @@ class MethodDoc:
     doc: str | None
     deprecated: bool
     contract_hash: str
+    allowed_callers: tuple[str, ...] | None = None  # None: the protocol declares none
 
     @property
     def kind(self) -> str:

@@ -8,6 +8,7 @@ from google.protobuf import descriptor_pb2 as d
 
 from generator.descriptors.type_index import TypeIndex
 from generator.model import naming
+from generator.model.access import allowed_callers
 from generator.model.describe_events import describe_events
 from generator.model.imports import ImportSet
 from generator.model.nodes import DataClass, EnumClass, Method, SbModule, Service
@@ -63,6 +64,7 @@ def describe_file(fd: d.FileDescriptorProto, index: TypeIndex) -> SbModule:
                 contract_hash=index.contracts.rpc(m.input_type, m.output_type),
                 doc=docs.get((_SERVICE_FIELD, si, _METHOD_FIELD, mi)),
                 deprecated=m.options.deprecated,
+                allowed_callers=allowed_callers(fd, si, mi),
             )
             for mi, (m, attr) in enumerate(zip(svc.method, attrs, strict=True))
         ]

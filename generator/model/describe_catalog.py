@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from google.protobuf import descriptor_pb2 as d
 
 from generator.descriptors.type_index import TypeIndex
+from generator.model.access import allowed_callers
 from generator.model.catalog_nodes import (
     Catalog,
     EventDoc,
@@ -80,6 +81,7 @@ class _Builder:
                 doc=docs.get((_SERVICE, i, _METHOD, j)),
                 deprecated=m.options.deprecated,
                 contract_hash=self.index.contracts.rpc(m.input_type, m.output_type),
+                allowed_callers=allowed_callers(fd, i, j),
             )
             for j, m in enumerate(svc.method)
         )

@@ -23,6 +23,7 @@ class Method:
     contract_hash: str
     doc: str | None
     deprecated: bool
+    allowed_callers: tuple[str, ...] | None = None  # None: the protocol declares none
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from runtime_lib._events.dead_letters import read_dead_letters, write_dead_lette
 from runtime_lib._events.dedupe import DedupeMarks
 from runtime_lib._events.envelope import H_NATS_MSG_ID, EventEnvelope
 from runtime_lib._events.names import subject_for
-from runtime_lib._events.nats_config import NatsConfig
+from runtime_lib._events.nats_config import NatsConfig, NatsTls
 from runtime_lib._events.pub_acks import PubAckBatcher
 from runtime_lib._events.pull_consumer import NatsConsumer
 from runtime_lib._events.streams import ensure_streams
@@ -48,8 +48,12 @@ log = logging.getLogger("runtime_lib.events")
 
 
 class NatsBus:
-    def __init__(self, config: NatsConfig) -> None:
+    """``tls``: connect with the service's certificate (``Bridge(tls=...)``); the streams must
+    then exist already (created by the provisioning identity: a service may only look them up)."""
+
+    def __init__(self, config: NatsConfig, tls: NatsTls | None = None) -> None:
         self.config = config
+        self._tls = tls
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._batcher: PubAckBatcher | None = None
@@ -93,6 +97,7 @@ class NatsBus:
                     max_reconnect_attempts=-1,
                     reconnected_cb=reconnected,
                     **watched,
+                    **(self._tls() if self._tls is not None else {}),
                 ),
                 config.connect_timeout * 2,
             )
@@ -137,6 +142,9 @@ class NatsBus:
 
     async def consumer(self, spec: ConsumerSpec) -> NatsConsumer:
         config = ConsumerConfig(
+            # With a name, nats-py creates it on $JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>,
+            # where the broker's permissions can pin the filter (docs/security.md).
+            name=spec.durable,
             durable_name=spec.durable,
             description=f"{spec.group} <- {spec.pattern.text}",
             filter_subject=spec.pattern.nats_filter,

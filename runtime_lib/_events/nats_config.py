@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
+
+NatsTls = Callable[[], Mapping[str, Any]]
+"""``nats.connect`` keywords of a service's certificate (``tls``, ``tls_hostname``,
+``inbox_prefix``), made on each connect so a rotated certificate is used."""
 
 
 @dataclass(frozen=True, slots=True)

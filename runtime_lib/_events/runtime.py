@@ -31,6 +31,7 @@ from runtime_lib._events.filters import PayloadFilter
 from runtime_lib._events.memory_bus import shared_memory_bus
 from runtime_lib._events.names import compile_pattern, validate_name
 from runtime_lib._events.nats_bus import NatsBus, NatsConfig
+from runtime_lib._events.nats_config import NatsTls
 from runtime_lib._events.outbox import Outbox, OutboxAdmin
 from runtime_lib._events.subscriber import (
     HANDLER_LADDER,
@@ -67,6 +68,7 @@ class EventsRuntime:
         stop_timeout: float = 5.0,
         telemetry: Telemetry = DISABLED,
         lifecycle: Lifecycle | None = None,
+        nats_tls: NatsTls | None = None,
     ) -> None:
         config = events if isinstance(events, EventsConfig) else EventsConfig(broker=events)
         self.service = service
@@ -96,6 +98,7 @@ class EventsRuntime:
         self._ready = False
         self._telemetry = telemetry
         self._lifecycle = lifecycle
+        self._nats_tls = nats_tls
         telemetry.observe_outbox(self._outbox_stats)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -181,9 +184,9 @@ class EventsRuntime:
             url = await asyncio.to_thread(self._embedded.acquire)
             return NatsBus(NatsConfig(url=url, name=self.service))
         if isinstance(config, str):  # a URL: EventsConfig checked it
-            return NatsBus(NatsConfig(url=config, name=self.service))
+            return NatsBus(NatsConfig(url=config, name=self.service), self._nats_tls)
         if isinstance(config, NatsConfig):
-            return NatsBus(config)
+            return NatsBus(config, self._nats_tls)
         return config
 
     async def stop(self) -> None:

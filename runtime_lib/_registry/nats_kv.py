@@ -26,6 +26,7 @@ from nats.js.api import KeyValueConfig
 from nats.js.errors import BucketNotFoundError
 
 from runtime_lib._errors import ConfigError, ConnectionFailedError
+from runtime_lib._events.nats_config import NatsTls
 from runtime_lib._lifecycle import Lifecycle, NatsWatch
 from runtime_lib._registry.base import Instance
 
@@ -67,6 +68,12 @@ class NatsKvRegistry:
         self._value = b""
         self._seen: dict[str, _Seen] = {}
         self._watch: NatsWatch | None = None
+        self._tls: NatsTls | None = None
+
+    def use_tls(self, tls: NatsTls) -> None:
+        """Connect with the service's certificate (``Bridge(tls=...)`` calls this); the bucket
+        must then exist already (a service may only look it up and write its own keys)."""
+        self._tls = tls
 
     def observe_connection(self, lifecycle: Lifecycle, service_name: str) -> None:
         """Report this registry's connection to ``bridge.on`` callbacks (as ``"registry"``)."""
@@ -81,6 +88,7 @@ class NatsKvRegistry:
                 max_reconnect_attempts=-1,
                 allow_reconnect=True,
                 **(watch.options() if watch is not None else {}),
+                **(self._tls() if self._tls is not None else {}),
             )
         except Exception as exc:
             raise ConnectionFailedError(

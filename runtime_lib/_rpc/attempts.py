@@ -51,11 +51,13 @@ C = TypeVar("C")  # the connection type: async transport, or the sync one
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """Where a client's calls go. ``local`` is set when this bridge serves the target itself."""
+    """Where a client's calls go. ``local`` is set when this bridge serves the target itself;
+    ``service`` is who must answer (checked in the TLS handshake when the bridge has TLS)."""
 
     name: str
     resolve: Callable[[], Sequence[Instance]]
     local: bool = False
+    service: str | None = None
 
     def endpoints(self, pool: EndpointPool[C], method: MethodSpec[Any, Any]) -> list[Endpoint[C]]:
         """The endpoints that serve ``method`` with its contract (NoLiveInstanceError if none)."""
@@ -63,12 +65,12 @@ class Target:
         if len(instances) == 1:
             only = instances[0]
             if only.serves(method.path, method.contract_hash):
-                return [pool.get(only.address)]
+                return [pool.get(only.address, self.service)]
         matching = [i for i in instances if i.serves(method.path, method.contract_hash)]
         if not matching:
             why = " with a matching contract" if instances else ""
             raise NoLiveInstanceError(f"no live instance of {self.name}{why} for {method.path}")
-        return [pool.get(i.address) for i in matching]
+        return [pool.get(i.address, self.service) for i in matching]
 
 
 def client_target(
@@ -79,15 +81,18 @@ def client_target(
     own_service: str | None = None,
 ) -> Target:
     """The target of a new client: one ``address``, or a ``service`` name that ``resolve``
-    looks up on every call (``own_service``: the name a bridge serves as, if any)."""
-    if (address is None) == (service is None):
-        raise ConfigError("client() needs exactly one of address= or service=")
+    looks up on every call (``own_service``: the name a bridge serves as, if any). With both,
+    calls go to ``address`` and ``service`` names who must answer there (what TLS checks)."""
+    if address is None and service is None:
+        raise ConfigError("client() needs address=, service=, or both")
     if address is not None:
         fixed = (Instance(address),)
-        return Target(f"address {address}", lambda: fixed)
+        return Target(f"address {address}", lambda: fixed, service=service)
     assert service is not None
     name = service
-    return Target(f"service {name!r}", lambda: resolve(name), local=name == own_service)
+    return Target(
+        f"service {name!r}", lambda: resolve(name), local=name == own_service, service=name
+    )
 
 
 def verdict(error: ServiceBridgeError) -> bool | None:

@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 
-from runtime_lib._errors import NoLiveInstanceError, ServiceBridgeError
+from runtime_lib._access.policy import PolicyViolation
+from runtime_lib._errors import AccessDeniedError, NoLiveInstanceError, ServiceBridgeError
 from runtime_lib._rpc.attempts import Route, finish, verdict
 from runtime_lib._rpc.dispatch import Dispatcher, closing
 from runtime_lib._rpc.endpoints import Endpoint
@@ -36,12 +37,17 @@ T = TypeVar("T")
 
 class RpcInvoker:
     def __init__(
-        self, route: Route[Connection], dispatcher: Dispatcher, telemetry: Telemetry = DISABLED
+        self,
+        route: Route[Connection],
+        dispatcher: Dispatcher,
+        telemetry: Telemetry = DISABLED,
+        on_violation: Callable[[PolicyViolation], None] | None = None,
     ) -> None:
         self._route = route
         self._dispatcher = dispatcher
         self._inproc = InprocConnection(dispatcher, route.caller)
         self._telemetry = telemetry
+        self._on_violation = on_violation
 
     async def close(self) -> None:
         """Connections belong to the bridge, which closes them on ``stop()``."""
@@ -84,14 +90,18 @@ class RpcInvoker:
         local = self._local(call)
         with self._telemetry.rpc_client(method.path) as observer:
             call = call.observed(observer)
-            if local is not None:
-                left = call.deadline - time.monotonic()
-                return as_reply(method.reply, await local.unary(call, outgoing, left))
+            try:
+                if local is not None:
+                    left = call.deadline - time.monotonic()
+                    return as_reply(method.reply, await local.unary(call, outgoing, left))
 
-            def attempt(connection: Connection, left: float) -> Awaitable[Message]:
-                return connection.unary(call, outgoing, left)
+                def attempt(connection: Connection, left: float) -> Awaitable[Message]:
+                    return connection.unary(call, outgoing, left)
 
-            endpoint, reply = await self._retrying(call, attempt, replayable=replayable)
+                endpoint, reply = await self._retrying(call, attempt, replayable=replayable)
+            except AccessDeniedError as refused:
+                self._refused(method, refused)
+                raise
             finish(endpoint, True)
             return as_reply(method.reply, reply)
 
@@ -158,8 +168,20 @@ class RpcInvoker:
             replies = self._stream(call, outgoing, replayable=replayable)
         with observer:
             async with closing(replies):
-                async for reply in replies:
-                    yield reply
+                try:
+                    async for reply in replies:
+                        yield reply
+                except AccessDeniedError as refused:
+                    self._refused(call.method, refused)
+                    raise
+
+    def _refused(self, method: MethodSpec[Any, Any], error: AccessDeniedError) -> None:
+        """The calling side's ``policy_violation`` event."""
+        if self._on_violation is not None:
+            caller = self._route.caller
+            self._on_violation(
+                PolicyViolation("client", caller, method.path, caller, error.message)
+            )
 
     async def _stream(
         self, call: OutgoingCall, outgoing: Outgoing, *, replayable: bool

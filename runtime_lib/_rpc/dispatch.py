@@ -1,7 +1,7 @@
 """Runs the handler for a call, whatever carried it: the gRPC server and the in-process transport.
 
-Order for every call: contract check, admission, then the handler with the caller's deadline
-inherited by the calls it makes. Unary calls with an idempotency key go through the replay cache.
+Order for every call: contract check, access policy (``allowed_callers``), admission, then the
+handler with the caller's deadline inherited by the calls it makes. Unary calls with an idempotency key go through the replay cache.
 What the handler raises reaches the caller as ``failures.caller_error`` says.
 """
 
@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 
+from runtime_lib._access.policy import AccessPolicy, Allowed, PolicyViolation, denied
 from runtime_lib._errors import ConfigError, ServiceBridgeError, ValidationError
 from runtime_lib._rpc import deadline
 from runtime_lib._rpc.admission import Admission
@@ -33,6 +34,7 @@ M = TypeVar("M", bound=Message)
 class Route:
     method: MethodSpec[Any, Any]
     call: Callable[..., Any]
+    allowed: Allowed = None  # the callers admitted; None: anyone
 
 
 class Dispatcher:
@@ -43,10 +45,16 @@ class Dispatcher:
         telemetry: Telemetry = DISABLED,
         *,
         expose_errors: bool = False,
+        access: AccessPolicy | None = None,
+        on_violation: Callable[[PolicyViolation], None] | None = None,
+        service_name: str = "",
     ) -> None:
         self.admission = admission
         self.telemetry = telemetry
         self._expose_errors = expose_errors
+        self.access = access or AccessPolicy()
+        self._on_violation = on_violation
+        self._service_name = service_name
         self._idempotency = idempotency
         self._routes: dict[str, Route] = {}
         self._services: dict[str, ServiceSpec] = {}
@@ -57,7 +65,10 @@ class Dispatcher:
             raise ConfigError(f"{spec.full_name} is already served by this bridge")
         self._services[spec.full_name] = spec
         for method in spec.methods:
-            self._routes[method.path] = Route(method, getattr(handler, method.attr))
+            allowed = self.access.allowed(
+                spec.full_name, method.path.lstrip("/"), method.allowed_callers
+            )
+            self._routes[method.path] = Route(method, getattr(handler, method.attr), allowed)
 
     @property
     def services(self) -> tuple[ServiceSpec, ...]:
@@ -84,11 +95,25 @@ class Dispatcher:
                 f"handler has {route.method.contract_hash!r}"
             )
 
+    def check_access(self, route: Route, ctx: CallContext) -> None:
+        """AccessDeniedError (and a ``policy_violation`` event) if ``ctx.caller`` may not call."""
+        allowed = route.allowed
+        if allowed is None or ctx.caller in allowed:
+            return
+        error = denied(ctx.method, ctx.caller)
+        if self._on_violation is not None:
+            self._on_violation(
+                PolicyViolation("server", self._service_name, ctx.method, ctx.caller, error.message)
+            )
+        raise error
+
     async def unary(self, route: Route, request: Message, ctx: CallContext) -> Message:
         # The hot path: admission and the handler guard written out (no context-manager or
         # wrapper coroutine per call); the same steps as the streaming methods.
         admission = self.admission
         with self._span(ctx):
+            if route.allowed is not None:
+                self.check_access(route, ctx)
             await admission.enter()
             try:
                 deadline.inherit(ctx.deadline)
@@ -117,6 +142,7 @@ class Dispatcher:
         self, route: Route, requests: AsyncIterator[Message], ctx: CallContext
     ) -> Message:
         with self._span(ctx):
+            self.check_access(route, ctx)
             async with self.admission.slot():
                 deadline.inherit(ctx.deadline)
                 try:
@@ -129,6 +155,7 @@ class Dispatcher:
         self, route: Route, request: Message, ctx: CallContext
     ) -> AsyncIterator[Message]:
         with self._span(ctx):
+            self.check_access(route, ctx)
             async with self.admission.slot():
                 deadline.inherit(ctx.deadline)
                 async with closing(self._guard_stream(route.call(request, ctx), ctx)) as replies:
@@ -139,6 +166,7 @@ class Dispatcher:
         self, route: Route, requests: AsyncIterator[Message], ctx: CallContext
     ) -> AsyncIterator[Message]:
         with self._span(ctx):
+            self.check_access(route, ctx)
             async with self.admission.slot():
                 deadline.inherit(ctx.deadline)
                 async with closing(self._guard_stream(route.call(requests, ctx), ctx)) as replies:

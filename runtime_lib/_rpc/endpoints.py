@@ -1,17 +1,23 @@
-"""One connection per endpoint address, with its breaker and in-flight count, shared by a bridge.
+"""One connection per endpoint, with its breaker and in-flight count, shared by a bridge.
 
 Generic in the connection type: an async bridge holds transport ``Connection`` objects, a
-``SyncBridge`` blocking ones; breakers, balancing and retries treat both alike.
+``SyncBridge`` blocking ones; breakers, balancing and retries treat both alike. Under TLS a
+connection also pins the service it must reach, so endpoints are kept per (address, service):
+the same address reached as another service is another connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
+from runtime_lib._errors import ConfigError
 from runtime_lib._rpc.breaker import BreakerPolicy, CircuitBreaker
 from runtime_lib._rpc.transports.base import Connection
+
+if TYPE_CHECKING:
+    from runtime_lib._security.bridge_tls import BridgeTls, TargetTls
 
 C = TypeVar("C")
 
@@ -25,18 +31,34 @@ class Endpoint(Generic[C]):
 
 
 class EndpointPool(Generic[C]):
-    """``connect`` makes the connection of a new address (the bridge's network transport)."""
+    """``connect`` makes the connection of a new address (the bridge's network transport);
+    ``tls`` the bridge's mutual TLS, if any."""
 
-    def __init__(self, breaker: BreakerPolicy, connect: Callable[[str], C]) -> None:
+    def __init__(
+        self,
+        breaker: BreakerPolicy,
+        connect: Callable[[str, TargetTls | None], C],
+        tls: BridgeTls | None = None,
+    ) -> None:
         self._breaker = breaker
         self._connect = connect
-        self._endpoints: dict[str, Endpoint[C]] = {}
+        self._tls = tls
+        self._endpoints: dict[tuple[str, str | None], Endpoint[C]] = {}
 
-    def get(self, address: str) -> Endpoint[C]:
-        endpoint = self._endpoints.get(address)
+    def get(self, address: str, service: str | None = None) -> Endpoint[C]:
+        """The endpoint at ``address``; ``service`` is who must answer there (required under TLS)."""
+        endpoint = self._endpoints.get((address, service))
         if endpoint is None:
-            endpoint = Endpoint(address, CircuitBreaker(self._breaker), self._connect(address))
-            self._endpoints[address] = endpoint
+            tls = self._tls
+            if tls is not None and service is None:
+                raise ConfigError(
+                    f"a TLS bridge checks who answers at {address}: name the service expected "
+                    "there, client(..., address=..., service=...)"
+                )
+            target = None if tls is None or service is None else tls.target(service)
+            connection = self._connect(address, target)
+            endpoint = Endpoint(address, CircuitBreaker(self._breaker), connection)
+            self._endpoints[(address, service)] = endpoint
         return endpoint
 
     def breaker_states(self) -> list[tuple[str, str]]:

@@ -3,9 +3,11 @@
 Any gRPC client can call it. It decodes the request bytes and reads the call's metadata into a
 :class:`CallContext` (a malformed call is the caller's fault: ``BadRequestError``), hands the call
 to the :class:`Dispatcher`, sends the handler's reply metadata, and turns failures into the rich
-error model. An unknown path gets gRPC's ``UNIMPLEMENTED`` and leaves nothing behind. It also
-serves the standard gRPC health service and, unless turned off, server reflection; ``stop()`` drains: in-flight calls finish, new ones
-are refused with the not-dispatched marker, then the server closes.
+error model. Under TLS (``tls=``) it requires a client certificate from the CA, and the caller is
+the service that certificate names (``sb-caller`` is not read). An unknown path gets gRPC's ``UNIMPLEMENTED`` and leaves nothing behind. It also
+serves the standard gRPC health service and, unless turned off, server reflection; ``stop()``
+drains: in-flight calls finish and their
+replies are sent, new ones are refused with the not-dispatched marker, then the server closes.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import grpc
 from google.protobuf.message import DecodeError, Message
@@ -27,6 +29,9 @@ from runtime_lib._rpc.context import CallContext, MetadataValue
 from runtime_lib._rpc.dispatch import Dispatcher, Route, closing
 from runtime_lib._rpc.reflection import serve_reflection
 from runtime_lib._rpc.spec import Cardinality
+
+if TYPE_CHECKING:
+    from runtime_lib._security.bridge_tls import BridgeTls
 
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -59,10 +64,12 @@ class RpcServer:
         listen: str,
         drain_timeout: float,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        tls: BridgeTls | None = None,
         *,
         reflection: bool = True,
     ) -> None:
         self._dispatcher = dispatcher
+        self._tls = tls
         self._reflection = reflection
         self._interceptors = tuple(interceptors)
         self._listen = listen
@@ -74,13 +81,16 @@ class RpcServer:
 
     async def start(self) -> int:
         server = grpc.aio.server(interceptors=self._interceptors, options=_SERVER_OPTIONS)
-        server.add_generic_rpc_handlers((_Handlers(self._dispatcher, self._open),))
+        server.add_generic_rpc_handlers((_Handlers(self._dispatcher, self._tls, self._open),))
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         if self._reflection:
             serve_reflection(server, (spec.full_name for spec in self._dispatcher.services))
         try:
-            self.port = server.add_insecure_port(self._listen)
+            if self._tls is None:
+                self.port = server.add_insecure_port(self._listen)
+            else:
+                self.port = server.add_secure_port(self._listen, self._tls.server_credentials())
         except RuntimeError as exc:
             raise ConfigError(
                 f"cannot listen on {self._listen}: the address is in use (another server is "
@@ -99,46 +109,49 @@ class RpcServer:
             return
         self._dispatcher.admission.drain()
         await self._health.enter_graceful_shutdown()
+        started = time.monotonic()
         await self._dispatcher.admission.wait_idle(self._drain_timeout)
-        await self._open.wait_none(self._drain_timeout)
+        # A handler that returned has not always had its reply sent yet; stopping sends GOAWAY,
+        # on which grpclib clients drop every open stream. Wait until gRPC finished each call.
+        await self._open.wait_closed(self._drain_timeout - (time.monotonic() - started))
         await server.stop(grace=1.0)
 
 
 class _OpenCalls:
-    """Calls whose status gRPC has not finished sending. A handler's admission slot is freed
-    when it returns, before gRPC writes its reply; ``stop()`` waits for these too, because the
-    server's GOAWAY would otherwise race the reply, and some clients (grpclib) drop every open
-    stream on a GOAWAY."""
+    """Calls gRPC has not finished (status not sent), counted by gRPC's done callback."""
 
     def __init__(self) -> None:
         self._count = 0
-        self._none = asyncio.Event()
-        self._none.set()
+        self._closed = asyncio.Event()
+        self._closed.set()
 
-    def track(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+    def opened(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         self._count += 1
-        self._none.clear()
-        # types-grpcio declares the callback as a plain class, not a protocol: nothing matches it.
-        context.add_done_callback(self._done)  # type: ignore[arg-type]
+        self._closed.clear()
+        # grpc-stubs type the callback as a private class; any callable of the context works.
+        context.add_done_callback(self._finished)  # type: ignore[arg-type]
 
-    def _done(self, ctx: grpc.aio.ServicerContext[Any, Any]) -> None:
+    def _finished(self, _context: object) -> None:
         self._count -= 1
-        if self._count == 0:
-            self._none.set()
+        if not self._count:
+            self._closed.set()
 
-    async def wait_none(self, within: float) -> None:
+    async def wait_closed(self, within: float) -> None:
+        """Return once every call finished, or ``within`` seconds passed (then stop anyway)."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._none.wait(), within)
+            await asyncio.wait_for(self._closed.wait(), max(0.0, within))
 
 
 class _Handlers(grpc.GenericRpcHandler):
     """The method handlers, built once from the routes. An unknown path is answered by gRPC
     (``UNIMPLEMENTED``) and stored nowhere: a per-path cache grew with every distinct path."""
 
-    def __init__(self, dispatcher: Dispatcher, open_calls: _OpenCalls) -> None:
+    def __init__(
+        self, dispatcher: Dispatcher, tls: BridgeTls | None, open_calls: _OpenCalls
+    ) -> None:
         self.methods: Mapping[str, grpc.RpcMethodHandler[Any, Any]] = MappingProxyType(
             {
-                path: _method_handler(dispatcher, route, open_calls)
+                path: _method_handler(dispatcher, route, tls, open_calls)
                 for path, route in dispatcher.routes.items()
             }
         )
@@ -150,20 +163,19 @@ class _Handlers(grpc.GenericRpcHandler):
 
 
 def _method_handler(
-    dispatcher: Dispatcher, route: Route, open_calls: _OpenCalls
+    dispatcher: Dispatcher, route: Route, tls: BridgeTls | None, open_calls: _OpenCalls
 ) -> grpc.RpcMethodHandler[Any, Any]:
     # Requests arrive as bytes (no deserializer) and are decoded here, so that undecodable bytes
     # are refused as the caller's error instead of gRPC's generic one.
     method = route.method
     request_class = method.request
     encode = method.reply.SerializeToString
-    track = open_calls.track
 
     async def unary(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> Message:
-        track(context)
+        open_calls.opened(context)
         ctx: CallContext | None = None
         try:
-            ctx = _context(route, context)
+            ctx = _context(route, context, tls)
             reply = await dispatcher.unary(
                 route, _decode(request_class, raw, route.method.path), ctx
             )
@@ -177,10 +189,10 @@ def _method_handler(
     async def client_stream(
         raw: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]
     ) -> Message:
-        track(context)
+        open_calls.opened(context)
         ctx: CallContext | None = None
         try:
-            ctx = _context(route, context)
+            ctx = _context(route, context, tls)
             requests = _decoded(request_class, raw, route.method.path)
             reply = await dispatcher.client_stream(route, requests, ctx)
         except ServiceBridgeError as exc:
@@ -192,10 +204,10 @@ def _method_handler(
     async def server_stream(
         raw: bytes, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[Message]:
-        track(context)
+        open_calls.opened(context)
         ctx: CallContext | None = None
         try:
-            ctx = _context(route, context)
+            ctx = _context(route, context, tls)
             request = _decode(request_class, raw, route.method.path)
             replies = dispatcher.server_stream(route, request, ctx)
             async with closing(replies):
@@ -211,10 +223,10 @@ def _method_handler(
     async def bidi_stream(
         raw: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[Message]:
-        track(context)
+        open_calls.opened(context)
         ctx: CallContext | None = None
         try:
-            ctx = _context(route, context)
+            ctx = _context(route, context, tls)
             requests = _decoded(request_class, raw, route.method.path)
             replies = dispatcher.bidi_stream(route, requests, ctx)
             async with closing(replies):
@@ -252,7 +264,9 @@ async def _decoded(cls: type[M], raws: AsyncIterator[bytes], path: str) -> Async
         yield _decode(cls, raw, path)
 
 
-def _context(route: Route, context: grpc.aio.ServicerContext[Any, Any]) -> CallContext:
+def _context(
+    route: Route, context: grpc.aio.ServicerContext[Any, Any], tls: BridgeTls | None
+) -> CallContext:
     # One pass over the (key, value) pairs; binary ("-bin") entries have bytes values.
     metadata: dict[str, MetadataValue] = dict(context.invocation_metadata() or ())
     get = metadata.get
@@ -266,7 +280,7 @@ def _context(route: Route, context: grpc.aio.ServicerContext[Any, Any]) -> CallC
         remaining = budget if remaining is None else min(remaining, budget)
     return CallContext(
         route.method.path,
-        _text(get(wire.CALLER)),
+        _text(get(wire.CALLER)) if tls is None else tls.caller(context),
         _text(get(wire.REQUEST_ID)),
         _text(get(wire.IDEMPOTENCY_KEY)) or None,
         None if remaining is None else time.monotonic() + remaining,

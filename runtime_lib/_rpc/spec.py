@@ -34,7 +34,11 @@ class Cardinality(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class MethodSpec(Generic[Req, Rep]):
-    """One rpc: ``name`` as in the .proto, ``attr`` the Python method name on client and handler."""
+    """One rpc: ``name`` as in the .proto, ``attr`` the Python method name on client and handler.
+
+    ``allowed_callers``: the services the protocol lets call it (the method's option, else its
+    service's); None when it declares none. See :mod:`runtime_lib._access.policy`.
+    """
 
     name: str
     attr: str
@@ -43,6 +47,7 @@ class MethodSpec(Generic[Req, Rep]):
     request: type[Req]
     reply: type[Rep]
     contract_hash: str = ""
+    allowed_callers: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

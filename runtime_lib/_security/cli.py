@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from pathlib import Path
 
 import click
 
-from runtime_lib._errors import ConfigError
+from runtime_lib._errors import ConfigError, ServiceBridgeError
 from runtime_lib._security import certs, nats_auth
+from runtime_lib._security.provision import DEFAULT_REGISTRY_TTL, provision
 from runtime_lib._security.tls import TlsConfig
 
 _DIR = click.option(
@@ -128,3 +130,34 @@ def nats_config(services: Path, directory: Path, broker: str, output: Path | Non
     else:
         output.write_text(text)
         click.echo(f"{output}: nats-server TLS and authorization for {services}")
+
+
+@main.command("provision")
+@click.argument("url")
+@_DIR
+@click.option(
+    "--registry-ttl",
+    type=float,
+    default=DEFAULT_REGISTRY_TTL,
+    show_default=True,
+    help="Seconds a registry entry lives (the services' NatsKvRegistry(ttl=...)).",
+)
+def provision_command(url: str, directory: Path, registry_ttl: float) -> None:
+    """Create the streams and buckets on the broker at URL (tls://host:port) as sb-admin.
+
+    Services may only look them up under the generated permissions; run this once before they
+    start (it leaves what exists as it is). Uses the certificate sb-certs issue sb-admin wrote.
+    """
+    try:
+        asyncio.run(
+            provision(
+                url, TlsConfig.from_dir(directory, nats_auth.ADMIN), registry_ttl=registry_ttl
+            )
+        )
+    except ServiceBridgeError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"provisioned {url}")
+
+
+if __name__ == "__main__":
+    main()

@@ -11,7 +11,7 @@ The permissions are derived from what runtime_lib sends on the wire:
   ``SB_EVENTS``; a service publishes only the events it declares.
 - consumers: one durable per subscription, named by
   :meth:`runtime_lib._events.subscriber.Subscription.durable_name`, created with
-  ``$JS.API.CONSUMER.DURABLE.CREATE.<stream>.<durable>``, pulled with
+  ``$JS.API.CONSUMER.CREATE.<stream>.<durable>.<filter>`` (the filter pinned), pulled with
   ``$JS.API.CONSUMER.MSG.NEXT.<stream>.<durable>`` and acknowledged on
   ``$JS.ACK.<stream>.<durable>.>``.
 - dead letters: ``sb.dlq.<group>.<name>`` into ``SB_DLQ``; a service writes only its own group's.
@@ -91,18 +91,22 @@ def inbox_prefix(service: str) -> str:
     return f"_INBOX.{service}"
 
 
-def durable_names(service: str, subscribes: Sequence[str | Subscribed]) -> list[str]:
-    """The durable consumers runtime_lib creates for these subscriptions, in order."""
+def consumers(service: str, subscribes: Sequence[str | Subscribed]) -> list[tuple[str, str]]:
+    """(durable name, filter subject) of the consumers runtime_lib creates for these
+    subscriptions, in order."""
     group = group_token(service)
     out = []
     for item in subscribes:
         sub = Subscribed(item) if isinstance(item, str) else item
-        out.append(
-            Subscription.durable_name(
-                group, compile_pattern(sub.pattern), dict(sub.filter), sub.name
-            )
-        )
+        pattern = compile_pattern(sub.pattern)
+        durable = Subscription.durable_name(group, pattern, dict(sub.filter), sub.name)
+        out.append((durable, pattern.nats_filter))
     return out
+
+
+def durable_names(service: str, subscribes: Sequence[str | Subscribed]) -> list[str]:
+    """The durable consumers runtime_lib creates for these subscriptions, in order."""
+    return [durable for durable, _ in consumers(service, subscribes)]
 
 
 def service_permissions(spec: ServicePermissions, names: Names = Names()) -> dict[str, Any]:
@@ -129,9 +133,11 @@ def service_permissions(spec: ServicePermissions, names: Names = Names()) -> dic
         # get, which NATS cannot narrow to a key (the marks hold only ids, never payloads).
         f"$JS.API.STREAM.MSG.GET.{dedupe}",
     ]
-    for durable in durable_names(service, spec.subscribes):
+    for durable, filter_subject in consumers(service, spec.subscribes):
         publish += [
-            f"$JS.API.CONSUMER.DURABLE.CREATE.{names.stream}.{durable}",
+            # The filter is part of the subject: re-creating the durable with a wider filter,
+            # to read events it does not subscribe to, is not permitted.
+            f"$JS.API.CONSUMER.CREATE.{names.stream}.{durable}.{filter_subject}",
             f"$JS.API.CONSUMER.MSG.NEXT.{names.stream}.{durable}",
             f"$JS.ACK.{names.stream}.{durable}.>",
             f"$KV.{names.dedupe_bucket}.{durable}.>",

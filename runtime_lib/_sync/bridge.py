@@ -24,6 +24,8 @@ from runtime_lib._rpc.breaker import BreakerPolicy
 from runtime_lib._rpc.endpoints import EndpointPool
 from runtime_lib._rpc.options import CallOptions
 from runtime_lib._rpc.outgoing import checked_defaults
+from runtime_lib._security.bridge_tls import BridgeTls
+from runtime_lib._security.tls import TlsConfig
 from runtime_lib._sync.client import SyncClientBase
 from runtime_lib._sync.connection import SyncConnection
 from runtime_lib._sync.invoker import SyncInvoker
@@ -37,6 +39,7 @@ class SyncBridge:
     """Sync calls out as ``service`` (the caller name servers see).
 
     Keyword options, as on ``Bridge``: ``registry`` (static), ``call_defaults``, ``breaker``,
+    ``tls`` (mutual TLS: its certificate, and the server must be the service meant),
     ``telemetry``. Close it (``with``, or ``close()``) to close its connections. It belongs to
     the thread that made it (a call from another thread is a ``ConfigError``): a threaded
     server keeps one per thread.
@@ -50,6 +53,7 @@ class SyncBridge:
         call_defaults: CallOptions | None = None,
         breaker: BreakerPolicy | None = None,
         telemetry: TelemetryConfig | None = None,
+        tls: TlsConfig | None = None,
     ) -> None:
         if not service:
             raise ConfigError("a sync bridge needs a service name (the caller name it sends)")
@@ -67,7 +71,9 @@ class SyncBridge:
         self._defaults = checked_defaults(call_defaults)
         self._owner = threading.get_ident()
         self._pool: EndpointPool[SyncConnection] = EndpointPool(
-            breaker or BreakerPolicy(), SyncConnection
+            breaker or BreakerPolicy(),
+            SyncConnection,
+            BridgeTls(tls, service) if tls is not None else None,
         )
         self.telemetry.observe_breakers(self._pool.breaker_states)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import grpc
 from google.protobuf.message import Message
@@ -17,6 +17,9 @@ from runtime_lib._errors import ConnectionFailedError
 from runtime_lib._rpc.options import ReplyMetadata
 from runtime_lib._rpc.transports.base import CONNECT_TIMEOUT, OutgoingCall
 from runtime_lib._rpc.transports.grpcio import CHANNEL_OPTIONS, as_dict, failure, method_stub
+
+if TYPE_CHECKING:
+    from runtime_lib._security.bridge_tls import TargetTls
 
 SyncOutgoing = Message | Iterable[Message]
 """What a sync call sends: one request, or a request stream (client and bidi streaming)."""
@@ -42,9 +45,15 @@ class SyncConnection:
     """One grpcio channel. Its connectivity is followed through ``channel.subscribe`` (grpc's
     own watcher thread), so a connected channel's ``ready`` returns without waiting."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, tls: TargetTls | None = None) -> None:
         self.address = address
-        self.channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+        if tls is None:
+            self.channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+        else:
+            # As the async grpcio transport: the handshake succeeds only if the server's
+            # certificate names the service meant.
+            options = (*CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", tls.server_name))
+            self.channel = grpc.secure_channel(address, tls.grpcio_credentials(), options)
         self._stubs: dict[str, Any] = {}
         self._changed = threading.Condition()
         self._state: grpc.ChannelConnectivity | None = None

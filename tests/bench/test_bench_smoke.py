@@ -63,6 +63,7 @@ def test_help_lists_every_benchmark() -> None:
     names = (
         "codegen",
         "rpc",
+        "mtls",
         "sync",
         "streaming",
         "dataclass",

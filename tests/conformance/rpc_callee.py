@@ -1,6 +1,7 @@
 """A callee process for the RPC conformance runner and the multi-process runtime tests.
 
     python rpc_callee.py ECHO_ROOT SERVICE [--name N] [--nats URL] [--behaviours JSON]
+                         [--tls CERT_DIR] [--access JSON]
 
 Serves the counting Echo handler (tests/runtime/echo_service.py) on a free loopback port, prints
 ``LISTENING host:port`` once ready, and drains and exits on SIGTERM (or when stdin closes, so a
@@ -30,12 +31,18 @@ async def main() -> None:
     parser.add_argument("--name", default=echo_service.SDK)
     parser.add_argument("--nats")
     parser.add_argument("--behaviours", default="{}")
+    parser.add_argument("--tls", type=Path, help="serve with mutual TLS from this sb-certs dir")
+    parser.add_argument("--access", help="AccessPolicy keywords as JSON")
     args = parser.parse_args()
 
     module = echo_service.load(args.echo_root)
     handler = echo_service.make_handler(module, args.name, json.loads(args.behaviours))
     registry = sb.NatsKvRegistry(args.nats, ttl=3.0) if args.nats else None
-    bridge = sb.Bridge(args.service, registry=registry, rpc=sb.RpcConfig(drain_timeout=5.0))
+    tls = sb.TlsConfig.from_dir(args.tls, args.service) if args.tls else None
+    access = sb.AccessPolicy(**json.loads(args.access)) if args.access else None
+    bridge = sb.Bridge(
+        args.service, registry=registry, rpc=sb.RpcConfig(drain_timeout=5.0), tls=tls, access=access
+    )
     bridge.serve(handler)
 
     loop = asyncio.get_running_loop()

@@ -85,7 +85,7 @@ async def _ignore(event: OrderPlaced, ctx: EventContext) -> None:
 
 def test_on_names_the_events_it_knows() -> None:
     with pytest.raises(ConfigError, match="use one of connected, reconnecting, disconnected"):
-        Bridge("orders").on("ready", print)  # type: ignore[arg-type]
+        Bridge("orders").on("ready", print)  # type: ignore[call-overload]
 
 
 async def test_failed_handler_and_dead_letter_are_logged_with_event_and_trace_id(

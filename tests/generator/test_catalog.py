@@ -119,6 +119,8 @@ def test_catalog_of_payment_and_shop_in_a_browser(tmp_path: Path, chromium: str)
     assert "2 amount int64 Amount in minor units (cents)." in charge
     assert "3 charged_at google.protobuf.Timestamp" in charge
     assert "Access policy: not declared" in charge
+    assert "Allowed callers: orders" in dom.words("shop.Payment/Charge")
+    assert "Allowed callers: storefront" in dom.words("shop.Orders/PlaceOrder")
     assert dom.words("payment.v1.Payment/ListCharges").startswith("ListCharges server stream")
     assert dom.words("payment.v1.Payment/LegacyCharge").startswith("LegacyCharge unary deprecated")
 

@@ -55,11 +55,12 @@ def test_schema_describes_the_format_and_marks_extensions() -> None:
     properties = schema["properties"]
     assert set(properties) == {
         *("$schema", "description", "package", "service", "method"),
-        *("input", "output", "methods", "events"),
+        *("input", "output", "methods", "events", "allowedCallers"),
     }
     for key in ("input", "output"):
         assert properties[key]["description"].startswith("ServiceBridge.")
-    for key in ("$schema", "description", "package", "service", "method", "methods", "events"):
+    extensions = ("$schema", "description", "package", "service", "method", "methods", "events")
+    for key in (*extensions, "allowedCallers"):
         assert properties[key]["description"].startswith("Extension.")
 
 

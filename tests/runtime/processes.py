@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,8 @@ def start_callee(
     name: str | None = None,
     nats: str | None = None,
     behaviours: dict[str, Any] | None = None,
+    tls: Path | None = None,
+    access: Mapping[str, Any] | None = None,
     timeout: float = 20.0,
 ) -> Callee:
     args = [sys.executable, str(CALLEE), str(echo_root), service]
@@ -55,6 +58,10 @@ def start_callee(
         args += ["--nats", nats]
     if behaviours:
         args += ["--behaviours", json.dumps(behaviours)]
+    if tls:
+        args += ["--tls", str(tls)]
+    if access:
+        args += ["--access", json.dumps(access)]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(
         args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=REPO

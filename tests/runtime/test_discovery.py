@@ -136,14 +136,18 @@ async def test_failover_when_one_of_three_callees_is_killed_mid_load(
 async def test_a_terminated_callee_drains_and_exits_cleanly(
     echo_root: Path, echo: ModuleType, transport: sb.NetworkTransport
 ) -> None:
-    callee = start_callee(echo_root, "echo", behaviours={"slow": {"sleepMs": 300}})
+    callee = start_callee(echo_root, "echo", behaviours={"slow": {"sleepMs": 2000}})
     try:
         async with sb.Bridge(
             "caller", registry={"echo": [callee.address]}, rpc=sb.RpcConfig(transport=transport)
         ) as caller:
             client = caller.client(echo.CalleeClient, service="echo")
             call = asyncio.create_task(client.slow(pb().Echo(text="last")))
-            await asyncio.sleep(0.1)
+            # Terminate once the handler runs (counted before its sleep), not after a guess;
+            # each stats call is a round trip to the callee.
+            running = 0
+            while not running:
+                running = (await client.stats(pb().Echo(text="slow"))).n
             stopped = asyncio.get_running_loop().run_in_executor(None, callee.terminate)
             assert (await call).text == "last"
             assert await stopped == 0

@@ -130,7 +130,7 @@ class Harness:
             Dispatcher(Admission(sb.AdmissionLimits()), IdempotencyCache(sb.IdempotencyPolicy())),
         )
 
-    def _connect(self, address: str) -> Connection:
+    def _connect(self, address: str, tls: object = None) -> Connection:
         return self.connections[address]
 
     def _resolve(self) -> list[sb.Instance]:

@@ -2,7 +2,7 @@
 
 The clients do what runtime_lib does on the wire (the same subjects, consumer configs and KV
 operations; the runtime's own NatsConsumer pulls), through connections opened with
-:func:`connect_options`, the options the runtime will pass once it is wired.
+:func:`connect_options`, the options a bridge with ``tls=`` connects with.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ import contextlib
 import json
 import ssl
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
 
+import nats.js.errors
 import pytest
 from click.testing import CliRunner
 from nats.aio.client import Client
@@ -23,23 +24,18 @@ from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
     DeliverPolicy,
-    KeyValueConfig,
-    RetentionPolicy,
     StreamConfig,
 )
 
 from runtime_lib._events.names import compile_pattern, subject_for
 from runtime_lib._events.pull_consumer import NatsConsumer, NatsDelivery
 from runtime_lib._nats_server import NatsServer, find_nats_server
-from runtime_lib._security import certs
 from runtime_lib._security.cli import main
 from runtime_lib._security.nats_auth import ADMIN, connect_options, durable_names
 from runtime_lib._security.tls import TlsConfig, TlsFiles
 
-SERVICES = {
-    "payment": {"publishes": ["payment.done"], "subscribes": ["order.placed"]},
-    "orders": {"publishes": ["order.placed"], "subscribes": ["payment.#"]},
-}
+from .conftest import SERVICES, tls_url
+
 ORDERS_DURABLE = durable_names("orders", ["payment.#"])[0]
 PAYMENT_DURABLE = durable_names("payment", ["order.placed"])[0]
 WAIT = 30.0  # an upper bound on waiting for an event, never a measured duration
@@ -76,54 +72,15 @@ class Conn:
                 await task
 
 
-@pytest.fixture
-def broker(cert_dir: Path, tmp_path: Path) -> Iterator[NatsServer]:
-    certs.issue(cert_dir, ADMIN)
-    certs.issue(cert_dir, "intruder")  # from our CA, but no user of the broker
-    services = tmp_path / "services.json"
-    services.write_text(json.dumps(SERVICES))
-    config = tmp_path / "nats.conf"
-    # The config a user gets: sb-certs nats-config.
-    result = CliRunner().invoke(
-        main, ["nats-config", str(services), "--dir", str(cert_dir), "-o", str(config)]
-    )
-    assert result.exit_code == 0, result.output
-    server = NatsServer(store_dir=tmp_path / "store", config_file=config).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def _tls_url(server: NatsServer) -> str:
-    return f"tls://{server.host}:{server.port}"
-
-
 @contextlib.asynccontextmanager
 async def _connect(server: NatsServer, cert_dir: Path, service: str) -> AsyncIterator[Conn]:
     conn = Conn()
     options = connect_options(TlsFiles(TlsConfig.from_dir(cert_dir, service)))
-    await conn.nc.connect(
-        _tls_url(server), error_cb=conn.on_error, allow_reconnect=False, **options
-    )
+    await conn.nc.connect(tls_url(server), error_cb=conn.on_error, allow_reconnect=False, **options)
     try:
         yield conn
     finally:
         await conn.nc.close()
-
-
-@pytest.fixture
-async def provisioned(broker: NatsServer, cert_dir: Path) -> NatsServer:
-    """The streams and buckets, created by the provisioning identity."""
-    async with _connect(broker, cert_dir, ADMIN) as admin:
-        js = admin.nc.jetstream()
-        await js.add_stream(
-            StreamConfig(name="SB_EVENTS", subjects=["sb.ev.>"], retention=RetentionPolicy.INTEREST)
-        )
-        await js.add_stream(StreamConfig(name="SB_DLQ", subjects=["sb.dlq.>"]))
-        await js.create_key_value(KeyValueConfig(bucket="sb_services", history=1, ttl=60))
-        await js.create_key_value(KeyValueConfig(bucket="sb_dedupe", history=1, ttl=60))
-    return broker
 
 
 async def _connect_fails(server: NatsServer, **options: Any) -> str:
@@ -131,7 +88,7 @@ async def _connect_fails(server: NatsServer, **options: Any) -> str:
     nc = Client()
     try:
         await nc.connect(
-            _tls_url(server), allow_reconnect=False, max_reconnect_attempts=0, **options
+            tls_url(server), allow_reconnect=False, max_reconnect_attempts=0, **options
         )
     except Exception as exc:
         return str(exc).lower()
@@ -170,6 +127,7 @@ async def test_a_service_does_what_it_declared(provisioned: NatsServer, cert_dir
         await orders.nc.jetstream().add_consumer(
             "SB_EVENTS",
             ConsumerConfig(
+                name=ORDERS_DURABLE,
                 durable_name=ORDERS_DURABLE,
                 filter_subject=pattern.nats_filter,
                 ack_policy=AckPolicy.EXPLICIT,
@@ -238,9 +196,13 @@ async def test_a_service_cannot_act_beyond_what_it_declared(
         mark = f"$KV.sb_dedupe.{ORDERS_DURABLE}.e1"
         await payment.refused(dedupe.put(f"{ORDERS_DURABLE}.e1", b"1"), mark)
         # Another group's consumer: neither create nor pull it.
-        create = f"$JS.API.CONSUMER.DURABLE.CREATE.SB_EVENTS.{ORDERS_DURABLE}"
-        config = ConsumerConfig(durable_name=ORDERS_DURABLE, filter_subject="sb.ev.>")
-        await payment.refused(js.add_consumer("SB_EVENTS", config), create)
+        wide = ConsumerConfig(
+            name=ORDERS_DURABLE, durable_name=ORDERS_DURABLE, filter_subject="sb.ev.>"
+        )
+        create = f"$JS.API.CONSUMER.CREATE.SB_EVENTS.{ORDERS_DURABLE}.sb.ev.>"
+        await payment.refused(js.add_consumer("SB_EVENTS", wide), create)
+        # Nor its own with a wider filter than it subscribes to (the filter is in the subject).
+        await orders.refused(orders.nc.jetstream().add_consumer("SB_EVENTS", wide), create)
         stolen = NatsConsumer(payment.nc, "SB_EVENTS", ORDERS_DURABLE)
         await stolen.open()
         await payment.refused(
@@ -263,7 +225,27 @@ async def test_a_service_cannot_act_beyond_what_it_declared(
         await payment.denied("sb.ev.>", "subscription")
         await payment.nc.subscribe("_INBOX.orders.>")
         await payment.denied("_INBOX.orders.>", "subscription")
-        assert orders.errors == []
+
+
+async def test_a_rollup_on_its_own_key_cannot_empty_a_bucket(
+    provisioned: NatsServer, cert_dir: Path
+) -> None:
+    async with (
+        _connect(provisioned, cert_dir, "payment") as payment,
+        _connect(provisioned, cert_dir, "orders") as orders,
+    ):
+        theirs = await orders.nc.jetstream().key_value("sb_services")
+        await theirs.put("orders.instance1", b'{"address": "127.0.0.1:2"}')
+        js = payment.nc.jetstream()
+        # Permitted subject (its own key), but the bucket refuses rollups.
+        with pytest.raises(nats.js.errors.ServerError, match="rollup not permitted"):
+            await js.publish(
+                "$KV.sb_services.payment.instance1", b"", headers={"Nats-Rollup": "all"}
+            )
+        info = await orders.nc.jetstream().stream_info(
+            "KV_sb_services", subjects_filter="$KV.sb_services.>"
+        )
+        assert set(info.state.subjects or {}) == {"$KV.sb_services.orders.instance1"}
 
 
 async def test_even_the_provisioning_identity_cannot_purge(

@@ -4,15 +4,14 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 
 from runtime_lib._errors import ConfigError
-from runtime_lib._rpc.transports.base import Connection
+from runtime_lib._rpc.transports.base import Connect
 
 NETWORK = ("grpcio", "grpclib")
 
 
-def connector(name: str) -> Callable[[str], Connection]:
+def connector(name: str) -> Connect:
     """The factory of connections (one per address) of network transport ``name``."""
     if name not in NETWORK:
         raise ConfigError(f"unknown transport {name!r}: use grpcio (the default) or grpclib")
@@ -24,5 +23,5 @@ def connector(name: str) -> Callable[[str], Connection]:
         raise ConfigError(
             f"transport {name!r} needs the grpclib package: pip install 'sb-gen[grpclib]'"
         ) from None
-    factory: Callable[[str], Connection] = module.connect
+    factory: Connect = module.connect
     return factory

@@ -14,8 +14,8 @@ connection.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Awaitable
-from typing import Any, Protocol
+from collections.abc import AsyncIterable, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from google.protobuf.message import Message
 
@@ -24,6 +24,9 @@ from runtime_lib._rpc.context import CallContext
 from runtime_lib._rpc.options import ReplyMetadata, RetryPolicy
 from runtime_lib._rpc.spec import MethodSpec
 from runtime_lib._telemetry.spans import NO_RPC_CLIENT, RpcClientCall
+
+if TYPE_CHECKING:
+    from runtime_lib._security.bridge_tls import TargetTls
 
 CONNECT_TIMEOUT = 5.0
 """The longest any transport waits for a connection, whatever the call's deadline."""
@@ -135,3 +138,7 @@ class Connection(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+Connect = Callable[[str, "TargetTls | None"], Connection]
+"""Makes the connection to an address; with TLS, one that accepts only the service meant."""

@@ -7,7 +7,7 @@ import contextlib
 import operator
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf.message import Message
@@ -17,6 +17,9 @@ from runtime_lib._rpc import wire_errors
 from runtime_lib._rpc.options import ReplyMetadata
 from runtime_lib._rpc.spec import Cardinality, MethodSpec
 from runtime_lib._rpc.transports.base import CONNECT_TIMEOUT, Outgoing, OutgoingCall
+
+if TYPE_CHECKING:
+    from runtime_lib._security.bridge_tls import TargetTls
 
 # Reconnect quickly after a peer restarts, so a half-open probe finds it.
 CHANNEL_OPTIONS = (
@@ -30,9 +33,14 @@ _serialize = operator.methodcaller("SerializeToString")
 
 
 class GrpcioConnection:
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, tls: TargetTls | None = None) -> None:
         self.address = address
-        self.channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        if tls is None:
+            self.channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        else:
+            # The handshake succeeds only if the server's certificate names the service meant.
+            options = (*CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", tls.server_name))
+            self.channel = grpc.aio.secure_channel(address, tls.grpcio_credentials(), options)
         self._stubs: dict[str, Any] = {}
 
     def _stub(self, call: OutgoingCall) -> Any:
@@ -145,4 +153,4 @@ def as_dict(metadata: Any) -> dict[str, str | bytes]:
     return {key: value for key, value in metadata or ()}
 
 
-connect: Callable[[str], GrpcioConnection] = GrpcioConnection
+connect: Callable[[str, TargetTls | None], GrpcioConnection] = GrpcioConnection

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import AsyncIterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import h2.exceptions
 from google.protobuf.message import Message
 from grpclib.client import Channel, Handler, Stream
+from grpclib.config import Configuration
 from grpclib.const import Cardinality as GrpclibCardinality
 from grpclib.const import Status
 from grpclib.encoding.base import StatusDetailsCodecBase
@@ -33,6 +35,9 @@ from runtime_lib._rpc import wire, wire_errors
 from runtime_lib._rpc.options import ReplyMetadata
 from runtime_lib._rpc.spec import Cardinality
 from runtime_lib._rpc.transports.base import CONNECT_TIMEOUT, Outgoing, OutgoingCall
+
+if TYPE_CHECKING:
+    from runtime_lib._security.bridge_tls import TargetTls
 
 _CARDINALITY = {
     Cardinality.UNARY: GrpclibCardinality.UNARY_UNARY,
@@ -61,10 +66,21 @@ def _split(address: str) -> tuple[str, int]:
 
 
 class GrpclibConnection:
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, tls: TargetTls | None = None) -> None:
         self.address = address
         host, port = _split(address)
-        self._channel = Channel(host, port, status_details_codec=_RawDetails())
+        if tls is None:
+            self._channel = Channel(host, port, status_details_codec=_RawDetails())
+        else:
+            # ssl checks the server's certificate against the name of the service meant, not
+            # against the address it was found at.
+            self._channel = Channel(
+                host,
+                port,
+                status_details_codec=_RawDetails(),
+                ssl=tls.ssl_context(),
+                config=Configuration(ssl_target_name_override=tls.server_name),
+            )
         self._protocol: H2Protocol | None = None
 
     def is_ready(self) -> bool:
@@ -80,7 +96,12 @@ class GrpclibConnection:
                 self._channel.__connect__(), min(within, CONNECT_TIMEOUT)
             )
         except (OSError, TimeoutError) as exc:
-            why = "timed out" if isinstance(exc, TimeoutError) else exc.strerror or "refused"
+            if isinstance(exc, ssl.SSLError):
+                why = f"TLS handshake failed: {exc.reason or 'refused'}"
+            elif isinstance(exc, TimeoutError):
+                why = "timed out"
+            else:
+                why = exc.strerror or "refused"
             raise ConnectionFailedError(
                 f"cannot connect to {self.address} ({why})", not_dispatched=True
             ) from None

@@ -1,0 +1,77 @@
+"""mtls: the generated client + handler with mutual TLS vs grpc.aio with the same TLS credentials.
+
+Both servers run in their own processes and present the same ``bench-server`` certificate
+(``sb-certs`` code, a fresh CA per run of the benchmark) through the same reloading server
+credentials; both clients present ``bench-client`` and pin ``bench-server.<trust domain>``.
+What differs is the runtime: the bridge's per-call work, including reading the verified caller
+from the peer certificate.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from bench.clients import AioClient, BenchClient, SbClient
+from bench.generated import Generated, shared
+from bench.procs import rpc_server
+from bench.report import Report, Row, verdict
+from bench.rpc import IN_FLIGHT, Workload, ratio_label, subject_runner
+from bench.runner import Options, alternate
+from bench.stats import Summary, ratio
+from runtime_lib._security import certs
+
+SB = "sb-gen client + handler, mTLS"
+RAW = "grpc.aio stub + servicer, same mTLS credentials"
+TARGET = 1.05
+
+
+def measure(gen: Generated, options: Options, cert_dir: Path) -> dict[str, dict[str, Summary]]:
+    work = Workload.of(options)
+    with (
+        rpc_server("sb-tls", gen, str(cert_dir)) as sb_server,
+        rpc_server("grpcio-tls", gen, str(cert_dir)) as raw_server,
+    ):
+
+        async def sb() -> BenchClient:
+            return await SbClient(gen, sb_server.address, certs=cert_dir).start()
+
+        async def raw() -> BenchClient:
+            return AioClient(gen, raw_server.address, certs=cert_dir)
+
+        return alternate(
+            {SB: subject_runner(sb, work), RAW: subject_runner(raw, work)}, options.runs
+        )
+
+
+def main(options: Options) -> Report:
+    work = Workload.of(options)
+    report = Report.of(
+        "mtls", "RPC with mutual TLS: generated client + handler vs grpc.aio", options
+    )
+    with tempfile.TemporaryDirectory(prefix="sb-bench-certs-") as tmp:
+        cert_dir = Path(tmp)
+        certs.init_ca(cert_dir, "bench.example")
+        for service in ("bench-server", "bench-client"):
+            certs.issue(cert_dir, service)
+        results = measure(shared(), options, cert_dir)
+    ours, peer = results[SB], results[RAW]
+    cases = [
+        ("p50", f"unary p50 latency ({work.sequential} sequential calls)", "µs", False),
+        ("calls/s", f"unary throughput, {IN_FLIGHT} in flight", "calls/s", True),
+    ]
+    for key, case, unit, higher in cases:
+        r = ratio(ours[key], peer[key])
+        # Both targets as "at most 1.05x the cost": latency ratio, or inverse throughput ratio.
+        cost = r if not higher else 1 / r
+        target = f"≤ {TARGET:.2f}x the cost: {verdict(cost <= TARGET)}"
+        report.add(Row(case, SB, ours[key], unit, ratio_label(r, higher), target))
+        report.add(Row(case, RAW, peer[key], unit, "1.00x", ""))
+    report.notes.append(
+        "Servers in their own processes on 127.0.0.1 (bench/rpc_server.py, kinds sb-tls and "
+        "grpcio-tls), the client in this process; subjects alternate each run. Certificates: "
+        "a fresh sb-certs CA and ECDSA P-256 leaves. The sb-gen client uses default call options "
+        "(30 s deadline, request id, retry policy, breaker) and sends its metadata; the grpc.aio "
+        "stub sends none."
+    )
+    return report
