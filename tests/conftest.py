@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +29,21 @@ def hermetic_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
             os.environ.pop(ENV_VAR, None)
         else:
             os.environ[ENV_VAR] = previous
+        _stop_brokers_under(tmp_path_factory.getbasetemp())
+
+
+def _stop_brokers_under(root: Path) -> None:
+    """An embedded broker outlives a test whose last user was killed (-9) or never stopped its
+    bridge: by design it serves the next process. At the end of the session nothing is next, so
+    any nats-server whose store lies in this session's temp folders is stopped."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if args and args[0].endswith(b"nats-server") and str(root).encode() in b" ".join(args):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(cmdline.parent.name), signal.SIGTERM)
 
 
 @pytest.fixture(params=["grpcio", "grpclib"])
