@@ -201,34 +201,23 @@ def _method_handler(
         _set_trailers(context, ctx)
         return reply
 
-    async def server_stream(
-        raw: bytes, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> AsyncIterator[Message]:
-        open_calls.opened(context)
-        ctx: CallContext | None = None
-        try:
-            ctx = _context(route, context, tls)
-            request = _decode(request_class, raw, route.method.path)
-            replies = dispatcher.server_stream(route, request, ctx)
-            async with closing(replies):
-                async for reply in replies:
-                    if not ctx.headers_sent:
-                        await _send_headers(context, ctx)
-                    yield reply
-        except ServiceBridgeError as exc:
-            await _abort(context, ctx, exc)
-        await _send_headers(context, ctx)
-        _set_trailers(context, ctx)
+    bidi = method.cardinality is Cardinality.BIDI_STREAMING
 
-    async def bidi_stream(
-        raw: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]
+    async def reply_stream(
+        raw: Any, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[Message]:
+        """Server-streaming and bidi calls: one body, the request side chosen once per method
+        (gRPC wants an async generator function here, so no wrapper layer per message)."""
         open_calls.opened(context)
         ctx: CallContext | None = None
         try:
             ctx = _context(route, context, tls)
-            requests = _decoded(request_class, raw, route.method.path)
-            replies = dispatcher.bidi_stream(route, requests, ctx)
+            path = route.method.path
+            replies = (
+                dispatcher.bidi_stream(route, _decoded(request_class, raw, path), ctx)
+                if bidi
+                else dispatcher.server_stream(route, _decode(request_class, raw, path), ctx)
+            )
             async with closing(replies):
                 async for reply in replies:
                     if not ctx.headers_sent:
@@ -244,8 +233,8 @@ def _method_handler(
     if method.cardinality is Cardinality.CLIENT_STREAMING:
         return grpc.stream_unary_rpc_method_handler(client_stream, None, encode)
     if method.cardinality is Cardinality.SERVER_STREAMING:
-        return grpc.unary_stream_rpc_method_handler(server_stream, None, encode)
-    return grpc.stream_stream_rpc_method_handler(bidi_stream, None, encode)
+        return grpc.unary_stream_rpc_method_handler(reply_stream, None, encode)
+    return grpc.stream_stream_rpc_method_handler(reply_stream, None, encode)
 
 
 def _decode(cls: type[M], raw: bytes, path: str) -> M:
