@@ -20,18 +20,18 @@ from typing import Any
 import grpc
 
 from runtime_lib._errors import ConfigError
-from runtime_lib._security.identity import PeerIdentityError, dns_name
+from runtime_lib._security.identity import dns_name, service_in
 from runtime_lib._security.nats_auth import connect_options
 from runtime_lib._security.tls import (
     TlsConfig,
     TlsFiles,
     channel_credentials,
-    peer_service,
     server_credentials,
+    verified_names,
 )
 
-# Parsing a certificate costs more than the rest of a call's bookkeeping; a process meets few
-# distinct callers, so the verified PEM -> service name answers are kept (bounded).
+# A caller's service name is a function of its certificate's names alone (verified by gRPC in
+# the handshake); a process meets few distinct callers, so the answers are kept (bounded).
 _MAX_CALLERS = 1024
 
 
@@ -49,23 +49,20 @@ class BridgeTls:
             )
         self.service = service
         self.trust_domain = material.trust_domain
-        self._callers: dict[bytes, str] = {}
+        self._callers: dict[tuple[bytes, ...], str] = {}
 
     def server_credentials(self) -> grpc.ServerCredentials:
         return server_credentials(self.files)
 
     def caller(self, context: grpc.aio.ServicerContext[Any, Any]) -> str:
         """The calling service, from its verified certificate; PeerIdentityError otherwise."""
-        certs = list(context.auth_context().get("x509_pem_cert") or ())
-        if not certs:
-            raise PeerIdentityError("the caller presented no verified certificate")
-        pem = certs[0]
-        name = self._callers.get(pem)
+        names = verified_names(context)
+        name = self._callers.get(names)
         if name is None:
-            name = peer_service(context, self.trust_domain)
+            name = service_in(names, self.trust_domain)
             if len(self._callers) >= _MAX_CALLERS:
                 self._callers.clear()
-            self._callers[pem] = name
+            self._callers[names] = name
         return name
 
     def nats_options(self) -> Mapping[str, Any]:

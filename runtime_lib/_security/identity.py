@@ -8,6 +8,7 @@ checks, since gRPC Python verifies server names by hostname only).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -69,12 +70,20 @@ def trust_domain_of(cert: x509.Certificate) -> str | None:
 
 
 def service_of(cert: x509.Certificate, trust_domain: str) -> str:
-    """The service a leaf certificate identifies, or PeerIdentityError.
+    """The service a leaf certificate identifies, or PeerIdentityError."""
+    return service_in(uri_sans(cert), trust_domain)
+
+
+def service_in(names: Iterable[str | bytes], trust_domain: str) -> str:
+    """The service named by the one SPIFFE ID among a certificate's subject alternative names
+    (``names``: its URI SANs, or as gRPC reports a verified peer, all its SANs), or
+    PeerIdentityError.
 
     SPIFFE allows exactly one URI SAN in an identity document; it must be in ``trust_domain``
     and name a service.
     """
-    uris = [u for u in uri_sans(cert) if u.startswith("spiffe://")]
+    texts = (n.decode("utf-8", "replace") if isinstance(n, bytes) else n for n in names)
+    uris = [u for u in texts if u.startswith("spiffe://")]
     if len(uris) != 1:
         raise PeerIdentityError(f"certificate has {len(uris)} SPIFFE URI SANs, expected one")
     parts = urlsplit(uris[0])

@@ -40,6 +40,7 @@ from runtime_lib._security.certs import CertDir
 from runtime_lib._security.identity import (
     PeerIdentityError,
     dns_name,
+    service_in,
     service_of,
     trust_domain_of,
     uri_sans,
@@ -231,13 +232,20 @@ def target_options(trust_domain: str, service: str) -> list[tuple[str, str]]:
     return [("grpc.ssl_target_name_override", dns_name(trust_domain, service))]
 
 
-def peer_service(context: grpc.aio.ServicerContext[Any, Any], trust_domain: str) -> str:
-    """The service name in the verified client certificate of this call, or PeerIdentityError."""
-    certs = list(context.auth_context().get("x509_pem_cert") or [])
-    if not certs:
+def verified_names(context: grpc.aio.ServicerContext[Any, Any]) -> tuple[bytes, ...]:
+    """The subject alternative names of the client certificate gRPC verified in this call's
+    handshake, or PeerIdentityError.
+
+    ``peer_identities()`` reads them from the connection's auth context as they are;
+    ``auth_context()`` would build a dict of every property, the certificate's PEM included,
+    on each call.
+    """
+    names = context.peer_identities()
+    if not names:
         raise PeerIdentityError("the caller presented no verified certificate")
-    try:
-        cert = x509.load_pem_x509_certificate(certs[0])
-    except ValueError:
-        raise PeerIdentityError("the caller's certificate cannot be parsed") from None
-    return service_of(cert, trust_domain)
+    return tuple(names)
+
+
+def peer_service(context: grpc.aio.ServicerContext[Any, Any], trust_domain: str) -> str:
+    """The service named by the verified client certificate of this call, or PeerIdentityError."""
+    return service_in(verified_names(context), trust_domain)

@@ -75,6 +75,31 @@ async def test_caller_is_the_certificate_and_a_forged_sb_caller_changes_nothing(
     assert reply.text == "orders"
 
 
+async def test_callers_are_told_apart_on_every_call(
+    echo: ModuleType, echo_root: Path, cert_dir: Path, transport: sb.NetworkTransport
+) -> None:
+    # The server keeps the name it read from each certificate: callers taking turns on their
+    # open connections must each stay themselves, call after call.
+    with callee(echo_root, "payment", cert_dir) as payment:
+        async with (
+            tls_bridge("orders", cert_dir, transport) as orders,
+            tls_bridge("billing", cert_dir, transport) as billing,
+        ):
+            clients = [
+                (
+                    bridge.service,
+                    bridge.client(echo.CalleeClient, address=payment.address, service="payment"),
+                )
+                for bridge in (orders, billing)
+            ]
+            seen = [
+                (service, (await client.info(pb().Echo())).text)
+                for _ in range(3)
+                for service, client in clients
+            ]
+    assert seen == [(s, s) for _ in range(3) for s in ("orders", "billing")]
+
+
 async def test_a_client_without_a_certificate_is_refused(
     echo: ModuleType, echo_root: Path, cert_dir: Path, transport: sb.NetworkTransport
 ) -> None:

@@ -19,7 +19,7 @@ from cryptography import x509
 
 from runtime_lib._errors import ConfigError
 from runtime_lib._security import certs
-from runtime_lib._security.identity import PeerIdentityError
+from runtime_lib._security.identity import PeerIdentityError, service_in
 from runtime_lib._security.tls import (
     TlsConfig,
     TlsFiles,
@@ -267,3 +267,15 @@ async def test_caller_of_another_trust_domain_is_refused(cert_dir: Path) -> None
     assert caught.value.details() == (
         "certificate identity spiffe://example.org/service/payment is not in trust domain other.org"
     )
+
+
+def test_service_in_reads_the_spiffe_id_among_all_the_sans_grpc_reports() -> None:
+    # gRPC's peer_identities(): every SAN of the verified certificate, URIs and DNS names mixed.
+    names = [b"spiffe://example.org/service/payment", b"payment.example.org"]
+    assert service_in(names, TRUST_DOMAIN) == "payment"
+    with pytest.raises(PeerIdentityError, match="has 2 SPIFFE URI SANs"):
+        service_in([*names, b"spiffe://example.org/service/orders"], TRUST_DOMAIN)
+    with pytest.raises(PeerIdentityError, match="has 0 SPIFFE URI SANs"):
+        service_in([b"payment.example.org"], TRUST_DOMAIN)
+    with pytest.raises(PeerIdentityError, match="does not name a service"):
+        service_in([b"spiffe://example.org/workload/payment"], TRUST_DOMAIN)
