@@ -4,7 +4,8 @@ Both servers run in their own processes and present the same ``bench-server`` ce
 (``sb-certs`` code, a fresh CA per run of the benchmark) through the same reloading server
 credentials; both clients present ``bench-client`` and pin ``bench-server.<trust domain>``.
 What differs is the runtime: the bridge's per-call work, including reading the verified caller
-from the peer certificate.
+from the peer certificate, and what it puts on the wire (a third subject, the grpc.aio stub sending
+the same deadline and metadata, measures that part alone).
 """
 
 from __future__ import annotations
