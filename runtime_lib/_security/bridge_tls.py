@@ -2,7 +2,8 @@
 
 - :class:`BridgeTls` loads the bridge's files once (a :class:`ConfigError` naming the file if they
   are unusable or name another service), gives the gRPC server its reloading credentials, and
-  reads each call's caller from the verified client certificate (``sb-caller`` is not read).
+  maps a client certificate to its caller: each gRPC call's (``sb-caller`` is not read) and each
+  HTTP request's (``runtime_lib.http``), in one place.
 - :class:`TargetTls` is what a client connection to one service needs: grpcio credentials and
   the ``ssl_target_name_override`` pin, or for grpclib an ``ssl.SSLContext`` and the server name
   to check. A connection made after a rotation uses the rotated files.
@@ -13,26 +14,36 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import Mapping
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from cryptography import x509
+from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
 from runtime_lib._errors import ConfigError
-from runtime_lib._security.identity import PeerIdentityError, dns_name
+from runtime_lib._security.identity import PeerIdentityError, dns_name, service_of
 from runtime_lib._security.nats_auth import connect_options
 from runtime_lib._security.tls import (
     TlsConfig,
     TlsFiles,
+    TlsMaterial,
     channel_credentials,
-    peer_service,
+    peer_certificate,
     server_credentials,
 )
 
 # Parsing a certificate costs more than the rest of a call's bookkeeping; a process meets few
 # distinct callers, so the verified PEM -> service name answers are kept (bounded).
 _MAX_CALLERS = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class _Caller:
+    service: str
+    expires: float  # the certificate's notAfter, as a time.time() value
 
 
 class BridgeTls:
@@ -49,24 +60,59 @@ class BridgeTls:
             )
         self.service = service
         self.trust_domain = material.trust_domain
-        self._callers: dict[bytes, str] = {}
+        self._callers: dict[bytes, _Caller] = {}
+        self._checked_with = material  # the files the cached callers were checked against
+        self._store: Store | None = None
 
     def server_credentials(self) -> grpc.ServerCredentials:
         return server_credentials(self.files)
 
     def caller(self, context: grpc.aio.ServicerContext[Any, Any]) -> str:
-        """The calling service, from its verified certificate; PeerIdentityError otherwise."""
-        certs = list(context.auth_context().get("x509_pem_cert") or ())
-        if not certs:
+        """The calling service, from the certificate gRPC core verified against our CA;
+        PeerIdentityError otherwise."""
+        return self.caller_of(
+            list(context.auth_context().get("x509_pem_cert") or ()), verified=True
+        )
+
+    def caller_of(self, chain: Sequence[bytes], *, verified: bool) -> str:
+        """The service a client certificate chain (PEM, leaf first) identifies; PeerIdentityError
+        if there is none, it is not from our CA, or names no service of our trust domain.
+
+        ``verified``: the TLS layer already checked the chain against this bridge's CA (gRPC
+        core does). Otherwise (an ASGI server's TLS extension) it is checked here: the server's
+        TLS settings are not ours to see, and one trusting another CA would let that CA's
+        certificates name our services.
+        """
+        if not chain:
             raise PeerIdentityError("the caller presented no verified certificate")
-        pem = certs[0]
-        name = self._callers.get(pem)
-        if name is None:
-            name = peer_service(context, self.trust_domain)
+        material = self.files.current
+        if material is not self._checked_with:
+            # New files, perhaps a new CA: what was checked against the old one is checked again.
+            self._callers.clear()
+            self._checked_with, self._store = material, None
+        known = self._callers.get(chain[0])
+        if known is None:
+            known = self._identify(chain, material, verified)
             if len(self._callers) >= _MAX_CALLERS:
                 self._callers.clear()
-            self._callers[pem] = name
-        return name
+            self._callers[chain[0]] = known
+        elif not verified and time.time() >= known.expires:
+            raise PeerIdentityError("the caller's certificate has expired")
+        return known.service
+
+    def _identify(self, chain: Sequence[bytes], material: TlsMaterial, verified: bool) -> _Caller:
+        certs = [peer_certificate(pem) for pem in chain]
+        leaf = certs[0]
+        if not verified:
+            if self._store is None:
+                self._store = Store(x509.load_pem_x509_certificates(material.ca_pem))
+            try:
+                PolicyBuilder().store(self._store).build_client_verifier().verify(leaf, certs[1:])
+            except VerificationError:
+                raise PeerIdentityError(
+                    "the caller's certificate is not issued by this service's CA"
+                ) from None
+        return _Caller(service_of(leaf, self.trust_domain), leaf.not_valid_after_utc.timestamp())
 
     def nats_options(self) -> Mapping[str, Any]:
         """``nats.connect`` keywords, made per connection so rotated files are used."""

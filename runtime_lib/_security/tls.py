@@ -14,7 +14,7 @@
   expected service's DNS SAN (``<service>.<trust domain>``) is pinned with
   ``grpc.ssl_target_name_override``.
 - :func:`peer_service` reads the verified caller's service name from a grpc.aio
-  ``ServicerContext`` (what ``ctx.caller`` will be).
+  ``ServicerContext`` (what ``ctx.caller`` will be); :func:`peer_certificate` parses a peer's PEM.
 """
 
 from __future__ import annotations
@@ -236,8 +236,12 @@ def peer_service(context: grpc.aio.ServicerContext[Any, Any], trust_domain: str)
     certs = list(context.auth_context().get("x509_pem_cert") or [])
     if not certs:
         raise PeerIdentityError("the caller presented no verified certificate")
+    return service_of(peer_certificate(certs[0]), trust_domain)
+
+
+def peer_certificate(pem: bytes) -> x509.Certificate:
+    """A peer's PEM certificate parsed, or PeerIdentityError (never cryptography's ValueError)."""
     try:
-        cert = x509.load_pem_x509_certificate(certs[0])
+        return x509.load_pem_x509_certificate(pem)
     except ValueError:
         raise PeerIdentityError("the caller's certificate cannot be parsed") from None
-    return service_of(cert, trust_domain)
