@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import logging
 import ssl
 import time
 from collections.abc import Mapping, Sequence
@@ -34,6 +35,8 @@ from runtime_lib._security.tls import (
     peer_certificate,
     server_credentials,
 )
+
+log = logging.getLogger("runtime_lib.security")
 
 # Parsing a certificate costs more than the rest of a call's bookkeeping; a process meets few
 # distinct callers, so the verified PEM -> service name answers are kept (bounded).
@@ -66,6 +69,30 @@ class BridgeTls:
 
     def server_credentials(self) -> grpc.ServerCredentials:
         return server_credentials(self.files)
+
+    def server_ssl_context(self) -> ssl.SSLContext:
+        """For an HTTPS server (``runtime_lib.http.uvicorn_tls``): our certificate, and a client
+        certificate from the CA required. Rotated files apply from the next handshake: ssl calls
+        the context's ``sni_callback`` on every handshake (a server name sent or not), which
+        moves the connection to a context made from the new files, as gRPC's fetcher does."""
+        first, made_from = _ssl_context(self.files, ssl.Purpose.CLIENT_AUTH)
+        latest = first
+
+        def pick_up(ssl_object: ssl.SSLObject, _name: str | None, _ctx: ssl.SSLContext) -> None:
+            nonlocal latest, made_from
+            self.files.refresh()
+            if self.files.current is not made_from:
+                try:
+                    latest, made_from = _ssl_context(self.files, ssl.Purpose.CLIENT_AUTH)
+                except ConfigError as exc:
+                    # Caught mid-rotation: this handshake keeps the last good files, the next
+                    # one tries again.
+                    log.warning("TLS files changed but cannot be used yet: %s", exc)
+            if latest is not first:
+                ssl_object.context = latest
+
+        first.sni_callback = pick_up
+        return first
 
     def caller(self, context: grpc.aio.ServicerContext[Any, Any]) -> str:
         """The calling service, from the certificate gRPC core verified against our CA;
@@ -140,26 +167,32 @@ class TargetTls:
     def ssl_context(self) -> ssl.SSLContext:
         """For grpclib: our certificate, the CA, and hostname checking against ``server_name``
         (set by the caller as ``ssl_target_name_override``)."""
-        files = self.bridge.files
-        files.refresh()
-        material = files.current
-        context = ssl.create_default_context(
-            ssl.Purpose.SERVER_AUTH, cadata=material.ca_pem.decode("ascii")
-        )
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context, _ = _ssl_context(self.bridge.files, ssl.Purpose.SERVER_AUTH)
         context.set_alpn_protocols(["h2"])
-        config = files.config
-        # ssl reads keys only from files: between the check above and this read a rotation
-        # may have replaced one of the pair (key first): read again once it is whole.
-        for attempt in range(2):
-            try:
-                context.load_cert_chain(config.cert, config.key)
-            except (OSError, ssl.SSLError) as exc:
-                if attempt == 0 and files.refresh():
-                    continue
-                raise ConfigError(
-                    f"{config.cert}: cannot be loaded with {config.key} ({exc}); "
-                    "the pair may be mid-rotation: issue both again (sb-certs issue)"
-                ) from None
-            break
         return context
+
+
+def _ssl_context(files: TlsFiles, purpose: ssl.Purpose) -> tuple[ssl.SSLContext, TlsMaterial]:
+    """An ``ssl`` context with the current files: our certificate, the peer's required and
+    checked against the CA, TLS 1.2 at least; and the material it was made from."""
+    files.refresh()
+    material = files.current
+    context = ssl.create_default_context(purpose, cadata=material.ca_pem.decode("ascii"))
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.verify_mode = ssl.CERT_REQUIRED  # a server context's default is CERT_NONE
+    config = files.config
+    # ssl reads keys only from files: between the check above and this read a rotation
+    # may have replaced one of the pair (key first): read again once it is whole.
+    for attempt in range(2):
+        try:
+            context.load_cert_chain(config.cert, config.key)
+        except (OSError, ssl.SSLError) as exc:
+            if attempt == 0 and files.refresh():
+                material = files.current
+                continue
+            raise ConfigError(
+                f"{config.cert}: cannot be loaded with {config.key} ({exc}); "
+                "the pair may be mid-rotation: issue both again (sb-certs issue)"
+            ) from None
+        break
+    return context, material

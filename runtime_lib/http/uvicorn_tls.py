@@ -22,11 +22,6 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 import runtime_lib as sb
 from runtime_lib.http.asgi_tls import tls_extension
 
-# What serve() sets from the bridge; given again, the bridge's TLS would be undone.
-_OURS = frozenset(
-    {"http", "ssl_certfile", "ssl_keyfile", "ssl_ca_certs", "ssl_cert_reqs", "ssl_context_factory"}
-)
-
 
 class TlsH11Protocol(H11Protocol):
     """uvicorn's HTTP/1.1 protocol, adding ``scope["extensions"]["tls"]`` to every request of a
@@ -57,35 +52,27 @@ class _WithTls:
 def uvicorn_config(app: Any, bridge: sb.Bridge, **options: Any) -> uvicorn.Config:
     """A ``uvicorn.Config`` for ``app`` serving with ``bridge``'s certificate and requiring a
     client certificate from its CA (a client without one, or with one from another CA, fails the
-    handshake); ``options`` are uvicorn's other settings (``host``, ``port``, ``log_level``...)."""
+    handshake), rotated files applying from the next handshake; ``options`` are uvicorn's other
+    settings (``host``, ``port``, ``log_level``...), but none of its ``ssl_*``."""
     if bridge.tls is None:
         raise sb.ConfigError(
             f"bridge {bridge.service!r} has no tls=: give it Bridge(..., tls=TlsConfig(...)) "
             "to serve HTTPS with client certificates, or run uvicorn directly for plain HTTP"
         )
-    taken = sorted(_OURS & options.keys())
+    # Given too, they would undo the bridge's TLS.
+    taken = sorted(key for key in options if key == "http" or key.startswith("ssl_"))
     if taken:
         raise sb.ConfigError(
             f"uvicorn_config(..., {', '.join(taken)}=...): set from the bridge's TlsConfig; "
             "leave them out"
         )
-    files = bridge.tls.files.config
+    tls = bridge.tls
     return uvicorn.Config(
         app,
         http=TlsH11Protocol,
-        ssl_certfile=files.cert,
-        ssl_keyfile=files.key,
-        ssl_ca_certs=files.ca,
-        ssl_cert_reqs=ssl.CERT_REQUIRED,
-        ssl_context_factory=_at_least_tls12,
+        ssl_context_factory=lambda _config, _default: tls.server_ssl_context(),
         **options,
     )
-
-
-def _at_least_tls12(config: uvicorn.Config, default: Any) -> ssl.SSLContext:
-    context: ssl.SSLContext = default()
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context
 
 
 async def serve(app: Any, bridge: sb.Bridge, **options: Any) -> None:

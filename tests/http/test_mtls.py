@@ -14,6 +14,8 @@ from typing import Annotated, Any
 import httpx
 import pytest
 import uvicorn
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi import Depends, FastAPI
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -148,6 +150,36 @@ async def test_without_a_certificate_from_the_ca_the_handshake_fails(
         async with client(url, cert_dirs.ours / "ca.crt", (cert_dirs.ours, "orders")) as http:
             assert (await http.get("/who", extensions=SNI)).json() == {"caller": "orders"}
     assert seen == ["orders"]
+
+
+async def _served_by(url: str, ca: Path, holder: tuple[Path, str]) -> bytes:
+    """The certificate the server presents to a new connection (DER), once it answered who
+    the caller is."""
+    async with client(url, ca, holder) as http:
+        response = await http.get("/who", extensions=SNI)
+        assert response.json() == {"caller": holder[1]}
+        ssl_object = response.extensions["network_stream"].get_extra_info("ssl_object")
+        der = ssl_object.getpeercert(binary_form=True)
+        assert isinstance(der, bytes)
+        return der
+
+
+async def test_rotated_files_apply_from_the_next_connection(
+    cert_dirs: Certs, front: sb.Bridge
+) -> None:
+    config = uvicorn_config(front_app(front, []), front, lifespan="off", log_level="warning")
+    ca, orders = cert_dirs.ours / "ca.crt", (cert_dirs.ours, "orders")
+    async with serving(config) as url:
+        before = await _served_by(url, ca, orders)
+        certs.issue(cert_dirs.ours, "front")  # what sb-certs renew does: new key, new certificate
+        certs.issue(cert_dirs.ours, "orders")
+        after = await _served_by(url, ca, orders)
+        async with client(url, ca, None) as http:
+            with pytest.raises(httpx.TransportError):
+                await http.get("/who", extensions=SNI)
+    rotated = x509.load_pem_x509_certificate((cert_dirs.ours / "front.crt").read_bytes())
+    assert before != after
+    assert after == rotated.public_bytes(Encoding.DER)
 
 
 async def test_a_forged_identity_header_changes_nothing(cert_dirs: Certs, front: sb.Bridge) -> None:
