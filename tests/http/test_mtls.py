@@ -6,6 +6,7 @@ from the CA does not get through the handshake."""
 from __future__ import annotations
 
 import ssl
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from starlette.responses import JSONResponse
 import runtime_lib as sb
 import runtime_lib.http as sb_http
 from runtime_lib._security import certs
+from runtime_lib._security.identity import PeerIdentityError
 from runtime_lib.http.uvicorn_tls import TlsH11Protocol, uvicorn_config
 
 from .serving import serving
@@ -267,3 +269,18 @@ def test_serving_with_tls_needs_a_bridge_on_tls_and_keeps_its_settings(cert_dirs
         uvicorn_config(FastAPI(), secured, ssl_cert_reqs=ssl.CERT_NONE)
     with pytest.raises(sb.ConfigError, match="allowed_callers\\('Orders'\\)"):
         sb_http.allowed_callers("Orders")
+
+
+def test_a_remembered_certificate_is_refused_once_it_expires(
+    cert_dirs: Certs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Identities are cached per certificate; a server that does not check expiry itself (one
+    whose connection outlived the certificate) still gets no caller from an expired one."""
+    front = sb.Bridge("front", tls=sb.TlsConfig.from_dir(cert_dirs.ours, "front"), events="memory")
+    assert front.tls is not None
+    pem = (cert_dirs.ours / "orders.crt").read_bytes()
+    assert front.tls.caller_of([pem], verified=False) == "orders"
+    expiry = x509.load_pem_x509_certificate(pem).not_valid_after_utc.timestamp()
+    monkeypatch.setattr(time, "time", lambda: expiry)  # the moment it expires
+    with pytest.raises(PeerIdentityError, match="expired"):
+        front.tls.caller_of([pem], verified=False)
