@@ -1,7 +1,7 @@
 """The Books service: implements the generated BooksHandler, serves it over gRPC and announces
 each added book (``book.added``) to a subscriber in the same process.
 
-python books.py 127.0.0.1:50061
+python books.py 127.0.0.1:50061 CERT_DIR
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from pathlib import Path
 
 import runtime_lib as sb
 
@@ -37,8 +38,10 @@ async def announce(event: BookAdded, ctx: sb.EventContext) -> None:
     print(f"books: new book {event.book_id}: {event.title}", flush=True)
 
 
-async def main(address: str) -> None:
-    bridge = sb.Bridge("books", listen=address, events="memory")
+async def main(address: str, certs: Path) -> None:
+    # Mutual TLS: only services with a certificate from the CA in certs/ may call.
+    tls = sb.TlsConfig.from_dir(certs, "books")
+    bridge = sb.Bridge("books", listen=address, events="memory", tls=tls)
     bridge.serve(Books(bridge))
     bridge.subscribe(BookAdded, announce)
     stop = asyncio.Event()
@@ -51,4 +54,4 @@ async def main(address: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1]))
+    asyncio.run(main(sys.argv[1], Path(sys.argv[2])))

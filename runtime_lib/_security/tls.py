@@ -14,7 +14,7 @@
   expected service's DNS SAN (``<service>.<trust domain>``) is pinned with
   ``grpc.ssl_target_name_override``.
 - :func:`peer_service` reads the verified caller's service name from a grpc.aio
-  ``ServicerContext`` (what ``ctx.caller`` will be).
+  ``ServicerContext`` (what ``ctx.caller`` will be); :func:`peer_certificate` parses a peer's PEM.
 """
 
 from __future__ import annotations
@@ -249,3 +249,11 @@ def verified_names(context: grpc.aio.ServicerContext[Any, Any]) -> tuple[bytes, 
 def peer_service(context: grpc.aio.ServicerContext[Any, Any], trust_domain: str) -> str:
     """The service named by the verified client certificate of this call, or PeerIdentityError."""
     return service_in(verified_names(context), trust_domain)
+
+
+def peer_certificate(pem: bytes) -> x509.Certificate:
+    """A peer's PEM certificate parsed, or PeerIdentityError (never cryptography's ValueError)."""
+    try:
+        return x509.load_pem_x509_certificate(pem)
+    except ValueError:
+        raise PeerIdentityError("the caller's certificate cannot be parsed") from None

@@ -31,12 +31,17 @@ def client_for(
     address: str | None = None,
 ) -> C:
     """The bridge's ``client_class`` for ``service`` (or ``address``), built once per app."""
+    return clients_of(request).get(client_class, service, address)
+
+
+def clients_of(request: HTTPConnection) -> ClientCache:
+    """The clients :class:`BridgeMiddleware` put in the request; ConfigError without it."""
     clients = request.scope.get(CLIENTS_SCOPE_KEY)
     if not isinstance(clients, ClientCache):
         raise sb.ConfigError(
             f"{request.url.path}: no bridge in this request; add BridgeMiddleware to the app"
         )
-    return clients.get(client_class, service, address)
+    return clients
 
 
 def client(

@@ -9,6 +9,13 @@ Per request: a SERVER span that continues an incoming W3C ``traceparent``, named
 ``http.server.request.duration`` and ``http.server.active_requests`` metrics; and a deadline
 (``sb-timeout-ms``, else ``default_timeout``) that every call made through the bridge while the
 request is handled inherits. A malformed ``sb-timeout-ms`` is refused with 400.
+
+With a bridge on TLS (``Bridge(..., tls=...)``), the caller is the service named by the client
+certificate the server reports in the ASGI TLS extension (:mod:`runtime_lib.http.uvicorn_tls`
+adds it to uvicorn), checked against the bridge's CA and mapped by the code that names RPC
+callers; route code reads it with :func:`runtime_lib.http.caller`. A certificate that names no
+service of the trust domain, or is not from the CA, is refused with 403. No header is read for
+it: a header is what any client sends.
 """
 
 from __future__ import annotations
@@ -23,8 +30,10 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 import runtime_lib as sb
 from runtime_lib._rpc import deadline as rpc_deadline
+from runtime_lib._security.identity import PeerIdentityError
 from runtime_lib._telemetry.propagation import extract_headers
 from runtime_lib.http import semconv
+from runtime_lib.http.asgi_tls import client_chain
 from runtime_lib.http.client_cache import ClientCache
 from runtime_lib.http.problem import error_body, http_status
 from runtime_lib.http.request_deadline import deadline_from
@@ -36,6 +45,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 CLIENTS_SCOPE_KEY = "sb.clients"
+CALLER_SCOPE_KEY = "sb.caller"
 
 
 class BridgeMiddleware:
@@ -57,6 +67,17 @@ class BridgeMiddleware:
             await self.app(scope, receive, send)
             return
         scope[CLIENTS_SCOPE_KEY] = self.clients
+        caller = None
+        tls = self.bridge.tls
+        if tls is not None:
+            chain = client_chain(scope)
+            if chain:
+                try:
+                    caller = tls.caller_of(chain)
+                except PeerIdentityError as exc:
+                    await _refuse(send, exc)
+                    return
+        scope[CALLER_SCOPE_KEY] = caller
         headers = {
             key.decode("latin-1").lower(): value.decode("latin-1")
             for key, value in scope.get("headers", ())
@@ -67,6 +88,8 @@ class BridgeMiddleware:
             await _refuse(send, exc)
             return
         attributes = semconv.request_attributes(scope, headers)
+        if caller is not None:
+            attributes["sb.caller"] = caller  # as on the server span of an RPC
         method = attributes["http.request.method"]
         span = (
             self._tracer.start_span(
@@ -136,7 +159,7 @@ class BridgeMiddleware:
         span.end()
 
 
-async def _refuse(send: Send, error: sb.BadRequestError) -> None:
+async def _refuse(send: Send, error: sb.ServiceBridgeError) -> None:
     await send(
         {
             "type": "http.response.start",

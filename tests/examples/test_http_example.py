@@ -1,5 +1,6 @@
 """examples/http: a FastAPI front with the middleware, a hand-written route and the generated
-gateway mounted at /api, in front of the Books service, as processes; its code type-checks."""
+gateway mounted at /api, in front of the Books service, as processes on mutual TLS (the caller
+named by its certificate, a client without one refused); its code type-checks."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ def test_http_example_runs_end_to_end() -> None:
     )
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
+    assert "client: without a certificate -> refused by the TLS handshake" in out
+    assert 'client: GET /whoami -> 200 {"caller": "shop"}' in out
     book = '{"author": "Herbert", "id": "b1", "title": "Dune"}'
     assert f"client: POST /api/v1/books -> 200 {book}" in out
     assert f"client: GET /api/v1/books/b1 -> 200 {book}" in out
