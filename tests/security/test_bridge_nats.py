@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,7 @@ from .conftest import TRUST_DOMAIN, Endpoint, tls_url, write_services
 pytestmark = pytest.mark.timeout(120)
 
 WAIT = 60.0  # an upper bound on waiting for an event, never a measured duration
+REPO = Path(__file__).parents[2]
 
 
 def bridge(service: str, cert_dir: Path, broker: Endpoint, data_dir: Path) -> sb.Bridge:
@@ -96,6 +99,31 @@ async def test_bridges_with_tls_share_a_secured_embedded_broker(tmp_path: Path) 
         await plain.stop()
     assert received == [("o-1", "orders")]
     assert (cert_dir / "nats.crt").exists() and (cert_dir / f"{ADMIN}.crt").exists()
+
+
+async def test_processes_share_the_secured_embedded_broker(cert_dir: Path, tmp_path: Path) -> None:
+    """payment's process starts (and provisions) the broker; orders, in this one, joins it."""
+    write_services(cert_dir)
+    shared = tmp_path / "data"
+    subscriber = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "tests.security.proc_tls_subscriber", str(cert_dir), str(shared)],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert subscriber.stdout is not None
+        line = await asyncio.wait_for(subscriber.stdout.readline(), WAIT)
+        assert line.decode().strip() == "ready"
+        async with embedded_bridge("orders", cert_dir, shared) as orders:
+            await orders.publish(OrderPlaced(order_id="o-7"))
+            out, err = await asyncio.wait_for(subscriber.communicate(), WAIT)
+        assert out.decode().strip() == "got o-7 orders", err.decode()
+    finally:
+        if subscriber.returncode is None:
+            subscriber.kill()
+            await subscriber.wait()
 
 
 async def test_the_embedded_broker_names_what_it_is_missing(tmp_path: Path) -> None:
