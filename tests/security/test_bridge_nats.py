@@ -151,3 +151,18 @@ async def test_the_embedded_broker_names_what_it_is_missing(tmp_path: Path) -> N
 
 async def on_nothing(event: OrderPlaced, ctx: sb.EventContext) -> None:
     del event, ctx
+
+
+async def test_a_bridge_with_tls_does_not_join_a_plaintext_embedded_broker(
+    cert_dir: Path, tmp_path: Path
+) -> None:
+    write_services(cert_dir)
+    shared = tmp_path / "data"
+    plain = sb.Bridge("audit", data_dir=shared)
+    plain.subscribe(OrderPlaced, on_nothing)
+    async with plain:
+        secured = embedded_bridge("payment", cert_dir, shared)
+        secured.subscribe(OrderPlaced, on_nothing)
+        with pytest.raises(sb.ConfigError, match="runs without TLS"):
+            await secured.start()
+        await secured.stop()
