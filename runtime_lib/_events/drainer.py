@@ -21,6 +21,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Sequence
+from dataclasses import replace
 from typing import Protocol, runtime_checkable
 
 from runtime_lib._events.backoff import LADDER, ladder_delay
@@ -57,8 +58,11 @@ class Drainer:
         ladder: Sequence[float] = DRAIN_LADDER,
         idle_poll: float = 1.0,
         depth: int = 4,
+        publisher: str = "",
     ) -> None:
         self._outbox = outbox
+        # For buses shared by several services (memory); a NatsBus publishes as its own service.
+        self._publisher = publisher
         self._bus = bus
         self._batch_bus = bus if isinstance(bus, BatchBus) else None
         self._batch = batch
@@ -128,7 +132,11 @@ class Drainer:
                 return _resolved([exc] * len(rows))
         timeout = self._publish_timeout
         return asyncio.gather(
-            *(self._bus.publish(row.envelope, timeout) for row in rows), return_exceptions=True
+            *(
+                self._bus.publish(replace(row.envelope, publisher=self._publisher), timeout)
+                for row in rows
+            ),
+            return_exceptions=True,
         )
 
     def _settle(self, rows: list[OutboxRow], results: Results) -> concurrent.futures.Future[None]:

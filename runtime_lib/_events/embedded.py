@@ -11,6 +11,11 @@ Everything here is the owner's only (0700 folders, 0600 files): the store holds 
 When ``server.json`` names a ``nats-server`` that is alive but does not answer on its address,
 ``acquire`` fails with an error naming both instead of starting a second, private broker (whose
 subscribers would never see the others' events).
+
+With a :class:`BrokerSecurity` (bridges with ``tls=``) the server is started from its config
+(TLS, one user per service, their permissions; written to ``<data_dir>/nats/nats.conf``) and
+provisioned before the lock is let go, so no process ever joins a broker without its streams.
+Secured and plaintext bridges cannot share a broker: joining the other kind is a ConfigError.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import signal
 import socket
@@ -25,10 +31,25 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 from runtime_lib._errors import ConfigError
 from runtime_lib._nats_server import NatsServer
 from runtime_lib._private_files import open_private, private_dir, write_private
+
+log = logging.getLogger("runtime_lib.events")
+
+
+class BrokerSecurity(Protocol):
+    """What a secured embedded broker is started with (``runtime_lib._security``)."""
+
+    def server_config(self) -> str:
+        """The nats-server config text; ConfigError naming the file at fault."""
+        ...
+
+    def provision(self, url: str) -> None:
+        """Create the streams and buckets on the broker just started at ``url`` (blocking)."""
+        ...
 
 
 @contextlib.contextmanager
@@ -82,8 +103,9 @@ def _listening(host: str, port: int) -> bool:
 class EmbeddedNats:
     """``acquire()`` returns the URL of the shared server; ``release()`` gives it back."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, security: BrokerSecurity | None = None) -> None:
         self.root = data_dir / "nats"
+        self._security = security
         self._server: NatsServer | None = None
         # pid.token: one process may hold several users (two runtimes in one process).
         self._user_file = self.root / "users" / f"{os.getpid()}.{uuid.uuid4().hex[:8]}"
@@ -92,36 +114,88 @@ class EmbeddedNats:
     def state_file(self) -> Path:
         return self.root / "server.json"
 
+    @property
+    def config_file(self) -> Path:
+        return self.root / "nats.conf"
+
     def acquire(self, timeout: float = 10.0) -> str:
         with _locked(self.root):
             url = self._running_url()
             if url is None:
-                server = NatsServer(store_dir=self.root / "store").start(timeout)
-                assert server.process is not None
-                self._server = server
-                state = {"pid": server.process.pid, "host": server.host, "port": server.port}
-                write_private(self.state_file, json.dumps(state))
-                url = server.url
+                url = self._start(timeout)
             private_dir(self._user_file.parent)
             write_private(self._user_file, "")
             return url
+
+    def _start(self, timeout: float) -> str:
+        security = self._security
+        config_file = None
+        if security is not None:
+            config_file = self.config_file
+            write_private(config_file, security.server_config())
+        server = NatsServer(store_dir=self.root / "store", config_file=config_file).start(timeout)
+        assert server.process is not None
+        url = f"tls://{server.host}:{server.port}" if security is not None else server.url
+        if security is not None:
+            try:
+                security.provision(url)
+            except BaseException:
+                server.stop()
+                raise
+        self._server = server
+        state = {
+            "pid": server.process.pid,
+            "host": server.host,
+            "port": server.port,
+            "tls": security is not None,
+        }
+        write_private(self.state_file, json.dumps(state))
+        return url
 
     def _running_url(self) -> str | None:
         try:
             state = json.loads(self.state_file.read_text())
             pid, host, port = int(state["pid"]), str(state["host"]), int(state["port"])
+            tls = bool(state.get("tls", False))
         except (OSError, ValueError, KeyError):
             return None
         if not (_alive(pid) and _is_nats_server(pid)):
             return None  # gone (or its pid reused): start a new one
         if _listening(host, port):
-            return f"nats://{host}:{port}"
+            self._check_joinable(pid, tls)
+            return f"tls://{host}:{port}" if tls else f"nats://{host}:{port}"
         raise ConfigError(
             f"the embedded broker in {self.state_file} (nats-server pid {pid}) does not answer"
             f" on {host}:{port}, so this process cannot join the broker the others use. Stop"
             f" that nats-server (kill {pid}) to let the next process start a fresh one, or point"
             f" this one elsewhere (data_dir= / SB_DATA_DIR, or events='nats://...')"
         )
+
+    def _check_joinable(self, pid: int, tls: bool) -> None:
+        security = self._security
+        if tls and security is None:
+            raise ConfigError(
+                f"the embedded broker in {self.state_file} (nats-server pid {pid}) requires TLS,"
+                " started by a bridge with tls=; give this bridge its certificate too"
+                " (tls=TlsConfig.from_dir(<certs>, <service>)), or another data_dir"
+            )
+        if not tls and security is not None:
+            raise ConfigError(
+                f"the embedded broker in {self.state_file} (nats-server pid {pid}) runs without"
+                " TLS, started by a bridge without tls=; this bridge will not use it. Stop the"
+                " processes using it so the next starts it with TLS, or use another data_dir"
+            )
+        if security is not None:
+            wanted = security.server_config()  # also: is this service in the file at all?
+            with contextlib.suppress(OSError):
+                if self.config_file.read_text() != wanted:
+                    log.warning(
+                        "the embedded broker (nats-server pid %d) runs with permissions older"
+                        " than the services file: services added or changed since may be"
+                        " refused until it restarts (stop every process using %s)",
+                        pid,
+                        self.root.parent,
+                    )
 
     def release(self, timeout: float = 10.0) -> None:
         with _locked(self.root):

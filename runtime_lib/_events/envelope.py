@@ -119,6 +119,9 @@ class EventEnvelope:
     contract_hash: str = ""
     trace_headers: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
+    # The publishing service, from the subject it arrived on (not a header: the broker's
+    # permissions vouch for the subject, nothing vouches for a header). "" when unknown.
+    publisher: str = ""
 
     @property
     def occurred_at(self) -> datetime:
@@ -171,7 +174,9 @@ class EventEnvelope:
         )
 
     @classmethod
-    def from_headers(cls, headers: dict[str, str], payload: bytes) -> EventEnvelope:
+    def from_headers(
+        cls, headers: dict[str, str], payload: bytes, publisher: str = ""
+    ) -> EventEnvelope:
         """Rebuild an envelope; ValidationError when the id or name header is missing."""
         try:
             event_id = headers[H_ID]
@@ -204,4 +209,5 @@ class EventEnvelope:
             contract_hash=headers.get(H_CONTRACT, ""),
             trace_headers=trace,
             headers=user,
+            publisher=publisher,
         )

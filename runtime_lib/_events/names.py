@@ -1,9 +1,13 @@
 """Event names, subscription patterns and their NATS subjects.
 
 A name is dot-separated segments of ``[a-z0-9_-]``. A pattern is a name whose segments may also be
-``*`` (exactly one segment) or ``#`` (zero or more segments). On NATS every event subject ends with
-a sentinel token (``sb.ev.order.placed._``) because NATS ``>`` never matches zero tokens: with the
-sentinel, ``order.#`` becomes ``sb.ev.order.>`` and still matches ``order`` itself.
+``*`` (exactly one segment) or ``#`` (zero or more segments).
+
+On NATS an event's subject is ``sb.ev.<name>.<publisher>``: the last token is the publishing
+service (:func:`service_token`). A broker that permits each service only its own token
+(docs/security.md) vouches for it, so subscribers can trust it. It also keeps ``#`` working: NATS
+``>`` never matches zero tokens, but with a token after the name ``order.#`` becomes
+``sb.ev.order.>`` and still matches ``order`` itself.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ NAME_RE = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
 _SEGMENT_RE = re.compile(r"^[a-z0-9_-]+$")
 
 SUBJECT_PREFIX = "sb.ev"
-SENTINEL = "_"
+_PREFIX_DOT = SUBJECT_PREFIX + "."
+# What subjects ended with before they named the publisher: such events have no known publisher.
+_UNNAMED = "_"
 
 
 def validate_name(name: str) -> str:
@@ -30,8 +36,24 @@ def validate_name(name: str) -> str:
     return name
 
 
-def subject_for(name: str) -> str:
-    return f"{SUBJECT_PREFIX}.{name}.{SENTINEL}"
+def service_token(service: str) -> str:
+    """The service name as one NATS token: the publisher in subjects, consumer names, DLQ
+    subjects. Under TLS service names are DNS labels, so the token is the name itself."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", service)[:64] or "service"
+
+
+def subject_for(name: str, publisher: str) -> str:
+    """``sb.ev.<name>.<publisher>``; ``publisher`` is a :func:`service_token`."""
+    return f"{_PREFIX_DOT}{name}.{publisher}"
+
+
+def parse_subject(subject: str) -> tuple[str, str]:
+    """(event name, publisher) of an event subject; ``""`` for the publisher of an event
+    published before subjects named it. ValueError when ``subject`` is no event subject."""
+    name, dot, publisher = subject.rpartition(".")
+    if not (dot and name.startswith(_PREFIX_DOT) and len(name) > len(_PREFIX_DOT)):
+        raise ValueError(f"{subject!r} is not an event subject (sb.ev.<name>.<publisher>)")
+    return name[len(_PREFIX_DOT) :], "" if publisher == _UNNAMED else publisher
 
 
 @dataclass(frozen=True)
@@ -57,7 +79,7 @@ class Pattern:
             if segment == "#":
                 return ".".join([*tokens, ">"])
             tokens.append(segment)
-        return ".".join([*tokens, SENTINEL])
+        return ".".join([*tokens, "*"])  # from any publisher
 
 
 @lru_cache(maxsize=1024)

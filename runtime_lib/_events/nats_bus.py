@@ -32,12 +32,13 @@ from runtime_lib._events.bus import ConsumerSpec, DeadLetter, Delivery, PublishR
 from runtime_lib._events.dead_letters import read_dead_letters, write_dead_letter
 from runtime_lib._events.dedupe import DedupeMarks
 from runtime_lib._events.envelope import H_NATS_MSG_ID, EventEnvelope
-from runtime_lib._events.names import subject_for
+from runtime_lib._events.names import service_token, subject_for
 from runtime_lib._events.nats_config import NatsConfig, NatsTls
 from runtime_lib._events.pub_acks import PubAckBatcher
 from runtime_lib._events.pull_consumer import NatsConsumer
 from runtime_lib._events.streams import ensure_streams
 from runtime_lib._lifecycle import Lifecycle, NatsWatch
+from runtime_lib._nats_connect import connect_nats
 
 if TYPE_CHECKING:
     from runtime_lib._events.outbox import OutboxRow
@@ -49,11 +50,16 @@ log = logging.getLogger("runtime_lib.events")
 
 class NatsBus:
     """``tls``: connect with the service's certificate (``Bridge(tls=...)``); the streams must
-    then exist already (created by the provisioning identity: a service may only look them up)."""
+    then exist already (created by the provisioning identity: a service may only look them up).
+    ``publisher``: the service whose events this bus publishes (default ``config.name``); it is
+    the last token of their subjects."""
 
-    def __init__(self, config: NatsConfig, tls: NatsTls | None = None) -> None:
+    def __init__(
+        self, config: NatsConfig, tls: NatsTls | None = None, *, publisher: str | None = None
+    ) -> None:
         self.config = config
         self._tls = tls
+        self.publisher = service_token(config.name if publisher is None else publisher)
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._batcher: PubAckBatcher | None = None
@@ -89,7 +95,7 @@ class NatsBus:
         watched.setdefault("error_cb", error)
         try:
             self._nc = await asyncio.wait_for(
-                nats.connect(
+                connect_nats(
                     config.url,
                     name=config.name or None,
                     connect_timeout=max(1, round(config.connect_timeout)),
@@ -101,10 +107,12 @@ class NatsBus:
                 ),
                 config.connect_timeout * 2,
             )
+        except ConfigError:
+            raise
         except Exception as exc:
             raise ConnectionFailedError(f"cannot connect to NATS at {config.url}: {exc}") from exc
         self._js = self._nc.jetstream(timeout=config.request_timeout)
-        self._batcher = PubAckBatcher(self._nc)
+        self._batcher = PubAckBatcher(self._nc, self.publisher)
         if watch is not None:
             watch.closing = False
             watch.connected()
@@ -127,7 +135,10 @@ class NatsBus:
         headers[H_NATS_MSG_ID] = envelope.msg_id
         try:
             await self.js.publish(
-                subject_for(envelope.name), envelope.payload, timeout=timeout_s, headers=headers
+                subject_for(envelope.name, self.publisher),
+                envelope.payload,
+                timeout=timeout_s,
+                headers=headers,
             )
         except (nats.errors.MaxPayloadError, nats.js.errors.BadRequestError) as exc:
             raise PublishRejected(str(exc) or type(exc).__name__) from exc

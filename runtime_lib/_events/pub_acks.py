@@ -75,8 +75,9 @@ def pub_ack_result(msg: Msg) -> BaseException | None:
 class PubAckBatcher:
     """Sends drained batches on one connection; ``send_batch`` is :class:`BatchBus`'s method."""
 
-    def __init__(self, nc: Client) -> None:
+    def __init__(self, nc: Client, publisher: str) -> None:
         self._nc = nc
+        self._publisher = publisher
         self._ack_prefix = ""
         self._ack_tokens = itertools.count()
         self._acks: dict[str, tuple[_AckBatch, int]] = {}
@@ -106,7 +107,7 @@ class PubAckBatcher:
             headers[H_NATS_MSG_ID] = headers.get(H_IDEMPOTENCY_KEY) or headers[H_ID]
             subject = subjects.get(row.name)
             if subject is None:
-                subject = subjects[row.name] = subject_for(row.name)
+                subject = subjects[row.name] = subject_for(row.name, self._publisher)
             token = str(next(self._ack_tokens))
             acks[token] = (batch, index)
             tokens.append(token)

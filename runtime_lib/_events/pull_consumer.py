@@ -16,6 +16,7 @@ from nats.aio.subscription import Subscription
 
 from runtime_lib._events.bus import Delivery
 from runtime_lib._events.envelope import EventEnvelope
+from runtime_lib._events.names import parse_subject
 
 log = logging.getLogger("runtime_lib.events")
 
@@ -124,7 +125,12 @@ class NatsConsumer:
         out: list[Delivery] = []
         for msg in msgs:
             try:
-                envelope = EventEnvelope.from_headers(msg.headers or {}, msg.data)
+                name, publisher = parse_subject(msg.subject)
+                envelope = EventEnvelope.from_headers(msg.headers or {}, msg.data, publisher)
+                if envelope.name != name:
+                    # The subject is what the broker permitted; a header naming another event
+                    # would pass this one off as it.
+                    raise ValueError(f"its header names event {envelope.name!r}")
             except Exception as exc:
                 log.warning("dropping a message that is not an event on %s: %s", msg.subject, exc)
                 await msg.term()

@@ -24,12 +24,12 @@ from runtime_lib._events.config import Broker, EventsConfig
 from runtime_lib._events.context import EventContext
 from runtime_lib._events.data_dir import resolve_data_dir
 from runtime_lib._events.drainer import DRAIN_LADDER, Drainer
-from runtime_lib._events.embedded import EmbeddedNats
+from runtime_lib._events.embedded import BrokerSecurity, EmbeddedNats
 from runtime_lib._events.envelope import EventEnvelope, encode_headers, is_reserved_header
 from runtime_lib._events.event_type import E, EventType, check_event
 from runtime_lib._events.filters import PayloadFilter
 from runtime_lib._events.memory_bus import shared_memory_bus
-from runtime_lib._events.names import compile_pattern, validate_name
+from runtime_lib._events.names import compile_pattern, service_token, validate_name
 from runtime_lib._events.nats_bus import NatsBus, NatsConfig
 from runtime_lib._events.nats_config import NatsTls
 from runtime_lib._events.outbox import Outbox, OutboxAdmin
@@ -38,7 +38,6 @@ from runtime_lib._events.subscriber import (
     Subscribers,
     SubscriberSettings,
     Subscription,
-    group_token,
 )
 from runtime_lib._ids import new_event_id
 from runtime_lib._lifecycle import ConnectionObserver, Lifecycle
@@ -69,6 +68,7 @@ class EventsRuntime:
         telemetry: Telemetry = DISABLED,
         lifecycle: Lifecycle | None = None,
         nats_tls: NatsTls | None = None,
+        broker_security: BrokerSecurity | None = None,
     ) -> None:
         config = events if isinstance(events, EventsConfig) else EventsConfig(broker=events)
         self.service = service
@@ -85,7 +85,7 @@ class EventsRuntime:
         self._drain_batch = drain_batch
         self._publish_timeout = publish_timeout
         self._stop_timeout = stop_timeout
-        self._group = group_token(service)
+        self._group = service_token(service)
         self._message_types: dict[str, type[Message]] = {}
         self._event_names: dict[type[EventType], str] = {}
         self._pending: list[Subscription] = []
@@ -99,6 +99,7 @@ class EventsRuntime:
         self._telemetry = telemetry
         self._lifecycle = lifecycle
         self._nats_tls = nats_tls
+        self._broker_security = broker_security
         telemetry.observe_outbox(self._outbox_stats)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -128,6 +129,7 @@ class EventsRuntime:
                 batch=self._drain_batch,
                 publish_timeout=self._publish_timeout,
                 ladder=self._drain_ladder,
+                publisher=self._group,
             )
             self._drainer.start()
             self._subscribers = Subscribers(
@@ -180,13 +182,16 @@ class EventsRuntime:
         if config == "memory":
             return shared_memory_bus()
         if config == "embedded":
-            self._embedded = EmbeddedNats(self.data_dir)
-            url = await asyncio.to_thread(self._embedded.acquire)
-            return NatsBus(NatsConfig(url=url, name=self.service))
+            security = self._broker_security
+            embedded = EmbeddedNats(self.data_dir, security)
+            url = await asyncio.to_thread(embedded.acquire)
+            self._embedded = embedded  # released by stop() only once acquired
+            tls = self._nats_tls if security is not None else None
+            return NatsBus(NatsConfig(url=url, name=self.service), tls)
         if isinstance(config, str):  # a URL: EventsConfig checked it
             return NatsBus(NatsConfig(url=config, name=self.service), self._nats_tls)
         if isinstance(config, NatsConfig):
-            return NatsBus(config, self._nats_tls)
+            return NatsBus(config, self._nats_tls, publisher=self.service)
         return config
 
     async def stop(self) -> None:

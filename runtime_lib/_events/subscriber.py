@@ -18,7 +18,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,11 +44,6 @@ HANDLER_LADDER = LADDER
 def _log_fields(envelope: EventEnvelope) -> dict[str, str]:
     """``extra=`` of a log record about one event: log handlers can index these."""
     return {"event_id": envelope.id, "trace_id": envelope.trace_id}
-
-
-def group_token(service: str) -> str:
-    """The service name as one NATS token (consumer names and DLQ subjects)."""
-    return re.sub(r"[^A-Za-z0-9_-]", "_", service)[:64] or "service"
 
 
 @dataclass(frozen=True, slots=True)

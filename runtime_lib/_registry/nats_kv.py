@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import nats
 from nats.js.api import KeyValueConfig
 from nats.js.errors import BucketNotFoundError
 
 from runtime_lib._errors import ConfigError, ConnectionFailedError
 from runtime_lib._events.nats_config import NatsTls
 from runtime_lib._lifecycle import Lifecycle, NatsWatch
+from runtime_lib._nats_connect import connect_nats
 from runtime_lib._registry.base import Instance
 
 _log = logging.getLogger("runtime_lib.registry")
@@ -82,7 +82,7 @@ class NatsKvRegistry:
     async def start(self) -> None:
         watch = self._watch
         try:
-            self._nc = await nats.connect(
+            self._nc = await connect_nats(
                 self._url,
                 connect_timeout=self._connect_timeout,
                 max_reconnect_attempts=-1,
@@ -90,6 +90,8 @@ class NatsKvRegistry:
                 **(watch.options() if watch is not None else {}),
                 **(self._tls() if self._tls is not None else {}),
             )
+        except ConfigError:
+            raise
         except Exception as exc:
             raise ConnectionFailedError(
                 f"registry: cannot reach NATS at {self._url}: {exc}"

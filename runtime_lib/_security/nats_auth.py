@@ -7,8 +7,9 @@ and rotate, and prove nothing the certificate does not.)
 
 The permissions are derived from what runtime_lib sends on the wire:
 
-- events: ``sb.ev.<name>._`` (:func:`runtime_lib._events.names.subject_for`) into stream
-  ``SB_EVENTS``; a service publishes only the events it declares.
+- events: ``sb.ev.<name>.<service>`` (:func:`runtime_lib._events.names.subject_for`) into stream
+  ``SB_EVENTS``; a service publishes only the events it declares, and only under its own name
+  (the last token), which is how subscribers know the publisher.
 - consumers: one durable per subscription, named by
   :meth:`runtime_lib._events.subscriber.Subscription.durable_name`, created with
   ``$JS.API.CONSUMER.CREATE.<stream>.<durable>.<filter>`` (the filter pinned), pulled with
@@ -36,9 +37,9 @@ from pathlib import Path
 from typing import Any
 
 from runtime_lib._errors import ConfigError, ServiceBridgeError
-from runtime_lib._events.names import compile_pattern, subject_for, validate_name
+from runtime_lib._events.names import compile_pattern, service_token, subject_for, validate_name
 from runtime_lib._events.nats_bus import NatsConfig
-from runtime_lib._events.subscriber import Subscription, group_token
+from runtime_lib._events.subscriber import Subscription
 from runtime_lib._security.identity import check_service_name, dns_name, spiffe_id
 from runtime_lib._security.tls import TlsConfig, TlsFiles
 
@@ -94,7 +95,7 @@ def inbox_prefix(service: str) -> str:
 def consumers(service: str, subscribes: Sequence[str | Subscribed]) -> list[tuple[str, str]]:
     """(durable name, filter subject) of the consumers runtime_lib creates for these
     subscriptions, in order."""
-    group = group_token(service)
+    group = service_token(service)
     out = []
     for item in subscribes:
         sub = Subscribed(item) if isinstance(item, str) else item
@@ -112,11 +113,12 @@ def durable_names(service: str, subscribes: Sequence[str | Subscribed]) -> list[
 def service_permissions(spec: ServicePermissions, names: Names = Names()) -> dict[str, Any]:
     """The nats-server ``permissions`` block of one service."""
     service = _service(spec.service)
-    group = group_token(service)
+    group = service_token(service)
     registry = f"KV_{names.registry_bucket}"
     dedupe = f"KV_{names.dedupe_bucket}"
     publish = [
-        *(subject_for(validate_name(event)) for event in spec.publishes),
+        # Its declared events under its own name: the broker vouches for the publisher token.
+        *(subject_for(validate_name(event), service) for event in spec.publishes),
         f"sb.dlq.{group}.>",
         # Look up (never create) the streams and buckets.
         *(

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from runtime_lib._events.context import EventContext
+from runtime_lib._events.envelope import EventEnvelope
 from runtime_lib._events.memory_bus import MemoryBus
 from tests.events.conftest import Factory, runtime_factory
 from tests.events.eventlib import OrderPlaced
@@ -55,3 +56,23 @@ async def test_exhausted_attempts_go_to_the_dead_letter_queue(runtimes: Factory)
     )
     assert letter.headers["tenant"] == "acme"
     assert letter.pattern == "order.placed"
+
+
+async def test_a_handler_sees_the_publishing_service(runtimes: Factory) -> None:
+    publishers: list[str] = []
+
+    async def record(event: OrderPlaced, ctx: EventContext) -> None:
+        publishers.append(ctx.publisher)
+
+    async def record_any(envelope: EventEnvelope, ctx: EventContext) -> None:
+        publishers.append(envelope.publisher)  # a pattern subscription sees it too
+
+    consumer = runtimes("billing")
+    consumer.subscribe(OrderPlaced, record)
+    consumer.subscribe("order.#", record_any)
+    await consumer.start()
+    publisher = runtimes("orders")
+    await publisher.start()
+    await publisher.publish(OrderPlaced(order_id="o-1"))
+    await wait_until(lambda: len(publishers) == 2)
+    assert publishers == ["orders", "orders"]

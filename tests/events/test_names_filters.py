@@ -5,7 +5,13 @@ import pytest
 from runtime_lib._errors import ConfigError, InvalidEventNameError
 from runtime_lib._events.envelope import EventEnvelope
 from runtime_lib._events.filters import PayloadFilter
-from runtime_lib._events.names import compile_pattern, subject_for, validate_name
+from runtime_lib._events.names import (
+    compile_pattern,
+    parse_subject,
+    service_token,
+    subject_for,
+    validate_name,
+)
 from runtime_lib._ids import new_event_id
 from tests.events.eventlib import OrderEventPb, OrderPlaced
 
@@ -46,12 +52,23 @@ def test_pattern_matching(pattern: str, name: str, matches: bool) -> None:
 
 
 def test_nats_filters_cover_the_pattern() -> None:
-    # The sentinel token lets '#' match zero segments on NATS, where '>' needs at least one.
+    # The publisher token lets '#' match zero segments on NATS, where '>' needs at least one.
     assert compile_pattern("order.#").nats_filter == "sb.ev.order.>"
-    assert subject_for("order") == "sb.ev.order._"
-    assert compile_pattern("order.*").nats_filter == "sb.ev.order.*._"
-    assert compile_pattern("order.placed").nats_filter == "sb.ev.order.placed._"
+    assert subject_for("order", "shop") == "sb.ev.order.shop"
+    assert compile_pattern("order.*").nats_filter == "sb.ev.order.*.*"
+    assert compile_pattern("order.placed").nats_filter == "sb.ev.order.placed.*"
     assert compile_pattern("a.#.z").nats_filter == "sb.ev.a.>"
+
+
+def test_subjects_name_the_event_and_its_publisher() -> None:
+    assert parse_subject(subject_for("order.placed", "shop")) == ("order.placed", "shop")
+    assert parse_subject("sb.ev.order.shop") == ("order", "shop")
+    # Published before subjects named the publisher: delivered, publisher unknown.
+    assert parse_subject("sb.ev.order.placed._") == ("order.placed", "")
+    assert service_token("my.svc") == "my_svc"
+    for subject in ("sb.ev.order", "sb.dlq.a.b", "order.placed.shop"):
+        with pytest.raises(ValueError, match="not an event subject"):
+            parse_subject(subject)
 
 
 @pytest.mark.parametrize("pattern", ["order.", "Order.*", "order.**", "order.>"])

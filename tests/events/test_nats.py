@@ -8,10 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from runtime_lib._events.bus import ConsumerSpec
 from runtime_lib._events.context import EventContext
 from runtime_lib._events.embedded import EmbeddedNats
 from runtime_lib._events.envelope import EventEnvelope
+from runtime_lib._events.names import compile_pattern
+from runtime_lib._events.nats_bus import NatsBus
 from runtime_lib._events.nats_config import NatsConfig
 from runtime_lib._events.runtime import EventsRuntime
 from runtime_lib._nats_server import NatsServer
@@ -219,5 +223,71 @@ async def test_consumer_fetch_batches_bounds_and_stale_statuses(
         assert [(d.envelope.id, d.attempt) for d in again] == [("f-9", 2)]
         await again[0].ack()
         await consumer.close()
+    finally:
+        await bus.close()
+
+
+async def test_consumers_and_events_from_before_subjects_named_the_publisher(
+    nats_server: NatsServer,
+) -> None:
+    bus = NatsBus(NatsConfig(url=nats_server.url, name="billing"))
+    await bus.connect()
+    try:
+        # A durable as the previous release made it, and an event it published.
+        old = ConsumerConfig(
+            name="billing-old",
+            durable_name="billing-old",
+            filter_subject="sb.ev.order.placed._",
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.NEW,
+        )
+        await bus.js.add_consumer("SB_EVENTS", old)
+        headers = {"sb-id": "e-old", "sb-name": "order.placed"}
+        await bus.js.publish("sb.ev.order.placed._", b"", headers=headers)
+        spec = ConsumerSpec(
+            group="billing",
+            pattern=compile_pattern("order.placed"),
+            durable="billing-old",
+            max_deliver=2,
+            ack_wait=30.0,
+        )
+        consumer = await bus.consumer(spec)  # updated to the new filter, backlog kept
+        try:
+            deliveries = await consumer.fetch(1, 30.0)
+            assert [(d.envelope.id, d.envelope.publisher) for d in deliveries] == [("e-old", "")]
+        finally:
+            await consumer.close()
+    finally:
+        await bus.close()
+
+
+async def test_an_event_whose_header_contradicts_its_subject_is_dropped(
+    nats_server: NatsServer,
+) -> None:
+    bus = NatsBus(NatsConfig(url=nats_server.url, name="billing"))
+    await bus.connect()
+    try:
+        spec = ConsumerSpec(
+            group="billing",
+            pattern=compile_pattern("order.#"),
+            durable="billing-orders",
+            max_deliver=2,
+            ack_wait=30.0,
+        )
+        consumer = await bus.consumer(spec)
+        try:
+            # Permitted subject (payment may publish payment.done), another event in the header.
+            forged = {"sb-id": "e-forged", "sb-name": "order.paid"}
+            await bus.js.publish("sb.ev.order.placed.payment", b"", headers=forged)
+            honest = {"sb-id": "e-honest", "sb-name": "order.placed"}
+            await bus.js.publish("sb.ev.order.placed.orders", b"", headers=honest)
+            delivered: list[tuple[str, str]] = []
+            while not delivered:
+                delivered += [
+                    (d.envelope.id, d.envelope.publisher) for d in await consumer.fetch(2, 30.0)
+                ]
+            assert delivered == [("e-honest", "orders")]
+        finally:
+            await consumer.close()
     finally:
         await bus.close()

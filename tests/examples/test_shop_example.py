@@ -23,6 +23,7 @@ def test_shop_example_runs_across_processes() -> None:
     for i in (1, 2, 3):
         assert f"storefront: order o-{i} paid (tx-order-o-{i})" in out
         assert f"notifications: ada, order o-{i} ({i * 10}.00) is confirmed" in out
+    assert out.count("from orders, attempt") == 3  # the publisher, verified by the broker
     assert out.count("notifications: ada") == 3  # each event handled once
     for service in ("orders", "payment", "notifications"):
         assert f"{service}: stopped" in out

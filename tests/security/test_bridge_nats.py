@@ -1,26 +1,33 @@
 """Bridges with ``tls=`` on a secured nats-server: the event bus and the KV registry connect with
-the service's certificate, under the permissions ``sb-certs nats-config`` derived."""
+the service's certificate, under the permissions ``sb-certs nats-config`` derived; and the
+embedded broker such bridges start for themselves."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import sys
 from pathlib import Path
 
 import pytest
 
 import runtime_lib as sb
-from runtime_lib._nats_server import NatsServer
+from runtime_lib._security import certs
+from runtime_lib._security.embedded_broker import SERVICES_FILE
+from runtime_lib._security.nats_auth import ADMIN
 from tests.events.eventlib import OrderPlaced
 from tests.events.helpers import wait_until
 
-from .conftest import tls_url
+from .conftest import TRUST_DOMAIN, Endpoint, tls_url, write_services
 
 pytestmark = pytest.mark.timeout(120)
 
 WAIT = 60.0  # an upper bound on waiting for an event, never a measured duration
+REPO = Path(__file__).parents[2]
 
 
-def bridge(service: str, cert_dir: Path, broker: NatsServer, data_dir: Path) -> sb.Bridge:
+def bridge(service: str, cert_dir: Path, broker: Endpoint, data_dir: Path) -> sb.Bridge:
     url = tls_url(broker)
     return sb.Bridge(
         service,
@@ -32,15 +39,15 @@ def bridge(service: str, cert_dir: Path, broker: NatsServer, data_dir: Path) -> 
 
 
 async def test_events_and_discovery_flow_over_the_secured_broker(
-    provisioned: NatsServer, cert_dir: Path, tmp_path: Path
+    provisioned: Endpoint, cert_dir: Path, tmp_path: Path
 ) -> None:
     payment = bridge("payment", cert_dir, provisioned, tmp_path / "payment")
     orders = bridge("orders", cert_dir, provisioned, tmp_path / "orders")
-    received: list[str] = []
+    received: list[tuple[str, str]] = []
     arrived = asyncio.Event()
 
     async def on_order(event: OrderPlaced, ctx: sb.EventContext) -> None:
-        received.append(event.order_id)
+        received.append((event.order_id, ctx.publisher))  # the broker vouches for the publisher
         arrived.set()
 
     payment.subscribe(OrderPlaced, on_order)
@@ -50,4 +57,112 @@ async def test_events_and_discovery_flow_over_the_secured_broker(
         # Its own registry entry, written with its certificate, seen by the other service.
         await payment.registry.register("payment", "127.0.0.1:50051", {})
         await wait_until(lambda: bool(orders.registry.instances("payment")), WAIT, "discovery")
-    assert received == ["o-1"]
+    assert received == [("o-1", "orders")]
+
+
+def embedded_bridge(service: str, cert_dir: Path, data_dir: Path) -> sb.Bridge:
+    return sb.Bridge(service, tls=sb.TlsConfig.from_dir(cert_dir, service), data_dir=data_dir)
+
+
+async def test_bridges_with_tls_share_a_secured_embedded_broker(tmp_path: Path) -> None:
+    # sb-certs init and the services' leaves only: the broker's and sb-admin's are issued on the
+    # spot from the CA key.
+    cert_dir = tmp_path / "certs"
+    certs.init_ca(cert_dir, TRUST_DOMAIN)
+    for service in ("payment", "orders"):
+        certs.issue(cert_dir, service)
+    write_services(cert_dir)
+    shared = tmp_path / "data"
+    payment = embedded_bridge("payment", cert_dir, shared)
+    orders = embedded_bridge("orders", cert_dir, shared)
+    received: list[tuple[str, str]] = []
+    arrived = asyncio.Event()
+
+    async def on_order(event: OrderPlaced, ctx: sb.EventContext) -> None:
+        received.append((event.order_id, ctx.publisher))
+        arrived.set()
+
+    payment.subscribe(OrderPlaced, on_order)
+    async with payment, orders:
+        await orders.publish(OrderPlaced(order_id="o-1"))
+        await asyncio.wait_for(arrived.wait(), WAIT)
+        state = json.loads((shared / "nats" / "server.json").read_text())
+        url = f"tls://{state['host']}:{state['port']}"
+        # Without a certificate nothing gets in (what it could not do: test_nats_auth.py).
+        with pytest.raises(sb.ConfigError, match="no client certificate"):
+            await sb.NatsKvRegistry(url).start()
+        # A bridge without tls= does not join it.
+        plain = sb.Bridge("audit", data_dir=shared)
+        plain.subscribe(OrderPlaced, on_order)
+        with pytest.raises(sb.ConfigError, match="requires TLS"):
+            await plain.start()
+        await plain.stop()
+    assert received == [("o-1", "orders")]
+    assert (cert_dir / "nats.crt").exists() and (cert_dir / f"{ADMIN}.crt").exists()
+
+
+async def test_processes_share_the_secured_embedded_broker(cert_dir: Path, tmp_path: Path) -> None:
+    """payment's process starts (and provisions) the broker; orders, in this one, joins it."""
+    write_services(cert_dir)
+    shared = tmp_path / "data"
+    subscriber = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "tests.security.proc_tls_subscriber", str(cert_dir), str(shared)],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert subscriber.stdout is not None
+        line = await asyncio.wait_for(subscriber.stdout.readline(), WAIT)
+        assert line.decode().strip() == "ready"
+        async with embedded_bridge("orders", cert_dir, shared) as orders:
+            await orders.publish(OrderPlaced(order_id="o-7"))
+            out, err = await asyncio.wait_for(subscriber.communicate(), WAIT)
+        assert out.decode().strip() == "got o-7 orders", err.decode()
+    finally:
+        if subscriber.returncode is None:
+            subscriber.kill()
+            await subscriber.wait()
+
+
+async def test_the_embedded_broker_names_what_it_is_missing(tmp_path: Path) -> None:
+    cert_dir = tmp_path / "certs"
+    certs.init_ca(cert_dir, TRUST_DOMAIN)
+    certs.issue(cert_dir, "payment")
+    certs.issue(cert_dir, "billing")
+
+    async def start_fails(service: str) -> str:
+        bridge = embedded_bridge(service, cert_dir, tmp_path / "data")
+        bridge.subscribe(OrderPlaced, on_nothing)
+        with pytest.raises(sb.ConfigError) as caught:
+            await bridge.start()
+        await bridge.stop()
+        return caught.value.message
+
+    services = cert_dir / SERVICES_FILE
+    assert f"{services}: not found" in await start_fails("payment")
+    write_services(cert_dir)
+    assert f"{services}: no entry for service 'billing'" in await start_fails("billing")
+    # Without the CA key here, the broker's certificate cannot be made on the spot.
+    (cert_dir / "ca.key").rename(tmp_path / "ca.key")
+    assert "sb-certs issue nats" in await start_fails("payment")
+
+
+async def on_nothing(event: OrderPlaced, ctx: sb.EventContext) -> None:
+    del event, ctx
+
+
+async def test_a_bridge_with_tls_does_not_join_a_plaintext_embedded_broker(
+    cert_dir: Path, tmp_path: Path
+) -> None:
+    write_services(cert_dir)
+    shared = tmp_path / "data"
+    plain = sb.Bridge("audit", data_dir=shared)
+    plain.subscribe(OrderPlaced, on_nothing)
+    async with plain:
+        secured = embedded_bridge("payment", cert_dir, shared)
+        secured.subscribe(OrderPlaced, on_nothing)
+        with pytest.raises(sb.ConfigError, match="runs without TLS"):
+            await secured.start()
+        await secured.stop()

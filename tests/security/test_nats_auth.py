@@ -34,7 +34,7 @@ from runtime_lib._security.cli import main
 from runtime_lib._security.nats_auth import ADMIN, connect_options, durable_names
 from runtime_lib._security.tls import TlsConfig, TlsFiles
 
-from .conftest import SERVICES, tls_url
+from .conftest import SERVICES, Endpoint, tls_url
 
 ORDERS_DURABLE = durable_names("orders", ["payment.#"])[0]
 PAYMENT_DURABLE = durable_names("payment", ["order.placed"])[0]
@@ -73,7 +73,7 @@ class Conn:
 
 
 @contextlib.asynccontextmanager
-async def _connect(server: NatsServer, cert_dir: Path, service: str) -> AsyncIterator[Conn]:
+async def _connect(server: Endpoint, cert_dir: Path, service: str) -> AsyncIterator[Conn]:
     conn = Conn()
     options = connect_options(TlsFiles(TlsConfig.from_dir(cert_dir, service)))
     await conn.nc.connect(tls_url(server), error_cb=conn.on_error, allow_reconnect=False, **options)
@@ -83,7 +83,7 @@ async def _connect(server: NatsServer, cert_dir: Path, service: str) -> AsyncIte
         await conn.nc.close()
 
 
-async def _connect_fails(server: NatsServer, **options: Any) -> str:
+async def _connect_fails(server: Endpoint, **options: Any) -> str:
     """The error text of a connection attempt that must fail."""
     nc = Client()
     try:
@@ -97,7 +97,7 @@ async def _connect_fails(server: NatsServer, **options: Any) -> str:
 
 
 async def test_without_a_certificate_nothing_connects(
-    provisioned: NatsServer, cert_dir: Path
+    provisioned: Endpoint, cert_dir: Path
 ) -> None:
     # No connection means no publish, subscribe, registry write or purge.
     anonymous = ssl.create_default_context(cafile=cert_dir / "ca.crt")
@@ -106,7 +106,7 @@ async def test_without_a_certificate_nothing_connects(
 
 
 async def test_certificates_without_a_user_or_from_another_ca_do_not_connect(
-    provisioned: NatsServer, cert_dir: Path, stranger_dir: Path
+    provisioned: Endpoint, cert_dir: Path, stranger_dir: Path
 ) -> None:
     intruder = ssl.create_default_context(cafile=cert_dir / "ca.crt")
     intruder.load_cert_chain(cert_dir / "intruder.crt", cert_dir / "intruder.key")
@@ -117,7 +117,7 @@ async def test_certificates_without_a_user_or_from_another_ca_do_not_connect(
     await _connect_fails(provisioned, tls=stranger, tls_hostname="nats.example.org")
 
 
-async def test_a_service_does_what_it_declared(provisioned: NatsServer, cert_dir: Path) -> None:
+async def test_a_service_does_what_it_declared(provisioned: Endpoint, cert_dir: Path) -> None:
     async with (
         _connect(provisioned, cert_dir, "payment") as payment,
         _connect(provisioned, cert_dir, "orders") as orders,
@@ -139,7 +139,9 @@ async def test_a_service_does_what_it_declared(provisioned: NatsServer, cert_dir
 
         js = payment.nc.jetstream()
         ack = await js.publish(
-            subject_for("payment.done"), b"{}", headers={"sb-id": "e1", "sb-name": "payment.done"}
+            subject_for("payment.done", "payment"),
+            b"{}",
+            headers={"sb-id": "e1", "sb-name": "payment.done"},
         )
         assert ack.stream == "SB_EVENTS"
 
@@ -148,6 +150,7 @@ async def test_a_service_does_what_it_declared(provisioned: NatsServer, cert_dir
         delivery = deliveries[0]
         assert isinstance(delivery, NatsDelivery)
         assert delivery.envelope.name == "payment.done"
+        assert delivery.envelope.publisher == "payment"
         await delivery.msg.ack_sync(timeout=WAIT)  # answered: the ack was allowed and applied
         info = await orders.nc.jetstream().stream_info("SB_EVENTS")
         assert info.state.messages == 0  # interest retention: acked by its only consumer
@@ -176,7 +179,7 @@ async def test_a_service_does_what_it_declared(provisioned: NatsServer, cert_dir
 
 
 async def test_a_service_cannot_act_beyond_what_it_declared(
-    provisioned: NatsServer, cert_dir: Path
+    provisioned: Endpoint, cert_dir: Path
 ) -> None:
     async with (
         _connect(provisioned, cert_dir, "payment") as payment,
@@ -187,8 +190,11 @@ async def test_a_service_cannot_act_beyond_what_it_declared(
         dedupe = await js.key_value("sb_dedupe")
 
         # An event it did not declare.
-        undeclared = subject_for("order.placed")
+        undeclared = subject_for("order.placed", "payment")
         await payment.refused(js.publish(undeclared, b"{}"), undeclared)
+        # Its own event under another service's name.
+        impostor = subject_for("payment.done", "orders")
+        await payment.refused(js.publish(impostor, b"{}"), impostor)
         # Another service's registry entry and dedupe marks.
         await payment.refused(
             registry.put("orders.instance1", b"{}"), "$KV.sb_services.orders.instance1"
@@ -228,7 +234,7 @@ async def test_a_service_cannot_act_beyond_what_it_declared(
 
 
 async def test_a_rollup_on_its_own_key_cannot_empty_a_bucket(
-    provisioned: NatsServer, cert_dir: Path
+    provisioned: Endpoint, cert_dir: Path
 ) -> None:
     async with (
         _connect(provisioned, cert_dir, "payment") as payment,
@@ -249,7 +255,7 @@ async def test_a_rollup_on_its_own_key_cannot_empty_a_bucket(
 
 
 async def test_even_the_provisioning_identity_cannot_purge(
-    provisioned: NatsServer, cert_dir: Path
+    provisioned: Endpoint, cert_dir: Path
 ) -> None:
     async with _connect(provisioned, cert_dir, ADMIN) as admin:
         js = admin.nc.jetstream()
