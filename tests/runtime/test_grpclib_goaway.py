@@ -1,7 +1,7 @@
 """A server's GOAWAY as the grpclib transport sees it (RFC 9113 §6.8): a callee that drains while
 its caller is too busy to read (the last reply arrives in the same read as the GOAWAY and PING,
-which grpclib, through h2, used to throw away), and a GOAWAY that names a last stream below an
-open call (that call was not dispatched; the one the server took still gets its reply)."""
+which grpclib, through h2, used to throw away), and a call the server declines by GOAWAY or
+REFUSED_STREAM (not dispatched, while the one it took still gets its reply)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from types import ModuleType
 
 import h2.config
 import h2.connection
+import h2.errors
 import h2.events
 import hyperframe.frame
 import pytest
@@ -44,13 +45,15 @@ async def test_a_reply_read_together_with_the_drain_goaway_is_kept(
         callee.close()
 
 
-class _GoawayPeer(asyncio.Protocol):
-    """A bare HTTP/2 server (h2 on a real socket): once two calls are open it sends GOAWAY naming
-    the first as the last it took, then answers that one. No gRPC server can be made to do this
-    on cue; grpc core sends the same frames when it stops during a burst of new calls."""
+class _TakesOnlyTheFirst(asyncio.Protocol):
+    """A bare HTTP/2 server (h2 on a real socket): once two calls are open it declines the second
+    (a GOAWAY naming the first as the last it took, or the second reset with REFUSED_STREAM), then
+    answers the first. No gRPC server can be made to do either on cue; grpc core sends such
+    frames when it stops during a burst of new calls."""
 
-    def __init__(self, reply: bytes) -> None:
+    def __init__(self, reply: bytes, how: str) -> None:
         self.reply = reply
+        self.how = how
         self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
         self.requests: list[int] = []
         self.transport: asyncio.Transport | None = None
@@ -69,28 +72,32 @@ class _GoawayPeer(asyncio.Protocol):
             if isinstance(event, h2.events.StreamEnded):
                 self.requests.append(event.stream_id)
                 if len(self.requests) == 2:
-                    self._goaway_then_answer_the_first()
+                    self._decline_the_second_answer_the_first()
         self.transport.write(self.h2.data_to_send())
 
-    def _goaway_then_answer_the_first(self) -> None:
+    def _decline_the_second_answer_the_first(self) -> None:
         assert self.transport is not None
-        taken = self.requests[0]
-        # Written by hand: h2 sends nothing but GOAWAY after its own GOAWAY, which §6.8 allows.
-        goaway = hyperframe.frame.GoAwayFrame(0, last_stream_id=taken)
-        self.transport.write(self.h2.data_to_send() + goaway.serialize())
+        taken, declined = self.requests
+        if self.how == "goaway":
+            # Written by hand: h2 sends nothing but GOAWAY after its own, which §6.8 allows.
+            goaway = hyperframe.frame.GoAwayFrame(0, last_stream_id=taken)
+            self.transport.write(self.h2.data_to_send() + goaway.serialize())
+        else:
+            self.h2.reset_stream(declined, h2.errors.ErrorCodes.REFUSED_STREAM)
         self.h2.send_headers(taken, [(":status", "200"), ("content-type", "application/grpc")])
         self.h2.send_data(taken, b"\0" + len(self.reply).to_bytes(4, "big") + self.reply)
         self.h2.send_headers(taken, [("grpc-status", "0")], end_stream=True)
 
 
-async def test_a_goaway_lets_the_taken_call_finish_and_marks_the_other_not_dispatched(
-    echo: ModuleType,
+@pytest.mark.parametrize("how", ["goaway", "refused_stream"])
+async def test_a_call_the_server_declined_is_not_dispatched_the_taken_one_finishes(
+    echo: ModuleType, how: str
 ) -> None:
     loop = asyncio.get_running_loop()
-    peers: list[_GoawayPeer] = []
+    peers: list[_TakesOnlyTheFirst] = []
 
-    def peer() -> _GoawayPeer:
-        peers.append(_GoawayPeer(pb().EchoReply(text="taken").SerializeToString()))
+    def peer() -> _TakesOnlyTheFirst:
+        peers.append(_TakesOnlyTheFirst(pb().EchoReply(text="taken").SerializeToString(), how))
         return peers[-1]
 
     server = await loop.create_server(peer, "127.0.0.1", 0)
@@ -106,7 +113,7 @@ async def test_a_goaway_lets_the_taken_call_finish_and_marks_the_other_not_dispa
             with pytest.raises(sb.ConnectionFailedError) as refused:
                 await client.echo(pb().Echo(text="2"), retry=once)
             assert refused.value.not_dispatched  # safe to send again, key or not
-            assert (await first).text == "taken"  # its reply came after the GOAWAY
+            assert (await first).text == "taken"  # its reply came after the second was declined
     finally:
         server.close()
         await server.wait_closed()

@@ -7,8 +7,9 @@ but another GOAWAY (python-hyper/h2#1199), so the PING raised and grpclib droppe
 that read, replies included; and grpclib ends every open stream on any GOAWAY, even one whose
 reply had fully arrived but was not read yet. Here a GOAWAY only stops new calls on the
 connection (the channel opens a new one); a stream above its last stream id ends as
-:class:`NotProcessedError` (the server never saw it: safe to send elsewhere); the others run to
-their end, and the connection closes once none is left.
+:class:`NotProcessedError` (the server never saw it: safe to send elsewhere), as does one the
+server resets with REFUSED_STREAM (§8.7); the others run to their end, and the connection closes
+once none is left.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from grpclib.exceptions import StreamTerminatedError
 from grpclib.protocol import AbstractHandler, Connection, EventsProcessor, H2Protocol, Stream
 from h2.connection import ConnectionInputs, ConnectionState, H2ConnectionStateMachine
 from h2.errors import ErrorCodes
-from h2.events import ConnectionTerminated, StreamEnded
+from h2.events import ConnectionTerminated, StreamEnded, StreamReset
 
 
 class NotProcessedError(StreamTerminatedError):
@@ -63,6 +64,16 @@ class _Processor(EventsProcessor):
     def process_stream_ended(self, event: StreamEnded) -> None:
         super().process_stream_ended(event)
         self._ended.add(event.stream_id)
+
+    def process_stream_reset(self, event: StreamReset) -> None:
+        super().process_stream_reset(event)
+        stream = self.streams.get(event.stream_id)
+        if event.error_code == ErrorCodes.REFUSED_STREAM and stream and stream.wrapper:
+            # §8.7: a refused stream was not processed. Said again after grpclib's generic
+            # termination, so that this error is the one the call raises.
+            stream.wrapper.cancel(
+                NotProcessedError(f"the server refused stream {event.stream_id} unprocessed")
+            )
 
     def process_connection_terminated(self, event: ConnectionTerminated) -> None:
         last = event.last_stream_id if event.last_stream_id is not None else 0
