@@ -111,8 +111,8 @@ class RpcServer:
         await self._health.enter_graceful_shutdown()
         started = time.monotonic()
         await self._dispatcher.admission.wait_idle(self._drain_timeout)
-        # A handler that returned has not always had its reply sent yet; stopping sends GOAWAY,
-        # on which grpclib clients drop every open stream. Wait until gRPC finished each call.
+        # A handler that returned has not always had its reply sent yet, and a client need not
+        # keep a stream open past GOAWAY (grpclib did not). Wait until gRPC finished each call.
         await self._open.wait_closed(self._drain_timeout - (time.monotonic() - started))
         await server.stop(grace=1.0)
 

@@ -3,7 +3,9 @@
 One ``grpclib.client.Channel`` per endpoint address. Errors map exactly as on grpcio: the status,
 the raw ``grpc-status-details-bin`` (kept as bytes by :class:`_RawDetails`) and the trailers go
 through :func:`runtime_lib._rpc.wire_errors.decode`; grpclib's own deadline becomes TIMEOUT; a
-connection that fails before the request headers went out is not dispatched.
+connection that fails before the request headers went out, or a stream the server's GOAWAY
+says it never processed, is not dispatched. A GOAWAY lets the calls the server took finish
+(:mod:`runtime_lib._rpc.transports.grpclib_goaway`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import h2.exceptions
 from google.protobuf.message import Message
-from grpclib.client import Channel, Handler, Stream
+from grpclib.client import Handler, Stream
 from grpclib.config import Configuration
 from grpclib.const import Cardinality as GrpclibCardinality
 from grpclib.const import Status
@@ -35,6 +37,7 @@ from runtime_lib._rpc import wire, wire_errors
 from runtime_lib._rpc.options import ReplyMetadata
 from runtime_lib._rpc.spec import Cardinality
 from runtime_lib._rpc.transports.base import CONNECT_TIMEOUT, Outgoing, OutgoingCall
+from runtime_lib._rpc.transports.grpclib_goaway import GoawayChannel, NotProcessedError
 
 if TYPE_CHECKING:
     from runtime_lib._security.bridge_tls import TargetTls
@@ -70,11 +73,11 @@ class GrpclibConnection:
         self.address = address
         host, port = _split(address)
         if tls is None:
-            self._channel = Channel(host, port, status_details_codec=_RawDetails())
+            self._channel = GoawayChannel(host, port, status_details_codec=_RawDetails())
         else:
             # ssl checks the server's certificate against the name of the service meant, not
             # against the address it was found at.
-            self._channel = Channel(
+            self._channel = GoawayChannel(
                 host,
                 port,
                 status_details_codec=_RawDetails(),
@@ -232,6 +235,11 @@ def _failure(
         return wire_errors.decode(code, exc.message, tuple(trailers))
     if isinstance(exc, TimeoutError):
         return CallTimeoutError(f"{call.method.path}: deadline exceeded")
+    if isinstance(exc, NotProcessedError):
+        return ConnectionFailedError(
+            f"{call.method.path}: the server is shutting down and did not take the call",
+            not_dispatched=True,
+        )
     if not sent:
         return ConnectionFailedError(f"{call.method.path}: connection lost", not_dispatched=True)
     return ConnectionFailedError(f"{call.method.path}: connection lost during the call")

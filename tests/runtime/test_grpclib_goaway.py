@@ -1,0 +1,119 @@
+"""A server's GOAWAY as the grpclib transport sees it (RFC 9113 §6.8): a callee that drains while
+its caller is too busy to read (the last reply arrives in the same read as the GOAWAY and PING,
+which grpclib, through h2, used to throw away), and a call the server declines by GOAWAY or
+REFUSED_STREAM (not dispatched, while the one it took still gets its reply)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from types import ModuleType
+
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
+import hyperframe.frame
+import pytest
+from echo_service import pb, until
+from processes import start_callee
+
+import runtime_lib as sb
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def test_a_reply_read_together_with_the_drain_goaway_is_kept(
+    echo_root: Path, echo: ModuleType, transport: sb.NetworkTransport
+) -> None:
+    callee = start_callee(echo_root, "echo", behaviours={"slow": {"sleepMs": 300}})
+    try:
+        async with sb.Bridge(
+            "caller", registry={"echo": [callee.address]}, rpc=sb.RpcConfig(transport=transport)
+        ) as caller:
+            client = caller.client(echo.CalleeClient, service="echo")
+            call = asyncio.create_task(client.slow(pb().Echo(text="last")))
+            running = 0
+            while not running:
+                running = (await client.stats(pb().Echo(text="slow"))).n
+            # Blocking the caller's loop on purpose (no executor): while the callee finishes the
+            # call, drains and exits, its reply, GOAWAY, PING and FIN all wait in the socket, so
+            # the caller reads them at once, as a caller on a loaded machine does by chance.
+            assert callee.terminate() == 0
+            assert (await call).text == "last"
+    finally:
+        callee.close()
+
+
+class _TakesOnlyTheFirst(asyncio.Protocol):
+    """A bare HTTP/2 server (h2 on a real socket): once two calls are open it declines the second
+    (a GOAWAY naming the first as the last it took, or the second reset with REFUSED_STREAM), then
+    answers the first. No gRPC server can be made to do either on cue; grpc core sends such
+    frames when it stops during a burst of new calls."""
+
+    def __init__(self, reply: bytes, how: str) -> None:
+        self.reply = reply
+        self.how = how
+        self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+        self.requests: list[int] = []
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.h2.initiate_connection()
+        transport.write(self.h2.data_to_send())
+
+    def data_received(self, data: bytes) -> None:
+        assert self.transport is not None
+        for event in self.h2.receive_data(data):
+            if isinstance(event, h2.events.DataReceived):
+                self.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            if isinstance(event, h2.events.StreamEnded):
+                self.requests.append(event.stream_id)
+                if len(self.requests) == 2:
+                    self._decline_the_second_answer_the_first()
+        self.transport.write(self.h2.data_to_send())
+
+    def _decline_the_second_answer_the_first(self) -> None:
+        assert self.transport is not None
+        taken, declined = self.requests
+        if self.how == "goaway":
+            # Written by hand: h2 sends nothing but GOAWAY after its own, which §6.8 allows.
+            goaway = hyperframe.frame.GoAwayFrame(0, last_stream_id=taken)
+            self.transport.write(self.h2.data_to_send() + goaway.serialize())
+        else:
+            self.h2.reset_stream(declined, h2.errors.ErrorCodes.REFUSED_STREAM)
+        self.h2.send_headers(taken, [(":status", "200"), ("content-type", "application/grpc")])
+        self.h2.send_data(taken, b"\0" + len(self.reply).to_bytes(4, "big") + self.reply)
+        self.h2.send_headers(taken, [("grpc-status", "0")], end_stream=True)
+
+
+@pytest.mark.parametrize("how", ["goaway", "refused_stream"])
+async def test_a_call_the_server_declined_is_not_dispatched_the_taken_one_finishes(
+    echo: ModuleType, how: str
+) -> None:
+    loop = asyncio.get_running_loop()
+    peers: list[_TakesOnlyTheFirst] = []
+
+    def peer() -> _TakesOnlyTheFirst:
+        peers.append(_TakesOnlyTheFirst(pb().EchoReply(text="taken").SerializeToString(), how))
+        return peers[-1]
+
+    server = await loop.create_server(peer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    once = sb.RetryPolicy(max_attempts=1)
+    try:
+        async with sb.Bridge("caller", rpc=sb.RpcConfig(transport="grpclib")) as caller:
+            client = caller.client(echo.CalleeClient, address=f"127.0.0.1:{port}")
+            first = asyncio.create_task(client.echo(pb().Echo(text="1"), retry=once))
+            await until(
+                lambda: bool(peers and peers[0].requests), "the first call reached the peer"
+            )
+            with pytest.raises(sb.ConnectionFailedError) as refused:
+                await client.echo(pb().Echo(text="2"), retry=once)
+            assert refused.value.not_dispatched  # safe to send again, key or not
+            assert (await first).text == "taken"  # its reply came after the second was declined
+    finally:
+        server.close()
+        await server.wait_closed()
