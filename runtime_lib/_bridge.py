@@ -254,8 +254,11 @@ class Bridge:
         headers: Mapping[str, str] | None = None,
         occurred_at: datetime | None = None,
         fire_and_forget: bool = False,
+        event_id: str | None = None,
     ) -> str:
-        """Store ``event`` in the durable outbox; return its id (UUIDv7) once it is durable."""
+        """Store ``event`` in the durable outbox; return its id once it is durable: a new UUIDv7,
+        or ``event_id`` (stable across re-publishes of the same event; the broker's message id
+        unless ``idempotency_key`` is given)."""
         if not self._started:
             raise StateError(f"bridge {self.service!r} is not started: start() before publish()")
         await self.events.ensure_started()
@@ -266,6 +269,7 @@ class Bridge:
             headers=headers,
             occurred_at=occurred_at,
             fire_and_forget=fire_and_forget,
+            event_id=event_id,
         )
 
     @overload
