@@ -338,7 +338,9 @@ class Bridge:
                     f"workflows need the engine's packages ({exc.name} is missing):"
                     " pip install 'sb-gen[workflows]'"
                 ) from None
-            self._workflows = Workflows(self, self._workflows_config, self._data_dir)
+            self._workflows = Workflows(
+                self, self._workflows_config, self._data_dir, self._dispatcher.access
+            )
         return self._workflows
 
     # -- lifecycle -------------------------------------------------------------------------
