@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -26,37 +25,7 @@ from runtime_lib.workflows import (
 )
 from runtime_lib.workflows.dev_server import DevServer
 from tests.events.helpers import wait_until
-
-Bridges = Callable[..., Awaitable[sb.Bridge]]
-
-
-@pytest.fixture
-async def bridge_for(temporal: DevServer) -> AsyncIterator[Bridges]:
-    """``await bridge_for(*graphs, registry=...)``: a started "flow" bridge running them."""
-    started: list[sb.Bridge] = []
-
-    async def make(*graphs: Workflow, **options: Any) -> sb.Bridge:
-        bridge = sb.Bridge("flow", workflows=WorkflowsConfig(address=temporal.address), **options)
-        bridge.workflows.register(*graphs)
-        await bridge.start()
-        started.append(bridge)
-        return bridge
-
-    yield make
-    for bridge in started:
-        await bridge.stop()
-
-
-def counting(effects: Counter[str], name: str, output: Any = None) -> Local:
-    async def fn(run: RunView) -> Any:
-        effects[name] += 1
-        return output
-
-    return Local(id=name, fn=fn)
-
-
-async def step_state(bridge: sb.Bridge, run_id: str, step: str) -> str:
-    return (await bridge.workflows.query(run_id)).steps[step]
+from tests.workflows.helpers import Bridges, counting, step_state
 
 
 async def test_top_level_steps_run_in_parallel(bridge_for: Bridges) -> None:
