@@ -39,7 +39,7 @@ async def test_nested_groups_run_in_order_and_in_parallel(bridge_for: Bridges) -
             started[me].set()
             await started[other].wait()  # never returns unless both run at once
             order.append(me)
-            return run.path("$.a") + me  # reads the output of the step before the group
+            return str(run.path("$.a")) + me  # reads the output of the step before the group
 
         return Local(id=me, fn=fn, attempts=1)
 
