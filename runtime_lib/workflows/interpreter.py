@@ -346,6 +346,8 @@ class GraphRun:
             asyncio.get_running_loop().call_soon(self._write_memo)
 
     def _write_memo(self) -> None:
+        if not workflow.in_workflow():
+            return  # the worker is dropping the run from its cache: nothing to record
         self._memo_due = False
         outputs, self._memo_outputs = self._memo_outputs, {}
         workflow.upsert_memo({"state": self._state, "steps": self._status, **outputs})
@@ -392,7 +394,7 @@ async def _all(runs: Iterable[Coroutine[Any, Any, None]]) -> None:
     tasks = [asyncio.create_task(run) for run in runs]
     try:
         await asyncio.gather(*tasks)
-    except BaseException:
+    except (Exception, asyncio.CancelledError):  # not GeneratorExit: the run is being dropped
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -148,7 +148,7 @@ class Workflows:
             if graph.name in self._graphs:
                 raise ConfigError(f"workflow {graph.name!r} is registered twice")
             self._graphs[graph.name] = graph
-            for step in graph.steps:
+            for step in map(graph.step, graph.ids):  # groups' steps too
                 if isinstance(step, WaitEvent) and step.event.EVENT_NAME not in self._waited:
                     event = step.event.EVENT_NAME
                     self._waited.add(event)
