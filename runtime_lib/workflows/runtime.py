@@ -348,7 +348,7 @@ class Workflows:
         if old.steps and from_step not in old.steps:
             raise ConfigError(
                 f"replay of run {run_id!r}: workflow {old.workflow!r} has no step "
-                f"{from_step!r}; its steps: {', '.join(old.steps)}"
+                f"{from_step!r}; its steps: {', '.join(sorted(old.steps))}"
             )
         handle = await self._handle(run_id)
         with _engine(f"replay run {run_id!r}"):
