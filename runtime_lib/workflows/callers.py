@@ -22,7 +22,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from runtime_lib._access.policy import AccessPolicy, denied
+from runtime_lib._access.policy import AccessPolicy
 from runtime_lib._security.bridge_tls import BridgeTls
 from runtime_lib._security.identity import PeerIdentityError, service_of
 from runtime_lib.workflows.steps import Workflow
@@ -80,7 +80,11 @@ class Gate:
         allowed = self._policy.allowed_workflow(workflow, declared)
         if allowed is None or who in allowed:
             return None
-        return denied(f"{action} workflow {workflow}", who).message
+        return (
+            f"{who!r} may not {action} workflow {workflow}"
+            if who
+            else (f"an anonymous caller may not {action} workflow {workflow}")
+        )
 
     def _verified(
         self, caller: Any, action: str, run_id: str, workflow: str, now: dt.datetime
