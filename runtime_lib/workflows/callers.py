@@ -20,9 +20,10 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from runtime_lib._access.policy import AccessPolicy
+from runtime_lib._errors import ConfigError
 from runtime_lib._security.bridge_tls import BridgeTls
 from runtime_lib._security.identity import PeerIdentityError, service_of
 from runtime_lib.workflows.steps import Workflow
@@ -40,9 +41,18 @@ def caller_proof(
         return {"service": service}
     material = tls.files.current
     key = serialization.load_pem_private_key(material.key_pem, password=None)
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise TypeError("sb-certs issues EC keys")  # a key of ours; anything else is a bug
-    signature = key.sign(_signed(action, run_id, workflow), ec.ECDSA(hashes.SHA256()))
+    data = _signed(action, run_id, workflow)
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        signature = key.sign(data, ec.ECDSA(hashes.SHA256()))
+    elif isinstance(key, rsa.RSAPrivateKey):
+        signature = key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+    elif isinstance(key, ed25519.Ed25519PrivateKey):
+        signature = key.sign(data)
+    else:
+        raise ConfigError(
+            f"{tls.files.config.key}: workflow requests are signed with an EC, RSA or Ed25519 "
+            f"key, not {type(key).__name__}; issue one with sb-certs"
+        )
     return {
         "service": service,
         "cert": material.cert_pem.decode("ascii"),
@@ -103,12 +113,16 @@ class Gate:
         if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
             raise PeerIdentityError("the caller's certificate is not valid now")
         public_key = cert.public_key()
-        if not isinstance(public_key, ec.EllipticCurvePublicKey):
-            raise PeerIdentityError("the caller's certificate has no EC key")
+        data = _signed(action, run_id, workflow)
         try:
-            public_key.verify(
-                signature, _signed(action, run_id, workflow), ec.ECDSA(hashes.SHA256())
-            )
+            if isinstance(public_key, ec.EllipticCurvePublicKey):
+                public_key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
+            elif isinstance(public_key, rsa.RSAPublicKey):
+                public_key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+            elif isinstance(public_key, ed25519.Ed25519PublicKey):
+                public_key.verify(signature, data)
+            else:
+                raise InvalidSignature
         except InvalidSignature:
             raise PeerIdentityError("the caller's signature does not match its request") from None
         return service_of(cert, self._tls.trust_domain)

@@ -307,6 +307,8 @@ class Workflows:
             description = await handle.describe()
             memo = await description.memo()
         ended = _ENDED_OUTSIDE.get(description.status) if description.status else None
+        if "workflow" not in memo:  # started around bridge.workflows, straight on the engine
+            raise WorkflowNotFoundError(f"query run {run_id!r}: not a run of bridge.workflows")
         steps: dict[str, str] = dict(memo.get("steps", {}))
         graph = self._graphs.get(memo["workflow"])
         if not steps and graph is not None:  # no worker has taken the run up yet
