@@ -343,7 +343,11 @@ class GraphRun:
         callback that runs once the task's code has run to its next wait."""
         if not self._memo_due and workflow.in_workflow():
             self._memo_due = True
-            asyncio.get_running_loop().call_soon(self._write_memo)
+            asyncio.get_running_loop().call_soon(self._write_memo_if_due)
+
+    def _write_memo_if_due(self) -> None:
+        if self._memo_due:  # else written already, by the run's end
+            self._write_memo()
 
     def _write_memo(self) -> None:
         if not workflow.in_workflow():
