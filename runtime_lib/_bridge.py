@@ -256,8 +256,11 @@ class Bridge:
         headers: Mapping[str, str] | None = None,
         occurred_at: datetime | None = None,
         fire_and_forget: bool = False,
+        event_id: str | None = None,
     ) -> str:
-        """Store ``event`` in the durable outbox; return its id (UUIDv7) once it is durable."""
+        """Store ``event`` in the durable outbox; return its id once it is durable: a new UUIDv7,
+        or ``event_id`` (stable across re-publishes of the same event; the broker's message id
+        unless ``idempotency_key`` is given)."""
         if not self._started:
             raise StateError(f"bridge {self.service!r} is not started: start() before publish()")
         await self.events.ensure_started()
@@ -268,6 +271,7 @@ class Bridge:
             headers=headers,
             occurred_at=occurred_at,
             fire_and_forget=fire_and_forget,
+            event_id=event_id,
         )
 
     @overload
@@ -336,7 +340,9 @@ class Bridge:
                     f"workflows need the engine's packages ({exc.name} is missing):"
                     " pip install 'sb-gen[workflows]'"
                 ) from None
-            self._workflows = Workflows(self, self._workflows_config, self._data_dir)
+            self._workflows = Workflows(
+                self, self._workflows_config, self._data_dir, self._dispatcher.access
+            )
         return self._workflows
 
     # -- lifecycle -------------------------------------------------------------------------

@@ -35,16 +35,24 @@ class AccessPolicy:
     services: full service name (``payment.v1.Payment``) to the callers allowed on each of its
       methods; replaces what the protocol declares for them.
     methods: method (``payment.v1.Payment/Charge``) to its callers; wins over ``services``.
+    workflows: workflow name to the services allowed to start, signal and cancel its runs;
+      replaces the graph's ``allowed_callers`` (docs/workflows.md).
     """
 
     default: Literal["allow", "deny"] = "allow"
     services: Mapping[str, Collection[str]] = field(default_factory=dict)
     methods: Mapping[str, Collection[str]] = field(default_factory=dict)
+    workflows: Mapping[str, Collection[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.default not in ("allow", "deny"):
             raise ConfigError(f'AccessPolicy(default={self.default!r}): use "allow" or "deny"')
-        for kind, table in (("services", self.services), ("methods", self.methods)):
+        tables = (
+            ("services", self.services),
+            ("methods", self.methods),
+            ("workflows", self.workflows),
+        )
+        for kind, table in tables:
             for name, callers in table.items():
                 if isinstance(callers, str):
                     # A bare string would be read as a set of one-letter callers.
@@ -59,8 +67,15 @@ class AccessPolicy:
         callers: Iterable[str] | None = self.methods.get(method)
         if callers is None:
             callers = self.services.get(service)
-        if callers is None:
-            callers = declared
+        return self._chosen(callers if callers is not None else declared)
+
+    def allowed_workflow(self, workflow: str, declared: Iterable[str] | None) -> Allowed:
+        """The services that may start, signal and cancel runs of ``workflow``; ``declared``
+        is the graph's ``allowed_callers``."""
+        callers = self.workflows.get(workflow)
+        return self._chosen(callers if callers is not None else declared)
+
+    def _chosen(self, callers: Iterable[str] | None) -> Allowed:
         if callers is None:
             return None if self.default == "allow" else frozenset()
         chosen = frozenset(callers)

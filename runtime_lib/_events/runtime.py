@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
@@ -45,6 +46,9 @@ from runtime_lib._telemetry.api import DISABLED, Telemetry
 from runtime_lib._telemetry.metrics import OutboxStats
 
 log = logging.getLogger("runtime_lib.events")
+
+# A caller's event id goes into the header JSON and the broker's message id as it is.
+_EVENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 class EventsRuntime:
@@ -233,11 +237,15 @@ class EventsRuntime:
         headers: Mapping[str, str] | None = None,
         occurred_at: datetime | None = None,
         fire_and_forget: bool = False,
+        event_id: str | None = None,
     ) -> str:
         """Store ``event`` in the outbox and return its id (UUIDv7) once durable.
 
         ``fire_and_forget`` returns before the commit (a crash may lose the event).
-        Raises InvalidEventNameError, OutboxFullError, ValidationError (reserved header names).
+        ``event_id`` replaces the generated id: a publisher that may publish the same event again
+        (a retried step) gives the same id each time, so subscribers see one event id.
+        Raises InvalidEventNameError, OutboxFullError, ValidationError (reserved header names,
+        a malformed event id).
         """
         outbox = self._outbox
         if outbox is None:
@@ -255,7 +263,12 @@ class EventsRuntime:
         occurred_ms = (
             int(occurred_at.timestamp() * 1000) if occurred_at else time.time_ns() // 1_000_000
         )
-        event_id = new_event_id()
+        if event_id is None:
+            event_id = new_event_id()
+        elif not _EVENT_ID.fullmatch(event_id):
+            raise ValidationError(
+                f"event_id {event_id!r}: use 1 to 128 letters, digits or '.-_:' (e.g. a UUID)"
+            )
         with self._telemetry.publish(name, event_id) as published:
             payload = event.to_proto().SerializeToString()
             encoded = encode_headers(

@@ -1,7 +1,8 @@
 """Workflows: durable, typed graphs of steps with compensation, run on Temporal.
 
 Declare a :class:`Workflow` of steps (:class:`Call`, :class:`Publish`, :class:`Local`,
-:class:`Sleep`, :class:`WaitSignal`, :class:`WaitEvent`, :class:`Child`), register it with
+:class:`Sleep`, :class:`WaitSignal`, :class:`WaitEvent`, :class:`Child`, and the groups
+:class:`Parallel` and :class:`Sequence`), register it with
 ``bridge.workflows.register(...)`` and drive runs with ``bridge.workflows``. See docs/workflows.md.
 """
 
@@ -17,8 +18,10 @@ from runtime_lib.workflows.steps import (
     Call,
     Child,
     Local,
+    Parallel,
     Publish,
     RunView,
+    Sequence,
     Sleep,
     WaitEvent,
     WaitSignal,
@@ -29,9 +32,11 @@ __all__ = [
     "Call",
     "Child",
     "Local",
+    "Parallel",
     "Publish",
     "RunStatus",
     "RunView",
+    "Sequence",
     "Sleep",
     "WaitEvent",
     "WaitSignal",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,12 @@ log = logging.getLogger("runtime_lib.workflows")
 
 def effect_key(run_id: str, step_id: str, compensate: bool) -> str:
     return f"{run_id}/{step_id}" + ("/compensate" if compensate else "")
+
+
+def effect_event_id(key: str) -> str:
+    """The id of the event a publish step publishes: a UUID of its effect key, so a step re-run
+    after a crash publishes the event under the same id."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"sb-workflow:{key}"))
 
 
 def to_json(message: Any) -> Any:
@@ -121,6 +128,8 @@ class Effects:
             reply = await method(request, idempotency_key=key, timeout=effect.timeout)
             return to_json(reply)
         if isinstance(effect, Publish):
-            event_id = await self._bridge.publish(effect.input(run), idempotency_key=key)
+            event_id = await self._bridge.publish(
+                effect.input(run), idempotency_key=key, event_id=effect_event_id(key)
+            )
             return {"event_id": event_id}
         return await effect.fn(run)

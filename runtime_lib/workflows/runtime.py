@@ -21,8 +21,7 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
-    WorkflowQueryFailedError,
-    WorkflowQueryRejectedError,
+    WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import CancelledError as TemporalCancelled
@@ -31,9 +30,10 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from runtime_lib import ConfigError, ConflictError, EventContext
+from runtime_lib import AccessDeniedError, AccessPolicy, ConfigError, ConflictError, EventContext
 from runtime_lib._events.data_dir import resolve_data_dir
 from runtime_lib.codegen import EventType
+from runtime_lib.workflows.callers import Gate, caller_proof
 from runtime_lib.workflows.dev_server import EmbeddedTemporal
 from runtime_lib.workflows.effects import W3C, Effects
 from runtime_lib.workflows.errors import (
@@ -44,12 +44,15 @@ from runtime_lib.workflows.errors import (
     WorkflowTerminalError,
 )
 from runtime_lib.workflows.interpreter import (
+    ACCESS_DENIED,
+    CANCEL,
     EVENT_SIGNAL,
-    GRAPHS,
-    QUERY,
+    HOSTS,
+    OUTPUT_KEY,
     SIGNAL,
     WORKFLOW_TYPE,
     GraphRun,
+    Host,
 )
 from runtime_lib.workflows.steps import WaitEvent, Workflow
 
@@ -72,8 +75,8 @@ class WorkflowsConfig:
 @dataclass(frozen=True)
 class RunStatus:
     """What ``query(run_id)`` returns. ``state``: running, compensating, completed, failed,
-    cancelled; ``steps``: each step's status (pending, running, completed, skipped, reused,
-    failed, compensated, compensation_failed)."""
+    cancelled, refused (by the access policy); ``steps``: each step's status (pending, running,
+    completed, skipped, reused, failed, cancelled, compensated, compensation_failed)."""
 
     run_id: str
     workflow: str
@@ -83,9 +86,8 @@ class RunStatus:
     steps: dict[str, str]
 
 
-_CLOSED = {
-    WorkflowExecutionStatus.COMPLETED: "completed",
-    WorkflowExecutionStatus.FAILED: "failed",
+# Ended by the engine, not by the run's own code: its memo does not say so.
+_ENDED_OUTSIDE = {
     WorkflowExecutionStatus.CANCELED: "cancelled",
     WorkflowExecutionStatus.TERMINATED: "failed",
     WorkflowExecutionStatus.TIMED_OUT: "failed",
@@ -99,10 +101,11 @@ def _engine(what: str) -> Iterator[None]:
         yield
     except WorkflowAlreadyStartedError:
         raise ConflictError(f"{what}: a run with this id exists; pick another run_id") from None
-    except (WorkflowQueryFailedError, WorkflowQueryRejectedError):
-        raise WorkflowEngineError(
-            f"{what}: no instance of the run's service answered (is one running?)"
-        ) from None
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        if isinstance(cause, TemporalFailure) and _failure_type(cause) == ACCESS_DENIED:
+            raise AccessDeniedError(cause.message) from None
+        raise WorkflowEngineError(f"{what}: the run's service refused it") from None
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise WorkflowNotFoundError(f"{what}: no such run") from None
@@ -111,9 +114,20 @@ def _engine(what: str) -> Iterator[None]:
         ) from None
 
 
+def _failure_type(failure: TemporalFailure) -> str:
+    return getattr(failure, "type", "") or ""
+
+
 class Workflows:
-    def __init__(self, bridge: Bridge, config: WorkflowsConfig | None, data_dir: Path | str | None):
+    def __init__(
+        self,
+        bridge: Bridge,
+        config: WorkflowsConfig | None,
+        data_dir: Path | str | None,
+        access: AccessPolicy,
+    ):
         self._bridge = bridge
+        self._access = access
         self._config = config or WorkflowsConfig()
         self._data_dir = data_dir
         self._graphs: dict[str, Workflow] = {}
@@ -134,7 +148,7 @@ class Workflows:
             if graph.name in self._graphs:
                 raise ConfigError(f"workflow {graph.name!r} is registered twice")
             self._graphs[graph.name] = graph
-            for step in graph.steps:
+            for step in map(graph.step, graph.ids):  # groups' steps too
                 if isinstance(step, WaitEvent) and step.event.EVENT_NAME not in self._waited:
                     event = step.event.EVENT_NAME
                     self._waited.add(event)
@@ -150,10 +164,21 @@ class Workflows:
 
     async def serve(self) -> None:
         """Run the worker of the registered graphs (the bridge's ``start()`` calls this)."""
+        unknown = sorted(set(self._access.workflows) - set(self._graphs))
+        if unknown:
+            raise ConfigError(
+                f"AccessPolicy(workflows=...) names {', '.join(map(repr, unknown))}, which this "
+                f"bridge does not run; registered: {', '.join(sorted(self._graphs)) or 'nothing'}"
+            )
         if not self._graphs:
             return  # a bridge that only drives runs connects on first use
         client = await self._connect()
-        GRAPHS.setdefault(self.task_queue, {}).update(self._graphs)
+        bridge = self._bridge
+        HOSTS[self.task_queue] = Host(
+            self._graphs,
+            bridge.telemetry,
+            Gate(bridge.service, self._access, bridge.tls, self._graphs),
+        )
         self._worker = Worker(
             client,
             task_queue=self.task_queue,
@@ -215,29 +240,52 @@ class Workflows:
         *,
         run_id: str | None = None,
         service: str | None = None,
-        _reuse: dict[str, Any] | None = None,
     ) -> str:
         """Start workflow ``name`` of ``service`` (default: this one) with JSON ``input``."""
         if service is None:
             self._graph(name)
+        return await self._start(name, input, run_id, f"sb.{service}" if service else None, {})
+
+    async def _start(
+        self,
+        name: str,
+        input: Any,
+        run_id: str | None,
+        task_queue: str | None,
+        extra: dict[str, Any],
+    ) -> str:
         client = await self._connect()
         run_id = run_id or f"{name}-{uuid.uuid4().hex}"
         with self._bridge.telemetry.op(f"workflow {name}", run_id=run_id):
             trace: dict[str, str] = {}
             W3C.inject(trace)  # the run's steps continue this trace
+            args = {
+                "workflow": name,
+                "input": input,
+                "trace": trace,
+                "caller": self._caller("start", run_id, name),
+                **extra,
+            }
             with _engine(f"start {name!r} as run {run_id!r}"):
                 await client.start_workflow(
                     WORKFLOW_TYPE,
-                    {"workflow": name, "input": input, "reuse": _reuse or {}, "trace": trace},
+                    args,
                     id=run_id,
-                    task_queue=f"sb.{service}" if service else self.task_queue,
+                    task_queue=task_queue or self.task_queue,
                     # A run id keys its steps' effects (idempotency keys): never reused.
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    # What query() and replay() read while no worker of the service runs.
+                    memo={"workflow": name, "input": input},
                 )
         return run_id
 
+    def _caller(self, action: str, run_id: str, workflow: str) -> dict[str, str]:
+        bridge = self._bridge
+        return caller_proof(bridge.service, bridge.tls, action, run_id, workflow)
+
     async def await_result(self, run_id: str) -> dict[str, Any]:
-        """The outputs of a completed run; WorkflowFailedError / WorkflowCancelledError else."""
+        """The outputs of a completed run; WorkflowFailedError / WorkflowCancelledError /
+        AccessDeniedError (its service refused the start) else."""
         handle = await self._handle(run_id)
         try:
             with _engine(f"await run {run_id!r}"):
@@ -246,44 +294,69 @@ class Workflows:
             if isinstance(exc.cause, TemporalCancelled):
                 raise WorkflowCancelledError(f"run {run_id} was cancelled") from None
             cause = exc.cause
+            if isinstance(cause, TemporalFailure) and _failure_type(cause) == ACCESS_DENIED:
+                raise AccessDeniedError(cause.message) from None
             message = cause.message if isinstance(cause, TemporalFailure) else "failed"
             raise WorkflowFailedError(f"run {run_id}: {message}") from None
         return dict(result["outputs"])
 
     async def query(self, run_id: str) -> RunStatus:
+        """The run's state, read from the engine (no instance of its service needs to run)."""
         handle = await self._handle(run_id)
         with _engine(f"query run {run_id!r}"):
             description = await handle.describe()
-            state: dict[str, Any] = await handle.query(QUERY)
-        closed = _CLOSED.get(description.status) if description.status else None
+            memo = await description.memo()
+        ended = _ENDED_OUTSIDE.get(description.status) if description.status else None
+        if "workflow" not in memo:  # started around bridge.workflows, straight on the engine
+            raise WorkflowNotFoundError(f"query run {run_id!r}: not a run of bridge.workflows")
+        steps: dict[str, str] = dict(memo.get("steps", {}))
+        graph = self._graphs.get(memo["workflow"])
+        if not steps and graph is not None:  # no worker has taken the run up yet
+            steps = dict.fromkeys(graph.ids, "pending")
         return RunStatus(
             run_id=run_id,
-            workflow=state["workflow"],
-            state=closed or state["state"],
-            input=state["input"],
-            outputs=dict(state["outputs"]),
-            steps=dict(state["steps"]),
+            workflow=memo["workflow"],
+            state=ended or memo.get("state", "running"),
+            input=memo.get("input"),
+            outputs={
+                key.removeprefix(OUTPUT_KEY): value[0]
+                for key, value in memo.items()
+                if key.startswith(OUTPUT_KEY)
+            },
+            steps=steps,
         )
 
     async def signal(self, run_id: str, name: str, payload: Any = None) -> None:
-        handle = await self._running(run_id, "signal")
-        with _engine(f"signal run {run_id!r}"):
-            await handle.signal(SIGNAL, args=[name, payload])
+        """Hand ``payload`` to the run's ``WaitSignal(name=name)`` step; answered by an instance
+        of the run's service, which applies its access policy (AccessDeniedError)."""
+        await self._ask(run_id, "signal", SIGNAL, {"name": name, "payload": payload})
 
     async def cancel(self, run_id: str) -> None:
         """Cancel a run: its completed steps are compensated in reverse order."""
-        handle = await self._running(run_id, "cancel")
-        with _engine(f"cancel run {run_id!r}"):
-            await handle.cancel()
+        await self._ask(run_id, "cancel", CANCEL, {})
+
+    async def _ask(self, run_id: str, action: str, update: str, message: dict[str, Any]) -> None:
+        handle = await self._running(run_id, action)
+        workflow = (await self.query(run_id)).workflow
+        caller = self._caller(action, run_id, workflow)
+        with _engine(f"{action} run {run_id!r}"):
+            await handle.execute_update(update, {**message, "caller": caller})
 
     async def replay(self, run_id: str, *, from_step: str) -> str:
         """Start a new run of the same workflow and input, reusing the outputs of every step
-        that neither is ``from_step`` nor waits for it (directly or not)."""
+        that neither is ``from_step`` nor runs after it because of it. Reads the old run from
+        the engine: no instance of its service needs to run."""
         old = await self.query(run_id)
-        graph = self._graph(old.workflow)
-        rerun = graph.downstream(from_step)
-        reuse = {k: v for k, v in old.outputs.items() if k not in rerun}
-        return await self.start(old.workflow, old.input, _reuse=reuse)
+        if old.steps and from_step not in old.steps:
+            raise ConfigError(
+                f"replay of run {run_id!r}: workflow {old.workflow!r} has no step "
+                f"{from_step!r}; its steps: {', '.join(sorted(old.steps))}"
+            )
+        handle = await self._handle(run_id)
+        with _engine(f"replay run {run_id!r}"):
+            task_queue = (await handle.describe()).task_queue
+        replay = {"outputs": old.outputs, "from_step": from_step}
+        return await self._start(old.workflow, old.input, None, task_queue, {"replay": replay})
 
     async def _handle(self, run_id: str) -> WorkflowHandle[Any, Any]:
         client = await self._connect()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -169,38 +169,82 @@ class Child(Step):
     input: Callable[[RunView], Any] = field(default=lambda _run: None)
 
 
+@dataclass(frozen=True, kw_only=True)
+class Parallel(Step):
+    """A group whose steps start together; it completes when all have (a failure cancels the
+    others). Its own ``wait_for`` and ``when`` apply to the whole group."""
+
+    steps: tuple[AnyStep, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sequence(Step):
+    """A group whose steps run one after the other, in the order given."""
+
+    steps: tuple[AnyStep, ...]
+
+
 Effect = Call[Any, Any] | Publish[Any] | Local
 """A compensation: an effect step run when the step it belongs to must be undone."""
 
-AnyStep = Call[Any, Any] | Publish[Any] | Local | Sleep | WaitSignal | WaitEvent[Any] | Child
+Group = Parallel | Sequence
+
+AnyStep = (
+    Call[Any, Any] | Publish[Any] | Local | Sleep | WaitSignal | WaitEvent[Any] | Child | Group
+)
+
+
+def _walk(steps: tuple[AnyStep, ...]) -> Iterator[AnyStep]:
+    """Every step, groups and the steps inside them (at any depth)."""
+    for step in steps:
+        yield step
+        if isinstance(step, Parallel | Sequence):
+            yield from _walk(step.steps)
 
 
 @dataclass(frozen=True)
 class Workflow:
-    """A named graph. Top-level steps run in parallel unless ``wait_for`` orders them."""
+    """A named graph. Top-level steps run in parallel unless ``wait_for`` orders them; groups
+    (:class:`Parallel`, :class:`Sequence`) hold steps of their own. ``allowed_callers``: the
+    other services that may start, signal and cancel its runs (None: ``AccessPolicy.default``;
+    ``AccessPolicy.workflows`` overrides it)."""
 
     name: str
     steps: tuple[AnyStep, ...]
     max_state_bytes: int = 256 * 1024
+    allowed_callers: tuple[str, ...] | None = None
     _by_id: dict[str, AnyStep] = field(init=False, repr=False, compare=False)
+    _groups: dict[str, Group] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_id: dict[str, AnyStep] = {}
-        for step in self.steps:
+        groups: dict[str, Group] = {}  # step id -> the group holding it
+        for step in _walk(self.steps):
             where = f"workflow {self.name!r}, step {step.id!r}"
             if not _STEP_ID.match(step.id):
                 raise ConfigError(f"{where}: ids are lowercase words ([a-z][a-z0-9_]*)")
             if step.id in by_id or step.id == "input":
                 raise ConfigError(f"{where}: the id is used twice (or is 'input'); rename it")
             by_id[step.id] = step
+            if isinstance(step, Parallel | Sequence):
+                if not step.steps:
+                    raise ConfigError(f"{where}: a group needs at least one step")
+                for inner in step.steps:
+                    if inner.wait_for:
+                        raise ConfigError(
+                            f"workflow {self.name!r}, step {inner.id!r}: a step inside group "
+                            f"{step.id!r} runs when the group orders it; put wait_for on the group"
+                        )
+                    groups[inner.id] = step
         for step in self.steps:
             for dep in step.wait_for:
-                if dep not in by_id:
+                if dep not in by_id or dep in groups:
                     raise ConfigError(
                         f"workflow {self.name!r}, step {step.id!r}: wait_for names "
-                        f"{dep!r}, which is not a step of this workflow"
+                        f"{dep!r}, which is not a top-level step of this workflow"
                     )
         object.__setattr__(self, "_by_id", by_id)
+        object.__setattr__(self, "_groups", groups)
         self._check_acyclic()
 
     def _check_acyclic(self) -> None:
@@ -223,6 +267,11 @@ class Workflow:
         for step in self.steps:
             visit(step.id)
 
+    @property
+    def ids(self) -> list[str]:
+        """Every step id, groups and the steps inside them included."""
+        return list(self._by_id)
+
     def step(self, step_id: str) -> AnyStep:
         try:
             return self._by_id[step_id]
@@ -230,13 +279,31 @@ class Workflow:
             raise ConfigError(f"workflow {self.name!r} has no step {step_id!r}") from None
 
     def downstream(self, step_id: str) -> set[str]:
-        """``step_id`` and every step that waits for it, directly or not."""
+        """``step_id`` and every step that runs after it because of it: what waits for it
+        (directly or not), the steps after it in its sequence, and the groups holding it."""
         found = {self.step(step_id).id}
         changed = True
         while changed:
             changed = False
+            for member in list(found):
+                group = self._groups.get(member)
+                if group is None:
+                    continue
+                order = [inner.id for inner in group.steps]
+                later = order[order.index(member) :] if isinstance(group, Sequence) else []
+                for other in [group.id, *later]:
+                    if other not in found:
+                        found.add(other)
+                        changed = True
             for step in self.steps:
                 if step.id not in found and found.intersection(step.wait_for):
                     found.add(step.id)
                     changed = True
         return found
+
+    def inside(self, step_id: str) -> set[str]:
+        """The ids of the steps a group holds, at any depth (none for other steps)."""
+        step = self.step(step_id)
+        if not isinstance(step, Parallel | Sequence):
+            return set()
+        return {inner.id for inner in _walk(step.steps)}

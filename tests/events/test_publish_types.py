@@ -12,8 +12,10 @@ from types import ModuleType
 import pytest
 
 from runtime_lib._bridge import Bridge
-from runtime_lib._errors import ConfigError
+from runtime_lib._errors import ConfigError, ValidationError
+from runtime_lib._events.context import EventContext
 from runtime_lib._events.memory_bus import MemoryBus
+from tests.events.helpers import wait_until
 from tests.generator.tools import REPO, sb_gen
 
 PACKAGE = "shop_gen_publish_types"  # unique: other tests import their own generated packages
@@ -50,3 +52,26 @@ async def test_publishing_a_protobuf_message_names_the_dataclass(
             await orders.publish({"order_id": "o-1"})  # type: ignore[arg-type]
         assert await orders.outbox.counts() == {"pending": 0, "in_flight": 0, "failed": 0}
         assert await orders.publish(shop_sb.OrderPlaced(order_id="o-1"))
+
+
+async def test_a_given_event_id_is_the_events_id_and_a_malformed_one_is_refused(
+    shop: tuple[ModuleType, ModuleType], tmp_path: Path
+) -> None:
+    _, shop_sb = shop
+    received: list[tuple[str, str]] = []
+
+    async def handler(event: object, ctx: EventContext) -> None:
+        received.append((ctx.event_id, ctx.idempotency_key))
+
+    orders = Bridge("orders", data_dir=tmp_path / "orders", events=MemoryBus())
+    orders.subscribe(shop_sb.OrderPlaced, handler)
+    async with orders:
+        with pytest.raises(ValidationError, match=r"event_id 'a b': use 1 to 128 letters"):
+            await orders.publish(shop_sb.OrderPlaced(order_id="o-1"), event_id="a b")
+        event = shop_sb.OrderPlaced(order_id="o-1")
+        assert await orders.publish(event, event_id="order-o-1") == "order-o-1"
+        # The same id again is the same message for the broker (its id is the event id).
+        assert await orders.publish(event, event_id="order-o-1") == "order-o-1"
+        await wait_until(lambda: bool(received), what="the event")
+        assert await orders.outbox.counts() == {"pending": 0, "in_flight": 0, "failed": 0}
+    assert received == [("order-o-1", "")]

@@ -7,8 +7,11 @@ from typing import Any
 
 import pytest
 
+import runtime_lib as sb
+from runtime_lib.workflows import Workflow, WorkflowsConfig
 from runtime_lib.workflows.dev_server import DevServer
 from tests.workflows import saga
+from tests.workflows.helpers import Bridges
 
 
 @pytest.fixture(scope="session")
@@ -43,3 +46,20 @@ async def services(app: SimpleNamespace, ledger: Any) -> AsyncIterator[dict[str,
     """Inventory, payment, notify and shipping served on loopback, recording into ``ledger``."""
     async with app.services.serve(app.services.handlers(ledger)) as registry:
         yield registry
+
+
+@pytest.fixture
+async def bridge_for(temporal: DevServer) -> AsyncIterator[Bridges]:
+    """``await bridge_for(*graphs, registry=...)``: a started "flow" bridge running them."""
+    started: list[sb.Bridge] = []
+
+    async def make(*graphs: Workflow, **options: Any) -> sb.Bridge:
+        bridge = sb.Bridge("flow", workflows=WorkflowsConfig(address=temporal.address), **options)
+        bridge.workflows.register(*graphs)
+        await bridge.start()
+        started.append(bridge)
+        return bridge
+
+    yield make
+    for bridge in started:
+        await bridge.stop()

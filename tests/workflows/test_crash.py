@@ -137,7 +137,7 @@ async def test_kill_between_steps_the_restarted_instance_finishes(
 
         async def parked() -> bool:
             steps = (await driver.workflows.query(run_id)).steps
-            return steps["reserve"] == "completed" and steps["hold"] == "running"
+            return steps.get("reserve") == "completed" and steps.get("hold") == "running"
 
         await wait_until(parked, what="reserve done and the run parked on its signal")
         kill9(first)

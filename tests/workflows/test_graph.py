@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from runtime_lib._errors import ConfigError
-from runtime_lib.workflows import RunView, Sleep, WaitSignal, Workflow
+from runtime_lib.workflows import Parallel, RunView, Sequence, Sleep, WaitSignal, Workflow
 
 
 def test_wait_for_must_name_a_step() -> None:
@@ -42,6 +42,44 @@ def test_downstream_is_the_step_and_everything_waiting_for_it() -> None:
     )
     assert graph.downstream("b") == {"b", "d"}
     assert graph.downstream("a") == {"a", "b", "c", "d"}
+
+
+def nap(step_id: str, *wait_for: str) -> Sleep:
+    return Sleep(id=step_id, seconds=1, wait_for=wait_for)
+
+
+def test_groups_are_checked_like_steps() -> None:
+    with pytest.raises(ConfigError, match=r"step 'b': a step inside group 'g' runs when the group"):
+        Workflow("w", steps=(nap("a"), Sequence(id="g", steps=(nap("b", "a"),))))
+    with pytest.raises(ConfigError, match=r"wait_for names 'b', which is not a top-level step"):
+        Workflow("w", steps=(Parallel(id="g", steps=(nap("b"),)), nap("c", "b")))
+    with pytest.raises(ConfigError, match=r"workflow 'w', step 'a': the id is used twice"):
+        Workflow(
+            "w", steps=(nap("a"), Parallel(id="g", steps=(Sequence(id="h", steps=(nap("a"),)),)))
+        )
+    with pytest.raises(ConfigError, match=r"step 'g': a group needs at least one step"):
+        Workflow("w", steps=(Parallel(id="g", steps=()),))
+
+
+def test_downstream_of_a_step_in_a_group() -> None:
+    graph = Workflow(
+        "w",
+        steps=(
+            nap("a"),
+            Sequence(
+                id="seq",
+                steps=(nap("s1"), Parallel(id="par", steps=(nap("p1"), nap("p2"))), nap("s2")),
+                wait_for=("a",),
+            ),
+            nap("after", "seq"),
+            nap("other", "a"),
+        ),
+    )
+    # What follows p1 in its sequence, the groups holding it, and what waits for them; not
+    # p2 (beside it in a parallel group), s1 (before it) or other.
+    assert graph.downstream("p1") == {"p1", "par", "s2", "seq", "after"}
+    assert graph.downstream("s2") == {"s2", "seq", "after"}
+    assert graph.ids == ["a", "seq", "s1", "par", "p1", "p2", "s2", "after", "other"]
 
 
 def test_json_paths_read_input_and_outputs() -> None:

@@ -177,3 +177,44 @@ async def test_replay_from_charge_reuses_reserve(checkout: sb.Bridge, ledger: An
     status = await checkout.workflows.query(second)
     assert status.steps["reserve"] == status.steps["notify"] == "reused"
     assert status.steps["charge"] == status.steps["placed"] == "completed"
+
+
+async def test_query_and_replay_while_no_instance_of_the_service_runs(
+    app: SimpleNamespace, temporal: DevServer, services: dict[str, list[str]], ledger: Any
+) -> None:
+    config = WorkflowsConfig(address=temporal.address)
+
+    def checkout() -> sb.Bridge:
+        bridge = sb.Bridge("checkout", registry=services, workflows=config)
+        bridge.workflows.register(app.saga.CHECKOUT)
+        return bridge
+
+    async with checkout() as first:
+        run_id = await first.workflows.start("checkout", ORDER)
+        await first.workflows.await_result(run_id)
+    # No worker of checkout runs now; a bridge without the graph asks.
+    async with sb.Bridge("driver", workflows=config) as driver:
+        status = await driver.workflows.query(run_id)
+        assert status.workflow == "checkout" and status.state == "completed"
+        assert status.input == ORDER
+        assert status.outputs["reserve"] == {"reservation_id": "r-o-1", "order_id": "o-1"}
+        assert set(status.steps.values()) == {"completed"}
+        with pytest.raises(
+            sb.ConfigError,
+            match=r"has no step 'nope'; its steps: charge, notify, placed, reserve, ship",
+        ):
+            await driver.workflows.replay(run_id, from_step="nope")
+        second = await driver.workflows.replay(run_id, from_step="charge")
+        waiting = await driver.workflows.query(second)
+        assert (waiting.workflow, waiting.state, waiting.steps) == ("checkout", "running", {})
+        async with checkout():  # an instance comes back and runs the new run
+            await driver.workflows.await_result(second)
+            replayed = await driver.workflows.query(second)
+    assert replayed.steps["reserve"] == replayed.steps["notify"] == "reused"
+    assert replayed.steps["charge"] == replayed.steps["ship"] == "completed"
+    assert dict(ledger.counts) == {
+        "reserve o-1": 1,
+        "notify o-1": 1,
+        "charge o-1": 2,
+        "ship o-1": 2,
+    }

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -15,6 +14,7 @@ import runtime_lib as sb
 from runtime_lib.workflows import (
     Child,
     Local,
+    Publish,
     RunView,
     Sleep,
     WaitEvent,
@@ -25,37 +25,7 @@ from runtime_lib.workflows import (
 )
 from runtime_lib.workflows.dev_server import DevServer
 from tests.events.helpers import wait_until
-
-Bridges = Callable[..., Awaitable[sb.Bridge]]
-
-
-@pytest.fixture
-async def bridge_for(temporal: DevServer) -> AsyncIterator[Bridges]:
-    """``await bridge_for(*graphs, registry=...)``: a started "flow" bridge running them."""
-    started: list[sb.Bridge] = []
-
-    async def make(*graphs: Workflow, **options: Any) -> sb.Bridge:
-        bridge = sb.Bridge("flow", workflows=WorkflowsConfig(address=temporal.address), **options)
-        bridge.workflows.register(*graphs)
-        await bridge.start()
-        started.append(bridge)
-        return bridge
-
-    yield make
-    for bridge in started:
-        await bridge.stop()
-
-
-def counting(effects: Counter[str], name: str, output: Any = None) -> Local:
-    async def fn(run: RunView) -> Any:
-        effects[name] += 1
-        return output
-
-    return Local(id=name, fn=fn)
-
-
-async def step_state(bridge: sb.Bridge, run_id: str, step: str) -> str:
-    return (await bridge.workflows.query(run_id)).steps[step]
+from tests.workflows.helpers import Bridges, counting, step_state
 
 
 async def test_top_level_steps_run_in_parallel(bridge_for: Bridges) -> None:
@@ -244,3 +214,42 @@ async def test_child_workflow_output_and_failure(bridge_for: Bridges) -> None:
     assert outputs == {"sub": {"twice": 42}}
     with pytest.raises(WorkflowFailedError, match=r"step 'sub' failed: .*NO: the child says no"):
         await bridge.workflows.await_result(await bridge.workflows.start("broken"))
+
+
+class LosesFirstPublishReply(sb.Bridge):
+    """A bridge whose first publish is stored and then reported as failed: the publish step
+    made its effect and runs again, as after a kill -9 between the outbox commit and the
+    engine hearing of it."""
+
+    publishes = 0
+
+    async def publish(self, event: Any, **options: Any) -> str:
+        event_id = await super().publish(event, **options)
+        self.publishes += 1
+        if self.publishes == 1:
+            raise RuntimeError("lost after the commit")
+        return event_id
+
+
+async def test_a_publish_step_run_twice_delivers_one_event_id(
+    app: SimpleNamespace, temporal: DevServer, nats_url: str
+) -> None:
+    received: list[str] = []
+    delivered = asyncio.Event()
+
+    async def on_placed(event: Any, ctx: sb.EventContext) -> None:
+        received.append(ctx.event_id)
+        delivered.set()
+
+    placed = Publish(id="placed", input=lambda run: app.sb.OrderPlaced(order_id="o-1"))
+    flow = LosesFirstPublishReply(
+        "flow", events=nats_url, workflows=WorkflowsConfig(address=temporal.address)
+    )
+    flow.workflows.register(Workflow("place", steps=(placed,)))
+    shop = sb.Bridge("shop", events=nats_url)
+    shop.subscribe(app.sb.OrderPlaced, on_placed)
+    async with shop, flow:
+        outputs = await flow.workflows.await_result(await flow.workflows.start("place"))
+        await delivered.wait()
+    assert flow.publishes == 2  # the step ran twice
+    assert received == [outputs["placed"]["event_id"]]
