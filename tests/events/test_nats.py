@@ -144,6 +144,24 @@ async def test_nats_config_object(tmp_path: Path, nats_server: NatsServer) -> No
         await runtime.stop()
 
 
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "$JS.ACK.SB_EVENTS.sb_orders_0123.3.812.809.1764640000000000000.17",
+        "$JS.ACK.hub.ACCHASH.SB_EVENTS.sb_orders_0123.4.812.809.1764640000000000000.17",
+        "$JS.ACK.hub.ACCHASH.SB_EVENTS.sb_orders_0123.5.812.809.1764640000000000000.17.tok",
+    ],
+)
+def test_attempt_is_the_delivery_count_of_every_ack_subject_form(reply: str) -> None:
+    from nats.aio.msg import Msg
+
+    from runtime_lib._events.pull_consumer import NatsDelivery
+
+    msg = Msg(None, subject="sb.ev.order.placed.e", reply=reply)  # type: ignore[arg-type]
+    envelope = EventEnvelope(id="e", name="order.placed", payload=b"", occurred_at_ms=0)
+    assert NatsDelivery(msg, envelope).attempt == msg.metadata.num_delivered
+
+
 def test_pub_ack_results() -> None:
     from types import SimpleNamespace
 
