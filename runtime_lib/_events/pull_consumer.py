@@ -109,7 +109,9 @@ class NatsConsumer:
                 break
             self._wakeup = wakeup = loop.create_future()
             try:
-                await asyncio.wait_for(wakeup, remaining)
+                # Not wait_for: on Python 3.11 it swallows a cancel landing as a message arrives.
+                async with asyncio.timeout(remaining):
+                    await wakeup
             except TimeoutError:
                 break
             finally:
