@@ -365,16 +365,18 @@ class Outbox:
                 error = storage_error(self.path, error)
             else:
                 self.disk_full = False
-                handed = future.result()
-                if handed is None:
-                    self._wake()
-                else:
-                    handoff, seqs = handed
-                    with self._rows_lock:
-                        self._handed += len(seqs)
-                    handoff([_hot_row(seq, row) for seq, row in zip(seqs, rows, strict=True)])
-            if waiters:
+            if waiters:  # answered first: a publish never waits on the hand-off
                 loop.call_soon_threadsafe(_answer, waiters, error)
+            if error is not None:
+                return
+            handed = future.result()
+            if handed is None:
+                self._wake()
+                return
+            handoff, seqs = handed
+            with self._rows_lock:
+                self._handed += len(seqs)
+            handoff([_hot_row(seq, row) for seq, row in zip(seqs, rows, strict=True)])
 
         self._writer.submit(insert).add_done_callback(committed)
 
