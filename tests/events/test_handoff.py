@@ -84,6 +84,8 @@ async def test_a_handed_off_row_is_in_flight_in_the_file_and_pending_after_a_cra
     outbox.set_handoff(handed.extend)
     assert await outbox.claim(10) == []  # the table is drained: adds may be handed off
     await outbox.add(_envelope(0))
+    # The publish is answered first; the hand-off follows in the writer thread.
+    await wait_until(lambda: bool(handed), what="the hand-off")
     assert [row.envelope for row in handed] == [_envelope(0)]
     assert handed[0].state == RowState.IN_FLIGHT
     assert (await outbox.counts())[RowState.IN_FLIGHT] == 1
@@ -108,10 +110,16 @@ async def test_stopping_gives_back_handed_off_rows_not_yet_acked(tmp_path: Path)
             await outbox.add(_envelope(i))
         await wait_until(lambda: bus.open_batches == 1, what="a batch out")
     finally:
-        await drainer.stop()  # one row in a batch, the others still handed off
-    counts = await outbox.counts()
-    outbox.close()
-    assert counts[RowState.PENDING] == 3 and counts[RowState.IN_FLIGHT] == 0
+        await drainer.stop()  # one row in a batch, the others handed off (or on their way)
+
+    async def all_pending() -> bool:
+        counts = await outbox.counts()
+        return counts[RowState.PENDING] == 3 and counts[RowState.IN_FLIGHT] == 0
+
+    try:
+        await wait_until(all_pending, what="every row back to pending")
+    finally:
+        outbox.close()
 
 
 async def test_the_drainer_stops_when_woken_as_it_is_cancelled(tmp_path: Path) -> None:
