@@ -9,8 +9,13 @@ On a bus that can send a batch and hand back its acks later (:class:`BatchBus`, 
 bus is), batches are pipelined: while one batch waits for its acks the next is claimed and sent
 (up to ``depth`` batches in flight), and each batch's settle is queued for the writer's next
 transaction instead of being waited for. Batches are written to the broker in claim order.
-While publishers are adding rows the drainer yields to them: one batch of at most
-``BUSY_BATCH`` rows in flight until adding pauses for ``BUSY_WINDOW``.
+While publishers are adding rows the drainer yields to them: one batch in flight until adding
+pauses for ``BUSY_WINDOW``, and a claimed batch of at most ``BUSY_BATCH`` rows.
+
+Rows the outbox hands off in memory (committed in flight while the drainer keeps up, see
+:mod:`outbox`) are sent first and need no claim; the table is claimed from only when it may hold
+due rows: at start, after an add that had to wait there, after a re-arm, a reconnect, and every
+``idle_poll``.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import concurrent.futures
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Sequence
 from dataclasses import replace
 from typing import Protocol, runtime_checkable
@@ -31,8 +37,10 @@ from runtime_lib._events.outbox import Outbox, OutboxRow, Rearm
 log = logging.getLogger("runtime_lib.events")
 
 DRAIN_LADDER = LADDER
-# While rows were added within the last BUSY_WINDOW seconds, the drainer keeps one batch of at
-# most BUSY_BATCH rows in flight: on a shared event loop each drained row costs publishers CPU.
+# While rows were added within the last BUSY_WINDOW seconds, the drainer keeps one batch in
+# flight, a claimed one of at most BUSY_BATCH rows: on a shared event loop each drained row costs
+# publishers CPU. Handed-off rows go out as many as have come (up to the batch size), which keeps
+# the drain at the publishers' pace at one batch per round trip.
 BUSY_WINDOW = 0.05
 BUSY_BATCH = 32
 
@@ -76,20 +84,30 @@ class Drainer:
         self._task: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
         self._batch_done = asyncio.Event()
+        self._handed: deque[OutboxRow] = deque()
+        self._claim_due = True  # the table may hold due rows
+        self._next_due: float | None = None
+        self._stopped = False
+        self.idle = False  # waiting for work
         self.sent = 0
 
     def start(self) -> None:
         self._outbox.set_wake(self.wake_threadsafe)
+        self._outbox.set_handoff(self._handoff_threadsafe)
         self._bus.on_reconnect(self.on_reconnect)
         self._task = asyncio.create_task(self._run(), name="events-drainer")
 
     async def stop(self) -> None:
         """Stop claiming; let batches already sent collect their acks and settle."""
+        self._stopped = True
         self._outbox.set_wake(lambda: None)
+        self._outbox.set_handoff(None)
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        self._give_back(list(self._handed))
+        self._handed.clear()
         in_flight = set(self._in_flight)
         if in_flight:
             # A healthy broker acks within milliseconds; past a second the rows go back to
@@ -100,12 +118,45 @@ class Drainer:
             await asyncio.gather(*in_flight, return_exceptions=True)
 
     def wake_threadsafe(self) -> None:
+        """Rows are due in the table (added there, or re-armed)."""
         if not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._wake.set)
+            self._loop.call_soon_threadsafe(self._table_due)
+
+    def _table_due(self) -> None:
+        self._claim_due = True
+        self._wake.set()
+
+    def _handoff_threadsafe(self, rows: list[OutboxRow]) -> None:
+        if self._loop.is_closed():
+            return  # they stay in flight in the file: pending again on the next open
+        self._loop.call_soon_threadsafe(self._take_handoff, rows)
+
+    def _take_handoff(self, rows: list[OutboxRow]) -> None:
+        if self._stopped:
+            self._give_back(rows)
+            return
+        self._handed.extend(rows)
+        self._wake.set()
+
+    def _give_back(self, rows: list[OutboxRow]) -> None:
+        """Handed-off rows not sent: back to pending (the flush on stop, or the next start,
+        sends them)."""
+        if not rows:
+            return
+        self._outbox.taken(len(rows))
+        with contextlib.suppress(RuntimeError):  # the outbox is closed: pending on next open
+            self._outbox.unclaim_nowait([row.seq for row in rows])
+
+    def _take_handed(self, limit: int) -> list[OutboxRow]:
+        handed = self._handed
+        rows = [handed.popleft() for _ in range(min(limit, len(handed)))]
+        if rows:
+            self._outbox.taken(len(rows))
+        return rows
 
     def on_reconnect(self) -> None:
         self._make_due = True
-        self._wake.set()
+        self._table_due()
 
     async def _claim(self, limit: int = 0) -> list[OutboxRow]:
         if self._make_due:
@@ -139,7 +190,9 @@ class Drainer:
             return_exceptions=True,
         )
 
-    def _settle(self, rows: list[OutboxRow], results: Results) -> concurrent.futures.Future[None]:
+    def _settle(
+        self, rows: list[OutboxRow], results: Results, *, lazy: bool = False
+    ) -> concurrent.futures.Future[None]:
         delivered: list[int] = []
         rearm: list[Rearm] = []
         failed: list[tuple[int, str]] = []
@@ -155,7 +208,7 @@ class Drainer:
         self.sent += len(delivered)
         if rearm:
             log.warning("event publish failed for %d rows: %s", len(rearm), rearm[0].error)
-        future = self._outbox.settle_nowait(delivered, rearm, failed)
+        future = self._outbox.settle_nowait(delivered, rearm, failed, lazy=lazy)
         if rearm or failed:
             # Re-armed rows change when the next one is due: let the idle wait look again.
             future.add_done_callback(lambda _: self.wake_threadsafe())
@@ -175,26 +228,34 @@ class Drainer:
             raise
         except Exception as exc:
             results = [exc] * len(rows)
-        future = self._settle(rows, results)
+        # Lazy: a crash before it commits only costs resends the broker dedupes.
+        future = self._settle(rows, results, lazy=True)
         future.add_done_callback(_log_settle_error)
 
     async def _run(self) -> None:
         outbox = self._outbox
         while True:
             # Publishers first: while rows are being added (within the last BUSY_WINDOW), one
-            # batch of up to BUSY_BATCH rows in flight (the drain still advances, a batch per
-            # round trip); full batches at the full depth once adding pauses.
+            # batch in flight (the drain still advances, a batch per round trip); full depth
+            # once adding pauses.
             while len(self._in_flight) >= (
                 1 if time.monotonic() - outbox.last_add < BUSY_WINDOW else self._depth
             ):
                 self._batch_done.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._batch_done.wait(), BUSY_WINDOW)
+                await _wait(self._batch_done, BUSY_WINDOW)
             # Cleared before looking, so a wake during the look is not lost.
             self._wake.clear()
             busy = time.monotonic() - outbox.last_add < BUSY_WINDOW
             try:
-                rows = await self._claim(min(self._batch, BUSY_BATCH) if busy else self._batch)
+                rows = self._take_handed(self._batch)
+                if not rows and self._claim_due:
+                    limit = min(self._batch, BUSY_BATCH) if busy else self._batch
+                    self._claim_due = False
+                    rows = await self._claim(limit)
+                    if len(rows) == limit:
+                        self._claim_due = True  # maybe more
+                    else:
+                        self._next_due = await outbox.next_due()
                 if rows:
                     acks = await self._send(rows)
                     if self._batch_bus is None:
@@ -209,17 +270,35 @@ class Drainer:
                 raise
             except Exception:
                 log.exception("event drainer failed; retrying")
+                self._claim_due = True
                 await asyncio.sleep(self._ladder[0])
                 continue
-            due = await outbox.next_due()
+            due = self._next_due
             wait = self._idle_poll if due is None else min(self._idle_poll, due - time.time())
-            if wait > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), wait)
+            if wait <= 0 or self._handed:
+                self._claim_due = self._claim_due or wait <= 0
+                continue
+            self.idle = True
+            try:
+                if not await _wait(self._wake, wait):
+                    self._claim_due = True  # a re-armed row fell due, or the idle look
+            finally:
+                self.idle = False
 
     def _batch_finished(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
         self._batch_done.set()
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> bool:
+    """Whether ``event`` was set within ``seconds``. Not ``wait_for``: on Python 3.11 it swallows
+    a cancel that lands as the event is set, and the drainer would never stop."""
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
 
 
 def _resolved(results: Results) -> Awaitable[Results]:

@@ -8,6 +8,13 @@ Each process takes its own file (``outbox-<service>.sqlite3``, then ``.1``, ``.2
 live instances of the service already hold the lower ones, by an exclusive ``flock``), so a
 restarted instance picks up what a dead one left behind and no two drainers share rows.
 
+Hand-off: while the drainer has caught up (its last claim left no due pending row), rows are
+inserted already in flight and handed to it in memory once their transaction commits, so a row
+costs no claim (a write transaction, one ``fsync``, that the drainer would wait for). Order holds:
+once one add has to wait in the table (the drainer is behind by ``HANDOFF_ROWS``), every add goes
+there until a claim finds the table drained again. A crash loses nothing: in-flight rows go back
+to pending on the next open.
+
 Files are created 0600 in a 0700 folder (payloads are business data). SQLite failures reach
 callers as our errors, naming the file: a full disk is :class:`OutboxFullError` (the event was not
 stored; the drainer keeps delivering and deleting, which frees space), an unreadable file a
@@ -115,6 +122,12 @@ class Rearm:
 
 _T = TypeVar("_T")
 
+HANDOFF_ROWS = 1024
+"""Rows handed to the drainer in memory and not yet taken by it, at most; beyond, adds wait in
+the table for a claim."""
+
+Handoff = Callable[[list["OutboxRow"]], None]
+
 _ROW_COLUMNS = "seq, name, headers, payload, state, attempts, last_error, created_at"
 
 _loads = json.loads
@@ -172,6 +185,11 @@ class Outbox:
         self._rows = rows
         self._rows_lock = threading.Lock()
         self._wake: Callable[[], None] = lambda: None
+        self._handoff: Handoff | None = None
+        # Writer thread only: whether the last claim left no due pending row (adds may skip the
+        # table's queue), and rows handed off but not yet taken (under _rows_lock).
+        self._caught_up = False
+        self._handed = 0
         # Rows added in the current turn of the event loop, and who waits for each commit.
         self._batch: list[tuple[str, str, str, bytes, float, float]] = []
         self._waiters: list[asyncio.Future[None] | None] = []
@@ -240,6 +258,17 @@ class Outbox:
         """``wake`` is called (from any thread) after new rows commit."""
         self._wake = wake
 
+    def set_handoff(self, handoff: Handoff | None) -> None:
+        """``handoff`` is called, in the writer thread, with rows committed already in flight
+        (see the module docstring); it must pass them on (and call :meth:`taken`) or unclaim
+        them. None: every add waits in the table."""
+        self._handoff = handoff
+
+    def taken(self, count: int) -> None:
+        """The drainer took ``count`` handed-off rows (sent or unclaimed them)."""
+        with self._rows_lock:
+            self._handed -= count
+
     def close(self) -> None:
         self._writer.close()
         self._lock_file.close()
@@ -302,18 +331,32 @@ class Outbox:
         self._batch, self._waiters = [], []
         self.last_add = time.monotonic()
 
-        def insert(conn: sqlite3.Connection) -> None:
+        def insert(conn: sqlite3.Connection) -> tuple[Handoff, list[int]] | None:
+            # Decided in the writer thread, in transaction order with the claims.
+            handoff = self._handoff
+            hot = (
+                handoff is not None and self._caught_up and self._handed + len(rows) <= HANDOFF_ROWS
+            )
+            if not hot:
+                self._caught_up = False  # older rows wait in the table: later adds queue behind
+            state = RowState.IN_FLIGHT if hot else RowState.PENDING
+            seqs: list[int] = []
             step = _chunks(conn, 6, len(rows))
             for start in range(0, len(rows), step):
                 chunk = rows[start : start + step]
-                values = ",".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk))
-                conn.execute(
-                    "INSERT INTO outbox (id, name, headers, payload, next_at, created_at)"
-                    f" VALUES {values}",
+                values = ",".join([f"(?, ?, ?, ?, ?, ?, {state})"] * len(chunk))
+                cursor = conn.execute(
+                    "INSERT INTO outbox (id, name, headers, payload, next_at, created_at, state)"
+                    f" VALUES {values} RETURNING seq",
                     [value for row in chunk for value in row],
                 )
+                seqs.extend(seq for (seq,) in cursor)
+            if handoff is None or not hot:
+                return None
+            seqs.sort()  # AUTOINCREMENT: rising in insert order; RETURNING has no order
+            return handoff, seqs
 
-        def committed(future: concurrent.futures.Future[None]) -> None:
+        def committed(future: concurrent.futures.Future[tuple[Handoff, list[int]] | None]) -> None:
             error = future.exception() if not future.cancelled() else RuntimeError("cancelled")
             if error is not None:
                 self._release(len(rows))
@@ -322,9 +365,18 @@ class Outbox:
                 error = storage_error(self.path, error)
             else:
                 self.disk_full = False
-                self._wake()
-            if waiters:
+            if waiters:  # answered first: a publish never waits on the hand-off
                 loop.call_soon_threadsafe(_answer, waiters, error)
+            if error is not None:
+                return
+            handed = future.result()
+            if handed is None:
+                self._wake()
+                return
+            handoff, seqs = handed
+            with self._rows_lock:
+                self._handed += len(seqs)
+            handoff([_hot_row(seq, row) for seq, row in zip(seqs, rows, strict=True)])
 
         self._writer.submit(insert).add_done_callback(committed)
 
@@ -345,10 +397,20 @@ class Outbox:
                 f" ORDER BY seq LIMIT ?) RETURNING {_ROW_COLUMNS}",
                 (now, limit),
             ).fetchall()
+            self._caught_up = len(rows) < limit
             rows.sort()  # RETURNING has no order; seq is unique and first
             return [_row(r) for r in rows]
 
-        return await self._run(claim)
+        def claimed(future: concurrent.futures.Future[list[OutboxRow]]) -> None:
+            if future.cancelled() or future.exception() is not None:
+                self._caught_up = False  # rolled back: the rows it saw are pending again
+
+        future = self._writer.submit(claim)
+        future.add_done_callback(claimed)
+        try:
+            return await asyncio.wrap_future(future)
+        except sqlite3.Error as exc:
+            raise storage_error(self.path, exc) from None
 
     async def next_due(self) -> float | None:
         """Unix time the earliest pending row is due, or None when nothing is pending."""
@@ -375,8 +437,11 @@ class Outbox:
         delivered: Sequence[int] = (),
         rearm: Sequence[Rearm] = (),
         failed: Sequence[tuple[int, str]] = (),
+        *,
+        lazy: bool = False,
     ) -> concurrent.futures.Future[None]:
-        """:meth:`settle` without waiting: queued for the writer's next transaction."""
+        """:meth:`settle` without waiting: queued for the writer's next transaction (``lazy``:
+        one that other work starts, or at most the writer's ``lazy_delay`` later)."""
         now = time.time()
         delivered = list(delivered)
 
@@ -403,7 +468,7 @@ class Outbox:
                 if delivered:
                     self.disk_full = False  # deleted rows left free pages for new ones
 
-        future = self._writer.submit(settle)
+        future = self._writer.submit(settle, lazy=lazy)
         future.add_done_callback(settled)
         return future
 
@@ -482,6 +547,12 @@ class Outbox:
         count = await self._run(discard)
         self._release(count)
         return count
+
+
+def _hot_row(seq: int, row: tuple[str, str, str, bytes, float, float]) -> OutboxRow:
+    """A row just inserted in flight (an add's tuple: id, name, headers, payload, times)."""
+    _, name, headers, payload, _, created = row
+    return OutboxRow(seq, name, _loads(headers), payload, RowState.IN_FLIGHT, 0, "", created)
 
 
 def _answer(waiters: list[asyncio.Future[None] | None], error: BaseException | None) -> None:

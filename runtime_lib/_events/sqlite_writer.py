@@ -5,6 +5,10 @@ runs them in one transaction (each inside its own savepoint, so one failing oper
 undo the others) and commits once: many concurrent publishes cost one ``fsync``. Results are
 delivered only after the commit, so an awaited result means the write is durable.
 
+A lazy operation (one nobody waits on, like deleting delivered rows) waits up to ``lazy_delay``
+for other work to share its transaction rather than paying an ``fsync`` of its own, which would
+hold up the next group of publishes by as much.
+
 Some failures (``SQLITE_FULL``, I/O errors) make SQLite roll back the whole transaction, not just
 the savepoint: the failing operation then fails alone and the others run again in a new
 transaction, so a publish that finds the disk full cannot take the drainer's deletes down with it.
@@ -29,6 +33,7 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,12 +43,20 @@ from runtime_lib._private_files import private_file
 T = TypeVar("T")
 
 Op = Callable[[sqlite3.Connection], Any]
-_Item = tuple[Op, "concurrent.futures.Future[Any]"]
+_Item = tuple[Op, "concurrent.futures.Future[Any]", bool]  # op, its result, lazy
 
 
 class SqliteWriter:
-    def __init__(self, path: Path, *, max_batch: int = 2000, reserve: int = 256 * 1024) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_batch: int = 2000,
+        reserve: int = 256 * 1024,
+        lazy_delay: float = 0.02,
+    ) -> None:
         self.path = path
+        self._lazy_delay = lazy_delay
         self._reserve_path = path.with_name(path.name + ".reserve")
         self._reserve_size = reserve
         self._reserve_released = True  # laid down after the first commit
@@ -66,12 +79,15 @@ class SqliteWriter:
         result: T = ready.result(timeout=30)
         return result
 
-    def submit(self, op: Callable[[sqlite3.Connection], T]) -> concurrent.futures.Future[T]:
-        """Queue ``op``; the future resolves after the transaction holding it has committed."""
+    def submit(
+        self, op: Callable[[sqlite3.Connection], T], *, lazy: bool = False
+    ) -> concurrent.futures.Future[T]:
+        """Queue ``op``; the future resolves after the transaction holding it has committed.
+        ``lazy``: the transaction may start up to ``lazy_delay`` later, to take other work along."""
         if self._closed:
             raise RuntimeError("sqlite writer is closed")
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._queue.put((op, future))
+        self._queue.put((op, future, lazy))
         return future
 
     async def run(self, op: Callable[[sqlite3.Connection], T]) -> T:
@@ -105,26 +121,45 @@ class SqliteWriter:
         try:
             stop = False
             while not stop:
-                first = self._queue.get()
                 batch: list[_Item] = []
-                if first is None:
-                    stop = True
-                elif first[1].set_running_or_notify_cancel():
-                    batch.append(first)
-                while len(batch) < self._max_batch:
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is None:
-                        stop = True
-                        break
-                    if item[1].set_running_or_notify_cancel():
-                        batch.append(item)
+                stop = self._take(batch, self._queue.get())
+                if batch and not stop and all(lazy for _, _, lazy in batch):
+                    stop = self._wait_for_company(batch)
                 if batch:
                     self._commit(conn, batch)
         finally:
             conn.close()
+
+    def _take(self, batch: list[_Item], first: _Item | None) -> bool:
+        """Add ``first`` and whatever else is queued (up to ``max_batch``) to ``batch``; True
+        when the close marker came."""
+        item = first
+        while True:
+            if item is None:
+                return True
+            if item[1].set_running_or_notify_cancel():
+                batch.append(item)
+            if len(batch) >= self._max_batch:
+                return False
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return False
+
+    def _wait_for_company(self, batch: list[_Item]) -> bool:
+        """Only lazy work: wait up to ``lazy_delay`` for other work to join it."""
+        deadline = time.monotonic() + self._lazy_delay
+        while all(lazy for _, _, lazy in batch) and len(batch) < self._max_batch:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            try:
+                item = self._queue.get(timeout=remaining)
+            except queue.Empty:
+                return False
+            if self._take(batch, item):
+                return True
+        return False
 
     def _commit(self, conn: sqlite3.Connection, batch: list[_Item]) -> None:
         """Run ``batch`` (futures already running) and resolve every future."""
@@ -147,7 +182,7 @@ class SqliteWriter:
             self.commits += 1
             if self._reserve_released:
                 self._lay_reserve()
-            for (ok, value), (_, future) in zip(outcomes, batch, strict=True):
+            for (ok, value), (_, future, _) in zip(outcomes, batch, strict=True):
                 if ok:
                     future.set_result(value)
                 else:
@@ -188,7 +223,7 @@ def _transaction(conn: sqlite3.Connection, batch: list[_Item]) -> list[tuple[boo
     outcomes: list[tuple[bool, Any]] = []
     try:
         conn.execute("BEGIN IMMEDIATE")
-        for index, (op, _) in enumerate(batch):
+        for index, (op, _, _) in enumerate(batch):
             conn.execute("SAVEPOINT op")
             try:
                 outcomes.append((True, op(conn)))

@@ -148,6 +148,49 @@ async def test_nats_config_object(tmp_path: Path, nats_server: NatsServer) -> No
         await runtime.stop()
 
 
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "$JS.ACK.SB_EVENTS.sb_orders_0123.3.812.809.1764640000000000000.17",
+        "$JS.ACK.hub.ACCHASH.SB_EVENTS.sb_orders_0123.4.812.809.1764640000000000000.17",
+        "$JS.ACK.hub.ACCHASH.SB_EVENTS.sb_orders_0123.5.812.809.1764640000000000000.17.tok",
+    ],
+)
+def test_attempt_is_the_delivery_count_of_every_ack_subject_form(reply: str) -> None:
+    from nats.aio.msg import Msg
+
+    from runtime_lib._events.pull_consumer import NatsDelivery
+
+    msg = Msg(None, subject="sb.ev.order.placed.e", reply=reply)  # type: ignore[arg-type]
+    envelope = EventEnvelope(id="e", name="order.placed", payload=b"", occurred_at_ms=0)
+    assert NatsDelivery(msg, envelope).attempt == msg.metadata.num_delivered
+
+
+async def test_a_fetch_cancelled_as_an_event_arrives_is_cancelled(nats_server: NatsServer) -> None:
+    import nats
+    from nats.aio.msg import Msg
+
+    from runtime_lib._events.pull_consumer import NatsConsumer
+
+    client = await nats.connect(nats_server.url)
+    try:
+        js = client.jetstream()
+        await js.add_stream(name="CANCEL", subjects=["cancel.>"])
+        await js.add_consumer("CANCEL", durable_name="reader")
+        consumer = NatsConsumer(client, "CANCEL", "reader")
+        await consumer.open()
+        fetch = asyncio.create_task(consumer.fetch(1, 60.0))
+        await wait_until(lambda: consumer._wakeup is not None or fetch.done(), what="the fetch")
+        assert not fetch.done()
+        await consumer._arrived(Msg(client, subject="cancel.x", data=b"x"))
+        fetch.cancel()  # in the same turn as the arrival
+        await asyncio.wait({fetch}, timeout=30)
+        assert fetch.cancelled()  # a swallowed cancel kept the subscriber's fetch loop alive
+        await consumer.close()
+    finally:
+        await client.close()
+
+
 def test_pub_ack_results() -> None:
     from types import SimpleNamespace
 
