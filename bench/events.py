@@ -10,12 +10,13 @@ Both processes read ``time.monotonic()``, one clock for the whole machine.
 from __future__ import annotations
 
 import asyncio
+import functools
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import nats
 
@@ -31,6 +32,9 @@ from bench.stats import percentile, ratio
 from bench.tools import PYTHON, python_path
 
 OURS = "bridge.publish -> bridge.subscribe handler"
+# The broker's own durability: nats-server acknowledges a JetStream publish once its file store
+# has written it, and fsyncs every two minutes by default.
+OURS_NORMAL = "the same, EventsConfig(outbox_sync='normal')"
 RAW = "nats-py js.publish -> pull consumer"
 PUBLISHERS = 64
 
@@ -135,12 +139,22 @@ async def measure(publish: Publish, subscriber: Subscriber, work: Workload) -> d
     return {"p50": percentile(samples, 0.5), "p99": percentile(samples, 0.99), "rate": rate}
 
 
-async def ours(gen: Generated, url: str, data_dir: Path, work: Workload) -> dict[str, float]:
+async def ours(
+    gen: Generated,
+    url: str,
+    data_dir: Path,
+    work: Workload,
+    sync: Literal["full", "normal"] = "full",
+) -> dict[str, float]:
     module = gen.sb("bench_event")
     events = [small_event(module, n) for n in range(-20, 0)]
     subscriber = await Subscriber.start("sb", url, data_dir / "sub", gen)
     try:
-        publisher = sb.Bridge(f"bench-pub-{data_dir.name}", data_dir=data_dir / "pub", events=url)
+        publisher = sb.Bridge(
+            f"bench-pub-{data_dir.name}",
+            data_dir=data_dir / "pub",
+            events=sb.EventsConfig(broker=url, outbox_sync=sync),
+        )
         async with publisher:
 
             async def publish(n: int) -> None:
@@ -188,22 +202,26 @@ def main(options: Options) -> Report:
             def run(side: Side) -> Callable[[], Mapping[str, float]]:
                 return lambda: asyncio.run(side(gen, url, scratch.fresh(), work))
 
-            results = alternate({OURS: run(ours), RAW: run(raw)}, options.runs)
-    mine, peer = results[OURS], results[RAW]
+            normal: Side = functools.partial(ours, sync="normal")
+            subjects = {OURS: run(ours), OURS_NORMAL: run(normal), RAW: run(raw)}
+            results = alternate(subjects, options.runs)
+    peer = results[RAW]
     rows = [
         ("p50", f"publish -> handler p50 ({work.sequential} sequential)", "ms", "≤ 5 ms"),
         ("p99", f"publish -> handler p99 ({work.sequential} sequential)", "ms", ""),
         ("rate", f"delivered events/s ({work.sustained}, {PUBLISHERS} publishers)", "events/s", ""),
     ]
     for key, case, unit, _ in rows:
-        r = ratio(mine[key], peer[key])
-        if key == "p50":
-            target = f"≤ 5 ms: {verdict(mine[key].median <= 5)}"
-        elif key == "rate":
-            target = f"≥ 10,000/s: {verdict(mine[key].median >= 10_000)}"
-        else:
-            target = ""
-        report.add(Row(case, OURS, mine[key], unit, f"{r:.2f}x nats-py", target))
+        for subject in (OURS, OURS_NORMAL):
+            mine = results[subject]
+            r = ratio(mine[key], peer[key])
+            if key == "p50":
+                target = f"≤ 5 ms: {verdict(mine[key].median <= 5)}"
+            elif key == "rate":
+                target = f"≥ 1.0x nats-py: {verdict(r >= 1.0)}"
+            else:
+                target = ""
+            report.add(Row(case, subject, mine[key], unit, f"{r:.2f}x nats-py", target))
         report.add(Row(case, RAW, peer[key], unit, "1.00x"))
     report.notes.append(
         "Publisher and subscriber in separate processes, one nats-server (JetStream, file store) "
@@ -211,6 +229,10 @@ def main(options: Options) -> Report:
         "publish to the handler running, one event at a time (ours includes the durable outbox "
         "commit and the drainer's hop). Rate: events published by "
         f"{PUBLISHERS} tasks until the handler has seen all of them. Each run uses fresh services "
-        "(new durable consumers); handlers do nothing but record the arrival."
+        "(new durable consumers); handlers do nothing but record the arrival. Durability: by "
+        "default our publish returns after an fsynced outbox commit, so 64 publishers are bound "
+        "by the disk's commit latency; nats-server acknowledges after writing to its file store "
+        "and fsyncs every two minutes by default, which outbox_sync='normal' matches (a publish "
+        "survives its process being killed, not a power loss)."
     )
     return report

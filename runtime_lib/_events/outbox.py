@@ -37,12 +37,15 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO, TYPE_CHECKING, TypeVar
 
 from runtime_lib._errors import ConfigError, InternalError, OutboxFullError
 from runtime_lib._events.envelope import EventEnvelope
 from runtime_lib._events.sqlite_writer import SqliteWriter
 from runtime_lib._private_files import open_private, private_dir
+
+if TYPE_CHECKING:
+    from runtime_lib._events.config import OutboxSync
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -214,11 +217,12 @@ class Outbox:
         *,
         max_rows: int = 100_000,
         max_bytes: int | None = None,
+        sync: OutboxSync = "full",
     ) -> Outbox:
         """Take a free outbox file under ``data_dir``, create the table, recover in-flight rows.
 
         ``max_bytes`` caps the file's size (SQLite's ``max_page_count``): past it, publishing
-        raises OutboxFullError as on a full disk.
+        raises OutboxFullError as on a full disk. ``sync``: see ``EventsConfig.outbox_sync``.
         """
         private_dir(data_dir)
         base = f"outbox-{_safe(service)}"
@@ -230,7 +234,9 @@ class Outbox:
             except BlockingIOError:
                 lock_file.close()
                 continue
-            writer = SqliteWriter(data_dir / f"{stem}.sqlite3")
+            writer = SqliteWriter(
+                data_dir / f"{stem}.sqlite3", synchronous="FULL" if sync == "full" else "NORMAL"
+            )
             try:
                 rows = writer.start(functools.partial(_prepare, max_bytes=max_bytes))
             except BaseException as exc:

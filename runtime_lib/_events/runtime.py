@@ -126,6 +126,7 @@ class EventsRuntime:
                 self.service,
                 max_rows=self._config.max_outbox_rows,
                 max_bytes=self._config.max_outbox_bytes,
+                sync=self._config.outbox_sync,
             )
             self._drainer = Drainer(
                 self._outbox,

@@ -36,7 +36,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from runtime_lib._private_files import private_file
 
@@ -54,8 +54,10 @@ class SqliteWriter:
         max_batch: int = 2000,
         reserve: int = 256 * 1024,
         lazy_delay: float = 0.02,
+        synchronous: Literal["FULL", "NORMAL"] = "FULL",
     ) -> None:
         self.path = path
+        self._synchronous = synchronous
         self._lazy_delay = lazy_delay
         self._reserve_path = path.with_name(path.name + ".reserve")
         self._reserve_size = reserve
@@ -110,8 +112,9 @@ class SqliteWriter:
             return
         try:
             conn.execute("PRAGMA journal_mode=WAL")
-            # FULL: a commit survives power loss, which is what "durable" promises the caller.
-            conn.execute("PRAGMA synchronous=FULL")
+            # FULL (the default): a commit survives power loss; NORMAL: it survives the process
+            # (EventsConfig.outbox_sync says which the user chose).
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute("PRAGMA busy_timeout=5000")
             ready.set_result(setup(conn))
         except BaseException as exc:

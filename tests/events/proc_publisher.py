@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+from runtime_lib._events.config import EventsConfig
 from runtime_lib._events.runtime import EventsRuntime
 from tests.events.eventlib import OrderPlaced
 
@@ -19,11 +20,12 @@ async def main() -> None:
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--count", type=int, default=0)
     parser.add_argument("--drain-batch", type=int, default=256)
+    parser.add_argument("--outbox-sync", choices=["full", "normal"], default="full")
     args = parser.parse_args()
     runtime = EventsRuntime(
         service="orders",
         data_dir=args.data_dir,
-        events=args.url,
+        events=EventsConfig(broker=args.url, outbox_sync=args.outbox_sync),
         drain_batch=args.drain_batch,
         drain_ladder=(0.2,),
     )

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from runtime_lib._errors import OutboxFullError
+from runtime_lib._errors import ConfigError, OutboxFullError
 from runtime_lib._events.backoff import ladder_delay
 from runtime_lib._events.bus import PublishRejected
-from runtime_lib._events.config import EventsConfig
+from runtime_lib._events.config import EventsConfig, OutboxSync
 from runtime_lib._events.context import EventContext
 from runtime_lib._events.drainer import BUSY_BATCH, Drainer
 from runtime_lib._events.envelope import EventEnvelope, headers_json
@@ -66,13 +66,24 @@ async def test_concurrent_publishes_share_transactions(tmp_path: Path) -> None:
         outbox.close()
 
 
-async def test_file_is_wal_with_full_sync(tmp_path: Path) -> None:
-    outbox = Outbox.open(tmp_path, "orders")
+@pytest.mark.parametrize(("sync", "level"), [("full", 2), ("normal", 1)])
+async def test_file_is_wal_and_commits_as_outbox_sync_says(
+    tmp_path: Path, sync: OutboxSync, level: int
+) -> None:
+    outbox = Outbox.open(tmp_path, "orders", sync=sync)
     try:
         with sqlite3.connect(outbox.path) as conn:
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        # synchronous is a setting of the connection that commits: the writer's own.
+        got = await outbox._writer.run(lambda c: c.execute("PRAGMA synchronous").fetchone()[0])
+        assert got == level
     finally:
         outbox.close()
+
+
+def test_outbox_sync_names_the_choices() -> None:
+    with pytest.raises(ConfigError, match=r"outbox_sync='off'.*'full' or 'normal'"):
+        EventsConfig(outbox_sync="off")  # type: ignore[arg-type]
 
 
 async def test_full_outbox_raises_outbox_full(tmp_path: Path) -> None:
