@@ -73,7 +73,9 @@ class MemoryConsumer:
         if not group.ready:
             group.signal.clear()
             try:
-                await asyncio.wait_for(group.signal.wait(), timeout_s)
+                # Not wait_for: on Python 3.11 it swallows a cancel landing as an event arrives.
+                async with asyncio.timeout(timeout_s):
+                    await group.signal.wait()
             except TimeoutError:
                 return []
         out: list[Delivery] = []

@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 
 from runtime_lib._errors import InvalidEventNameError, ValidationError
+from runtime_lib._events.bus import ConsumerSpec
 from runtime_lib._events.context import EventContext
 from runtime_lib._events.envelope import EventEnvelope
 from runtime_lib._events.memory_bus import MemoryBus
+from runtime_lib._events.names import compile_pattern
 from tests.events.conftest import Factory, runtime_factory
 from tests.events.eventlib import OrderPaid, OrderPlaced, event_class
 from tests.events.helpers import wait_until
@@ -346,3 +348,18 @@ async def test_bus_dedupe_window_keeps_recent_ids_and_forgets_expired_ones() -> 
     for _ in range(3):
         await forgetful.publish(envelope("same"), 1.0)
     assert forgetful.published == 3
+
+
+async def test_a_fetch_cancelled_as_an_event_arrives_is_cancelled() -> None:
+    bus = MemoryBus()
+    spec = ConsumerSpec("g", compile_pattern("order.placed"), "g-cancel", 5, 30.0)
+    consumer = await bus.consumer(spec)
+    fetch = asyncio.create_task(consumer.fetch(1, 60.0))
+    for _ in range(3):  # the fetch, then the wait inside it, reach their await
+        await asyncio.sleep(0)
+    assert not fetch.done()
+    arriving = EventEnvelope(id="e-1", name="order.placed", payload=b"", occurred_at_ms=1)
+    await bus.publish(arriving, 1.0)
+    fetch.cancel()  # in the same turn as the arrival
+    await asyncio.wait({fetch}, timeout=30)
+    assert fetch.cancelled()  # a swallowed cancel kept the subscriber's fetch loop alive
