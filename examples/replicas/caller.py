@@ -20,7 +20,7 @@ async def main(nats_url: str, certs: str) -> None:
     async with sb.Bridge("caller", registry=sb.NatsKvRegistry(nats_url), tls=tls) as bridge:
         greeter = bridge.client(GreeterClient, service="greeter")
         replies = await asyncio.gather(
-            *(greeter.hello(HelloRequest(name=f"user-{i}"), timeout="5s") for i in range(20))
+            *(greeter.hello(HelloRequest(name=f"user-{i}"), timeout="30s") for i in range(20))
         )
         print(f"caller: 20 calls answered by {dict(Counter(r.replica for r in replies))}")
 
