@@ -9,6 +9,7 @@ processes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import sys
 from collections import Counter
@@ -183,3 +184,21 @@ async def until(predicate: Any, what: str) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"never happened: {what}")
+
+
+@contextlib.asynccontextmanager
+async def slow_call_in_flight(
+    address: str, echo: ModuleType, transport: sb.NetworkTransport
+) -> AsyncIterator[asyncio.Task[Any]]:
+    """A caller bridge whose ``slow`` call is running on the callee at ``address``: known from
+    the callee's count (taken before the handler sleeps), not from a guess; each stats call is a
+    round trip to the callee."""
+    async with sb.Bridge(
+        "caller", registry={"echo": [address]}, rpc=sb.RpcConfig(transport=transport)
+    ) as caller:
+        client = caller.client(echo.CalleeClient, service="echo")
+        call = asyncio.create_task(client.slow(pb().Echo(text="last")))
+        running = 0
+        while not running:
+            running = (await client.stats(pb().Echo(text="slow"))).n
+        yield call

@@ -9,7 +9,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from echo_service import make_handler, pb, until
+from echo_service import make_handler, pb, slow_call_in_flight, until
 from processes import Callee, start_callee
 
 import runtime_lib as sb
@@ -140,16 +140,7 @@ async def test_a_terminated_callee_drains_and_exits_cleanly(
 ) -> None:
     callee = start_callee(echo_root, "echo", behaviours={"slow": {"sleepMs": 2000}})
     try:
-        async with sb.Bridge(
-            "caller", registry={"echo": [callee.address]}, rpc=sb.RpcConfig(transport=transport)
-        ) as caller:
-            client = caller.client(echo.CalleeClient, service="echo")
-            call = asyncio.create_task(client.slow(pb().Echo(text="last")))
-            # Terminate once the handler runs (counted before its sleep), not after a guess;
-            # each stats call is a round trip to the callee.
-            running = 0
-            while not running:
-                running = (await client.stats(pb().Echo(text="slow"))).n
+        async with slow_call_in_flight(callee.address, echo, transport) as call:
             stopped = asyncio.get_running_loop().run_in_executor(None, callee.terminate)
             assert (await call).text == "last"
             assert await stopped == 0

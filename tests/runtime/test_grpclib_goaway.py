@@ -15,7 +15,7 @@ import h2.errors
 import h2.events
 import hyperframe.frame
 import pytest
-from echo_service import pb, until
+from echo_service import pb, slow_call_in_flight, until
 from processes import start_callee
 
 import runtime_lib as sb
@@ -28,14 +28,7 @@ async def test_a_reply_read_together_with_the_drain_goaway_is_kept(
 ) -> None:
     callee = start_callee(echo_root, "echo", behaviours={"slow": {"sleepMs": 300}})
     try:
-        async with sb.Bridge(
-            "caller", registry={"echo": [callee.address]}, rpc=sb.RpcConfig(transport=transport)
-        ) as caller:
-            client = caller.client(echo.CalleeClient, service="echo")
-            call = asyncio.create_task(client.slow(pb().Echo(text="last")))
-            running = 0
-            while not running:
-                running = (await client.stats(pb().Echo(text="slow"))).n
+        async with slow_call_in_flight(callee.address, echo, transport) as call:
             # Blocking the caller's loop on purpose (no executor): while the callee finishes the
             # call, drains and exits, its reply, GOAWAY, PING and FIN all wait in the socket, so
             # the caller reads them at once, as a caller on a loaded machine does by chance.

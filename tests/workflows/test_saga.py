@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,6 +20,7 @@ from runtime_lib.workflows import (
     WorkflowTerminalError,
 )
 from runtime_lib.workflows.dev_server import DevServer
+from tests.workflows.helpers import sb_trace
 
 ORDER = {"order_id": "o-1", "customer": "ada", "sku": "book", "quantity": 2, "amount_cents": 4200}
 
@@ -148,15 +146,8 @@ async def test_one_trace_with_a_span_per_step(
     served = {s["service"] for s in trace if s["kind"] == "SERVER"}
     assert served == {"inventory", "payment", "notify", "shipping"}  # the callees joined it
 
-    shown = await asyncio.to_thread(
-        subprocess.run,
-        [str(Path(sys.executable).with_name("sb-trace")), str(spans_file), root["trace_id"]],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "COLUMNS": "200"},
-    )
-    assert "workflow step ship" in shown.stdout and "checkout.Shipping/Ship" in shown.stdout
+    shown = await sb_trace(spans_file, root["trace_id"])
+    assert "workflow step ship" in shown and "checkout.Shipping/Ship" in shown
 
 
 async def test_replay_from_charge_reuses_reserve(checkout: sb.Bridge, ledger: Any) -> None:

@@ -3,11 +3,7 @@ that takes the run over after a restart replays the steps that had ended."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,6 +21,7 @@ from runtime_lib.workflows import (
 )
 from runtime_lib.workflows.dev_server import DevServer
 from tests.events.helpers import wait_until
+from tests.workflows.helpers import sb_trace
 
 
 async def test_each_step_kind_has_one_span_across_a_worker_restart(
@@ -91,13 +88,6 @@ async def test_each_step_kind_has_one_span_across_a_worker_restart(
     kinds = ["flow", "nap", "waits", "approval", "settled", "sub", "leaf_nap"]
     assert steps == Counter({f"workflow step {kind}": 1 for kind in kinds})
 
-    shown = await asyncio.to_thread(
-        subprocess.run,
-        [str(Path(sys.executable).with_name("sb-trace")), str(spans_file), root["trace_id"]],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "COLUMNS": "200"},
-    )
+    shown = await sb_trace(spans_file, root["trace_id"])
     for kind in kinds:
-        assert f"workflow step {kind}" in shown.stdout
+        assert f"workflow step {kind}" in shown
