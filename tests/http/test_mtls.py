@@ -26,6 +26,7 @@ import runtime_lib.http as sb_http
 from runtime_lib._security import certs
 from runtime_lib._security.identity import PeerIdentityError
 from runtime_lib.http.uvicorn_tls import TlsH11Protocol, uvicorn_config
+from tests.ca import make_ca
 
 from .serving import serving
 
@@ -50,13 +51,10 @@ class Certs:
 
 @pytest.fixture
 def cert_dirs(tmp_path: Path) -> Certs:
-    ours, stranger = tmp_path / "certs", tmp_path / "stranger"
-    certs.init_ca(ours, TRUST_DOMAIN)
-    for service in ("front", "orders", "payment"):
-        certs.issue(ours, service)
-    certs.init_ca(stranger, TRUST_DOMAIN)
-    certs.issue(stranger, "orders")
-    return Certs(ours, stranger)
+    return Certs(
+        make_ca(tmp_path / "certs", TRUST_DOMAIN, "front", "orders", "payment"),
+        make_ca(tmp_path / "stranger", TRUST_DOMAIN, "orders"),
+    )
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from echo_service import make_handler, pb
 from processes import Callee, start_callee
 
 import runtime_lib as sb
-from runtime_lib._security import certs
+from tests.ca import make_ca
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -23,11 +23,7 @@ ECHO = "conformance.Callee/Echo"
 
 @pytest.fixture
 def cert_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "certs"
-    certs.init_ca(directory, "example.org")
-    for service in ("payment", "orders", "billing"):
-        certs.issue(directory, service)
-    return directory
+    return make_ca(tmp_path / "certs", "example.org", "payment", "orders", "billing")
 
 
 def tls(cert_dir: Path, service: str) -> sb.TlsConfig:

@@ -23,6 +23,7 @@ from processes import Callee, start_callee
 
 import runtime_lib as sb
 from runtime_lib._security import certs
+from tests.ca import make_ca
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -32,20 +33,13 @@ INFO = "/conformance.Callee/Info"
 
 @pytest.fixture
 def cert_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "certs"
-    certs.init_ca(directory, TRUST_DOMAIN)
-    for service in ("payment", "orders", "billing"):
-        certs.issue(directory, service)
-    return directory
+    return make_ca(tmp_path / "certs", TRUST_DOMAIN, "payment", "orders", "billing")
 
 
 @pytest.fixture
 def stranger_dir(tmp_path: Path) -> Path:
     """Another CA of the same trust domain name, issuing its own 'orders'."""
-    directory = tmp_path / "stranger"
-    certs.init_ca(directory, TRUST_DOMAIN)
-    certs.issue(directory, "orders")
-    return directory
+    return make_ca(tmp_path / "stranger", TRUST_DOMAIN, "orders")
 
 
 @contextlib.contextmanager

@@ -21,6 +21,7 @@ from runtime_lib._security.cli import main
 from runtime_lib._security.embedded_broker import SERVICES_FILE, SecuredEmbeddedBroker
 from runtime_lib._security.nats_auth import ADMIN
 from runtime_lib._security.tls import TlsConfig
+from tests.ca import make_ca
 
 TRUST_DOMAIN = "example.org"
 SERVICES = {
@@ -32,20 +33,13 @@ SERVICES = {
 @pytest.fixture
 def cert_dir(tmp_path: Path) -> Path:
     """A CA for example.org with certificates for payment, orders and the broker (nats)."""
-    directory = tmp_path / "certs"
-    certs.init_ca(directory, TRUST_DOMAIN)
-    for service in ("payment", "orders", "nats"):
-        certs.issue(directory, service)
-    return directory
+    return make_ca(tmp_path / "certs", TRUST_DOMAIN, "payment", "orders", "nats")
 
 
 @pytest.fixture
 def stranger_dir(tmp_path: Path) -> Path:
     """Another CA of the same trust domain name, with its own 'payment': trusted by nobody."""
-    directory = tmp_path / "stranger"
-    certs.init_ca(directory, TRUST_DOMAIN)
-    certs.issue(directory, "payment")
-    return directory
+    return make_ca(tmp_path / "stranger", TRUST_DOMAIN, "payment")
 
 
 class Endpoint(Protocol):

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 import runtime_lib as sb
-from runtime_lib._security import certs
 from runtime_lib.workflows import Local, RunView, WaitSignal, Workflow, WorkflowsConfig
 from runtime_lib.workflows.dev_server import DevServer
+from tests.ca import make_ca
 from tests.events.helpers import wait_until
 
 
@@ -31,20 +31,13 @@ APPROVE = Workflow(
 
 @pytest.fixture
 def cert_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "certs"
-    certs.init_ca(directory, "example.org")
-    for service in ("checkout", "shop", "intruder"):
-        certs.issue(directory, service)
-    return directory
+    return make_ca(tmp_path / "certs", "example.org", "checkout", "shop", "intruder")
 
 
 @pytest.fixture
 def stranger_dir(tmp_path: Path) -> Path:
     """Another CA (same trust domain name) whose 'shop' nobody trusts."""
-    directory = tmp_path / "stranger"
-    certs.init_ca(directory, "example.org")
-    certs.issue(directory, "shop")
-    return directory
+    return make_ca(tmp_path / "stranger", "example.org", "shop")
 
 
 Make = Callable[[str, Path | None], sb.Bridge]
