@@ -3,20 +3,27 @@
 Only what the leases need: read, create-if-absent, update-if-revision (compare-and-set), delete,
 and a watch that replays current values then follows changes. Every broker failure reaches the
 caller as a :class:`ConnectionFailedError`, never as a nats-py exception.
+
+On NATS a watch is a push consumer created under a name with its filter in the request subject
+(``$JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>``), never nats-py's ordered consumer, whose
+create request carries the filter only in its payload: a secured broker's permissions can then
+hold each service to watching its own keys (:mod:`runtime_lib._security.nats_auth`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import nats.errors
 import nats.js.errors
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from runtime_lib._errors import ConnectionFailedError
+from runtime_lib._errors import ConfigError, ConnectionFailedError
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,25 +136,54 @@ def _broker_error(what: str, exc: BaseException) -> ConnectionFailedError:
     return ConnectionFailedError(f"jobs: {what} on the NATS KV store failed: {exc}")
 
 
+# A watch's consumer outlives a connection lost without unsubscribing by this long.
+_WATCH_INACTIVE_S = 300.0
+_OPERATION = "KV-Operation"
+_MARKER_REASON = "Nats-Marker-Reason"  # nats-server 2.11+: TTL/age expiry markers
+
+
+def _cannot_create(bucket: str, exc: BaseException) -> ConfigError:
+    return ConfigError(
+        f"jobs: KV bucket {bucket} does not exist and could not be created ({exc!r}); on a "
+        "secured broker services may not create buckets: create them as the provisioning "
+        "identity with `sb-certs provision <url> --dir <CA dir>` (the embedded broker does it "
+        "when it starts), see docs/jobs.md"
+    )
+
+
 class NatsBucket:
     """A JetStream KV bucket (nats-py ``KeyValue``) behind :class:`KeyValueBucket`."""
 
-    def __init__(self, kv: Any) -> None:
+    def __init__(self, js: Any, kv: Any, bucket: str) -> None:
+        self._js = js
         self._kv = kv
+        self._bucket = bucket
 
     @classmethod
     async def open(cls, js: Any, bucket: str, *, ttl: float | None = None) -> NatsBucket:
         try:
-            try:
-                kv = await js.key_value(bucket)
-            except nats.js.errors.BucketNotFoundError:
-                try:
-                    kv = await js.create_key_value(bucket=bucket, ttl=ttl, history=1)
-                except nats.js.errors.BadRequestError:
-                    kv = await js.key_value(bucket)  # another instance created it first
+            kv = await js.key_value(bucket)
+        except nats.js.errors.BucketNotFoundError:
+            kv = await cls._create(js, bucket, ttl)
         except (nats.errors.Error, TimeoutError) as exc:
             raise _broker_error(f"opening bucket {bucket}", exc) from exc
-        return cls(kv)
+        return cls(js, kv, bucket)
+
+    @staticmethod
+    async def _create(js: Any, bucket: str, ttl: float | None) -> Any:
+        try:
+            return await js.create_key_value(bucket=bucket, ttl=ttl, history=1)
+        except nats.js.errors.BadRequestError:
+            pass  # another instance created it first
+        except (nats.errors.TimeoutError, nats.errors.NoRespondersError, TimeoutError) as exc:
+            # A request the broker's permissions refuse is never answered.
+            raise _cannot_create(bucket, exc) from exc
+        except nats.errors.Error as exc:
+            raise _broker_error(f"creating bucket {bucket}", exc) from exc
+        try:
+            return await js.key_value(bucket)
+        except (nats.errors.Error, TimeoutError) as exc:
+            raise _broker_error(f"opening bucket {bucket}", exc) from exc
 
     async def get(self, key: str) -> Entry | None:
         try:
@@ -189,26 +225,41 @@ class NatsBucket:
             raise _broker_error(f"deleting {key}", exc) from exc
 
     async def watch(self, prefix: str) -> Watch:
+        subject = f"$KV.{self._bucket}.{prefix}>"
+        config = ConsumerConfig(
+            name=f"w{uuid.uuid4().hex}",
+            deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+            ack_policy=AckPolicy.NONE,
+            max_deliver=1,
+            mem_storage=True,
+            num_replicas=1,
+            inactive_threshold=_WATCH_INACTIVE_S,
+        )
         try:
-            watcher = await self._kv.watch(prefix + ">")
+            sub = await self._js.subscribe(subject, stream=f"KV_{self._bucket}", config=config)
         except (nats.errors.Error, TimeoutError) as exc:
             raise _broker_error(f"watching {prefix}", exc) from exc
-        return _NatsWatch(watcher)
+        return _NatsWatch(sub, len(f"$KV.{self._bucket}."))
 
 
 class _NatsWatch:
-    # Closed by stopping the watcher, not by cancelling its reader: nats-py may swallow a
-    # cancellation that lands inside its own requests, and the reader would wait forever.
-    def __init__(self, watcher: Any) -> None:
-        self._watcher = watcher
+    # Closed by unsubscribing, not by cancelling its reader: nats-py may swallow a cancellation
+    # that lands inside its own requests, and the reader would wait forever.
+    def __init__(self, sub: Any, key_start: int) -> None:
+        self._sub = sub
+        self._key_start = key_start
 
     async def __aiter__(self) -> AsyncIterator[Change]:
-        async for entry in self._watcher:
-            if entry is None:
-                continue  # the end of the initial values
-            deleted = entry.operation in ("DEL", "PURGE") or entry.value is None
-            yield entry.key, None if deleted else bytes(entry.value)
+        with contextlib.suppress(nats.errors.Error):  # ended by close()
+            async for msg in self._sub.messages:
+                headers = msg.headers or {}
+                deleted = (
+                    headers.get(_OPERATION) in ("DEL", "PURGE")
+                    or _MARKER_REASON in headers
+                    or not msg.data
+                )
+                yield msg.subject[self._key_start :], None if deleted else bytes(msg.data)
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
-            await self._watcher.stop()
+            await self._sub.unsubscribe()
