@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import nats.errors
 import nats.js.errors
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from runtime_lib._errors import ConfigError, ConnectionFailedError
+
+log = logging.getLogger("runtime_lib.jobs")
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +141,9 @@ def _broker_error(what: str, exc: BaseException) -> ConnectionFailedError:
 
 # A watch's consumer outlives a connection lost without unsubscribing by this long.
 _WATCH_INACTIVE_S = 300.0
+_WATCH_HEARTBEAT_S = 5.0
+# Silence (not even a heartbeat) after which the consumer is taken for gone: three beats missed.
+_WATCH_SILENCE_S = 3 * _WATCH_HEARTBEAT_S
 _OPERATION = "KV-Operation"
 _MARKER_REASON = "Nats-Marker-Reason"  # nats-server 2.11+: TTL/age expiry markers
 
@@ -225,41 +231,101 @@ class NatsBucket:
             raise _broker_error(f"deleting {key}", exc) from exc
 
     async def watch(self, prefix: str) -> Watch:
-        subject = f"$KV.{self._bucket}.{prefix}>"
+        watch = _NatsWatch(self._js, self._bucket, prefix)
+        try:
+            await watch.subscribe()
+        except (nats.errors.Error, TimeoutError) as exc:
+            await watch.close()
+            raise _broker_error(f"watching {prefix}", exc) from exc
+        return watch
+
+
+class _NatsWatch:
+    """A push consumer on the bucket's keys under a prefix, created afresh (new name, from the
+    next stream sequence) when its heartbeats stop (a broker restart drops it) or a message is
+    missing, as nats-py's ordered consumer does; a new name because the old consumer may still
+    exist, and the server refuses to change its start."""
+
+    def __init__(self, js: Any, bucket: str, prefix: str) -> None:
+        self._js = js
+        self._stream = f"KV_{bucket}"
+        self._subject = f"$KV.{bucket}.{prefix}>"
+        self._key_start = len(f"$KV.{bucket}.")
+        self._sub: Any = None
+        self._next_seq = 0  # 0: nothing seen yet, start from each key's last value
+        self._delivered = 0
+        self._closed = asyncio.Event()
+
+    async def subscribe(self) -> None:
+        # A plain subscription of the JetStream context's connection, not js.subscribe, which
+        # hides the heartbeats this watch goes by.
+        nc = self._js._nc
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+        self._sub = await nc.subscribe(nc.new_inbox())
         config = ConsumerConfig(
             name=f"w{uuid.uuid4().hex}",
-            deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+            filter_subject=self._subject,
+            deliver_subject=self._sub.subject,
             ack_policy=AckPolicy.NONE,
             max_deliver=1,
             mem_storage=True,
             num_replicas=1,
+            idle_heartbeat=_WATCH_HEARTBEAT_S,
             inactive_threshold=_WATCH_INACTIVE_S,
         )
-        try:
-            sub = await self._js.subscribe(subject, stream=f"KV_{self._bucket}", config=config)
-        except (nats.errors.Error, TimeoutError) as exc:
-            raise _broker_error(f"watching {prefix}", exc) from exc
-        return _NatsWatch(sub, len(f"$KV.{self._bucket}."))
-
-
-class _NatsWatch:
-    # Closed by unsubscribing, not by cancelling its reader: nats-py may swallow a cancellation
-    # that lands inside its own requests, and the reader would wait forever.
-    def __init__(self, sub: Any, key_start: int) -> None:
-        self._sub = sub
-        self._key_start = key_start
+        if self._next_seq:
+            config.deliver_policy = DeliverPolicy.BY_START_SEQUENCE
+            config.opt_start_seq = self._next_seq
+        else:
+            config.deliver_policy = DeliverPolicy.LAST_PER_SUBJECT
+        self._delivered = 0
+        await self._js.add_consumer(self._stream, config)
 
     async def __aiter__(self) -> AsyncIterator[Change]:
-        with contextlib.suppress(nats.errors.Error):  # ended by close()
-            async for msg in self._sub.messages:
-                headers = msg.headers or {}
-                deleted = (
-                    headers.get(_OPERATION) in ("DEL", "PURGE")
-                    or _MARKER_REASON in headers
-                    or not msg.data
-                )
-                yield msg.subject[self._key_start :], None if deleted else bytes(msg.data)
+        while not self._closed.is_set():
+            try:
+                msg = await self._sub.next_msg(timeout=_WATCH_SILENCE_S)
+            except nats.errors.Error:  # silence, or the connection closed
+                if self._closed.is_set():
+                    return
+                await self._resubscribe()
+                continue
+            change = self._change(msg)
+            if change is False:
+                await self._resubscribe()
+            elif change is not None:
+                yield change
+
+    def _change(self, msg: Any) -> Change | Literal[False] | None:
+        """The change a message carries; None: a heartbeat; False: a message was missed."""
+        if msg.headers and msg.headers.get("Status") == "100":
+            return None  # an idle heartbeat: the consumer is alive
+        meta = msg.metadata
+        if meta.sequence.consumer != self._delivered + 1:
+            return False
+        self._delivered = meta.sequence.consumer
+        self._next_seq = meta.sequence.stream + 1
+        headers = msg.headers or {}
+        deleted = (
+            headers.get(_OPERATION) in ("DEL", "PURGE") or _MARKER_REASON in headers or not msg.data
+        )
+        return msg.subject[self._key_start :], None if deleted else bytes(msg.data)
+
+    async def _resubscribe(self) -> None:
+        # Retried until it works or the watch is closed: the broker may be restarting.
+        while not self._closed.is_set():
+            try:
+                await self.subscribe()
+                return
+            except (nats.errors.Error, TimeoutError) as exc:
+                log.debug("jobs: re-creating the watch of %s failed: %s", self._subject, exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closed.wait(), _WATCH_HEARTBEAT_S)
 
     async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            await self._sub.unsubscribe()
+        self._closed.set()
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
