@@ -20,9 +20,11 @@ from runtime_lib._jobs.leases import Leases
 STATE_BUCKET = "sb_jobs"
 LEASE_BUCKET = "sb_job_leases"
 LEASE_KEEP_S = 7 * 24 * 3600
+JOB_BUCKETS = (STATE_BUCKET, LEASE_BUCKET)
 
 
-def _service_token(service: str) -> str:
+def service_token(service: str) -> str:
+    """The first token of every key of ``service`` in both buckets."""
     token = re.sub(r"[^A-Za-z0-9_-]", "_", service)
     if token != service:  # keep two names that sanitise alike apart
         token += "-" + hashlib.sha256(service.encode()).hexdigest()[:8]
@@ -61,7 +63,7 @@ def _json(value: object) -> bytes:
 
 class JobStore:
     def __init__(self, service: str, state: KeyValueBucket, leases: KeyValueBucket) -> None:
-        self._prefix = _service_token(service) + "."
+        self._prefix = service_token(service) + "."
         self._state = state
         self.leases = Leases(leases)
 

@@ -18,6 +18,10 @@ The permissions are derived from what runtime_lib sends on the wire:
 - dead letters: ``sb.dlq.<group>.<name>`` into ``SB_DLQ``; a service writes only its own group's.
 - dedupe marks: keys ``<durable>.<event id>`` of KV bucket ``sb_dedupe``; a service writes only
   its own durables' keys (reads go through a stream message get, which NATS cannot narrow).
+- jobs: keys ``<service>.…`` of KV buckets ``sb_jobs`` and ``sb_job_leases``
+  (:mod:`runtime_lib._jobs.store`); a service writes, reads (a direct get, whose subject names the
+  key) and watches (a named consumer whose filter is in its create subject,
+  :meth:`runtime_lib._jobs.kv.NatsBucket.watch`) only its own keys.
 - registry: keys ``<service>.<instance>`` of KV bucket ``sb_services``; every service reads the
   whole bucket (discovery), writes and deletes only its own keys.
 - replies (JetStream API answers, pulled events, KV watches) come to the service's own inbox
@@ -40,6 +44,8 @@ from runtime_lib._errors import ConfigError, ServiceBridgeError
 from runtime_lib._events.names import compile_pattern, service_token, subject_for, validate_name
 from runtime_lib._events.nats_bus import NatsConfig
 from runtime_lib._events.subscriber import Subscription
+from runtime_lib._jobs.store import JOB_BUCKETS
+from runtime_lib._jobs.store import service_token as jobs_token
 from runtime_lib._security.identity import check_service_name, dns_name, spiffe_id
 from runtime_lib._security.tls import TlsConfig, TlsFiles
 
@@ -135,6 +141,15 @@ def service_permissions(spec: ServicePermissions, names: Names = Names()) -> dic
         # get, which NATS cannot narrow to a key (the marks hold only ids, never payloads).
         f"$JS.API.STREAM.MSG.GET.{dedupe}",
     ]
+    for bucket in JOB_BUCKETS:
+        own = f"$KV.{bucket}.{jobs_token(service)}.>"
+        publish += [
+            f"$JS.API.STREAM.INFO.KV_{bucket}",
+            own,
+            f"$JS.API.DIRECT.GET.KV_{bucket}.{own}",
+            # Any consumer name, but the filter (part of the subject) is its own keys.
+            f"$JS.API.CONSUMER.CREATE.KV_{bucket}.*.{own}",
+        ]
     for durable, filter_subject in consumers(service, spec.subscribes):
         publish += [
             # The filter is part of the subject: re-creating the durable with a wider filter,
@@ -157,6 +172,7 @@ def admin_permissions(names: Names = Names()) -> dict[str, Any]:
         names.dlq_stream,
         f"KV_{names.registry_bucket}",
         f"KV_{names.dedupe_bucket}",
+        *(f"KV_{bucket}" for bucket in JOB_BUCKETS),
     )
     publish = [f"$JS.API.STREAM.{op}.{s}" for s in streams for op in ("CREATE", "INFO")]
     publish.append(f"$JS.API.STREAM.MSG.GET.{names.dlq_stream}")  # NatsBus.dead_letters

@@ -7,19 +7,15 @@ operations; the runtime's own NatsConsumer pulls), through connections opened wi
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import ssl
 import subprocess
-from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
 
 import nats.js.errors
 import pytest
 from click.testing import CliRunner
-from nats.aio.client import Client
 from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
@@ -34,66 +30,12 @@ from runtime_lib._security.cli import main
 from runtime_lib._security.nats_auth import ADMIN, connect_options, durable_names
 from runtime_lib._security.tls import TlsConfig, TlsFiles
 
-from .conftest import SERVICES, Endpoint, tls_url
+from .conftest import SERVICES, Endpoint
+from .nats_clients import connect, connect_fails
 
 ORDERS_DURABLE = durable_names("orders", ["payment.#"])[0]
 PAYMENT_DURABLE = durable_names("payment", ["order.placed"])[0]
 WAIT = 30.0  # an upper bound on waiting for an event, never a measured duration
-
-
-class Conn:
-    """A nats-py connection that collects the server's permission errors."""
-
-    def __init__(self) -> None:
-        self.nc: Client = Client()
-        self.errors: list[str] = []
-        self._changed = asyncio.Event()
-
-    async def on_error(self, exc: Exception) -> None:
-        self.errors.append(str(exc))
-        self._changed.set()
-
-    async def denied(self, subject: str, kind: str = "publish") -> None:
-        """Wait for the server to report a violation on ``subject``."""
-        # nats-py lowercases the server's error text.
-        wanted = f'permissions violation for {kind} to "{subject}"'.lower()
-        while not any(wanted in e.lower() for e in self.errors):
-            self._changed.clear()
-            await asyncio.wait_for(self._changed.wait(), WAIT)
-
-    async def refused(self, request: Awaitable[Any], subject: str) -> None:
-        """Run a request the server must refuse: it reports the violation and never answers."""
-        task = asyncio.ensure_future(request)
-        try:
-            await self.denied(subject)
-        finally:
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
-
-
-@contextlib.asynccontextmanager
-async def _connect(server: Endpoint, cert_dir: Path, service: str) -> AsyncIterator[Conn]:
-    conn = Conn()
-    options = connect_options(TlsFiles(TlsConfig.from_dir(cert_dir, service)))
-    await conn.nc.connect(tls_url(server), error_cb=conn.on_error, allow_reconnect=False, **options)
-    try:
-        yield conn
-    finally:
-        await conn.nc.close()
-
-
-async def _connect_fails(server: Endpoint, **options: Any) -> str:
-    """The error text of a connection attempt that must fail."""
-    nc = Client()
-    try:
-        await nc.connect(
-            tls_url(server), allow_reconnect=False, max_reconnect_attempts=0, **options
-        )
-    except Exception as exc:
-        return str(exc).lower()
-    await nc.close()
-    raise AssertionError("connected")
 
 
 async def test_without_a_certificate_nothing_connects(
@@ -102,25 +44,25 @@ async def test_without_a_certificate_nothing_connects(
     # No connection means no publish, subscribe, registry write or purge.
     anonymous = ssl.create_default_context(cafile=cert_dir / "ca.crt")
     # Refused in the handshake: the alert or the closed connection, whichever the client reads first.
-    await _connect_fails(provisioned, tls=anonymous, tls_hostname="nats.example.org")
+    await connect_fails(provisioned, tls=anonymous, tls_hostname="nats.example.org")
 
 
-async def test_certificates_without_a_user_or_from_another_ca_do_not_connect(
+async def test_certificates_without_a_user_or_from_another_ca_do_notconnect(
     provisioned: Endpoint, cert_dir: Path, stranger_dir: Path
 ) -> None:
     intruder = ssl.create_default_context(cafile=cert_dir / "ca.crt")
     intruder.load_cert_chain(cert_dir / "intruder.crt", cert_dir / "intruder.key")
-    error = await _connect_fails(provisioned, tls=intruder, tls_hostname="nats.example.org")
+    error = await connect_fails(provisioned, tls=intruder, tls_hostname="nats.example.org")
     assert "authorization violation" in error
     stranger = ssl.create_default_context(cafile=cert_dir / "ca.crt")
     stranger.load_cert_chain(stranger_dir / "payment.crt", stranger_dir / "payment.key")
-    await _connect_fails(provisioned, tls=stranger, tls_hostname="nats.example.org")
+    await connect_fails(provisioned, tls=stranger, tls_hostname="nats.example.org")
 
 
 async def test_a_service_does_what_it_declared(provisioned: Endpoint, cert_dir: Path) -> None:
     async with (
-        _connect(provisioned, cert_dir, "payment") as payment,
-        _connect(provisioned, cert_dir, "orders") as orders,
+        connect(provisioned, cert_dir, "payment") as payment,
+        connect(provisioned, cert_dir, "orders") as orders,
     ):
         pattern = compile_pattern("payment.#")
         # orders creates its consumer the way NatsBus.consumer does, and pulls with NatsConsumer.
@@ -182,8 +124,8 @@ async def test_a_service_cannot_act_beyond_what_it_declared(
     provisioned: Endpoint, cert_dir: Path
 ) -> None:
     async with (
-        _connect(provisioned, cert_dir, "payment") as payment,
-        _connect(provisioned, cert_dir, "orders") as orders,
+        connect(provisioned, cert_dir, "payment") as payment,
+        connect(provisioned, cert_dir, "orders") as orders,
     ):
         js = payment.nc.jetstream()
         registry = await js.key_value("sb_services")
@@ -237,8 +179,8 @@ async def test_a_rollup_on_its_own_key_cannot_empty_a_bucket(
     provisioned: Endpoint, cert_dir: Path
 ) -> None:
     async with (
-        _connect(provisioned, cert_dir, "payment") as payment,
-        _connect(provisioned, cert_dir, "orders") as orders,
+        connect(provisioned, cert_dir, "payment") as payment,
+        connect(provisioned, cert_dir, "orders") as orders,
     ):
         theirs = await orders.nc.jetstream().key_value("sb_services")
         await theirs.put("orders.instance1", b'{"address": "127.0.0.1:2"}')
@@ -257,7 +199,7 @@ async def test_a_rollup_on_its_own_key_cannot_empty_a_bucket(
 async def test_even_the_provisioning_identity_cannot_purge(
     provisioned: Endpoint, cert_dir: Path
 ) -> None:
-    async with _connect(provisioned, cert_dir, ADMIN) as admin:
+    async with connect(provisioned, cert_dir, ADMIN) as admin:
         js = admin.nc.jetstream()
         await admin.refused(js.purge_stream("SB_EVENTS"), "$JS.API.STREAM.PURGE.SB_EVENTS")
         await admin.refused(js.delete_stream("SB_DLQ"), "$JS.API.STREAM.DELETE.SB_DLQ")
@@ -327,7 +269,7 @@ async def test_a_service_refuses_a_broker_that_is_not_the_broker(
     impostor = NatsServer(store_dir=tmp_path / "impostor", config_file=config).start()
     try:
         options = connect_options(TlsFiles(TlsConfig.from_dir(cert_dir, "payment")))
-        error = await _connect_fails(impostor, **options)
+        error = await connect_fails(impostor, **options)
         assert "hostname mismatch" in error
     finally:
         impostor.stop()
