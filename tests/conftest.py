@@ -32,16 +32,20 @@ def hermetic_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
         _stop_brokers_under(tmp_path_factory.getbasetemp())
 
 
+_EMBEDDED = (b"/nats-server", b"/temporal")
+
+
 def _stop_brokers_under(root: Path) -> None:
-    """An embedded broker outlives a test whose last user was killed (-9) or never stopped its
-    bridge: by design it serves the next process. At the end of the session nothing is next, so
-    any nats-server whose store lies in this session's temp folders is stopped."""
+    """An embedded broker (or Temporal dev server) outlives a test whose last user was killed (-9)
+    or never stopped its bridge: by design it serves the next process. At the end of the session
+    nothing is next, so any nats-server or temporal whose store lies in this session's temp
+    folders is stopped."""
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             args = cmdline.read_bytes().split(b"\0")
         except OSError:
             continue
-        if args and args[0].endswith(b"nats-server") and str(root).encode() in b" ".join(args):
+        if args[0].endswith(_EMBEDDED) and str(root).encode() in b" ".join(args):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(int(cmdline.parent.name), signal.SIGTERM)
 
