@@ -5,6 +5,8 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from runtime_lib._events.outbox import OutboxAdmin
+
 
 async def wait_until(
     predicate: Callable[[], bool | Awaitable[bool]], limit: float = 120.0, what: str = ""
@@ -22,3 +24,13 @@ async def wait_until(
         if loop.time() > end:
             pytest.fail(f"timed out after {limit}s waiting for {what or predicate}")
         await asyncio.sleep(0.02)
+
+
+async def wait_drained(outbox: OutboxAdmin) -> None:
+    """Until every row has left ``outbox``: a delivered row is deleted by a later transaction
+    (settles wait to share a publish's commit), so this follows the handler's receipt."""
+
+    async def empty() -> bool:
+        return await outbox.counts() == {"pending": 0, "in_flight": 0, "failed": 0}
+
+    await wait_until(empty, what="the outbox to empty")

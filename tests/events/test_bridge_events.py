@@ -13,7 +13,7 @@ from runtime_lib._events.envelope import EventEnvelope
 from runtime_lib._events.memory_bus import MemoryBus
 from runtime_lib._events.runtime import EventsRuntime
 from tests.events.eventlib import OrderPlaced
-from tests.events.helpers import wait_until
+from tests.events.helpers import wait_drained, wait_until
 
 
 async def test_bridge_publish_and_subscribe(tmp_path: Path) -> None:
@@ -37,7 +37,7 @@ async def test_bridge_publish_and_subscribe(tmp_path: Path) -> None:
         await wait_until(lambda: len(typed) == 1 and raw == ["order.placed"])
         assert typed == [OrderPlaced(order_id="o-1", amount=42.0)]
         assert event_id
-        assert await orders.outbox.counts() == {"pending": 0, "in_flight": 0, "failed": 0}
+        await wait_drained(orders.outbox)
         with pytest.raises(ConfigError):
             notifications.subscribe("late.*", on_any)
     assert not orders.events.started and not notifications.events.started
