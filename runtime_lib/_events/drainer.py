@@ -33,6 +33,7 @@ from typing import Protocol, runtime_checkable
 from runtime_lib._events.backoff import LADDER, ladder_delay
 from runtime_lib._events.bus import Bus, PublishRejected
 from runtime_lib._events.outbox import Outbox, OutboxRow, Rearm
+from runtime_lib._events.waits import within
 
 log = logging.getLogger("runtime_lib.events")
 
@@ -242,7 +243,7 @@ class Drainer:
                 1 if time.monotonic() - outbox.last_add < BUSY_WINDOW else self._depth
             ):
                 self._batch_done.clear()
-                await _wait(self._batch_done, BUSY_WINDOW)
+                await within(self._batch_done.wait(), BUSY_WINDOW)
             # Cleared before looking, so a wake during the look is not lost.
             self._wake.clear()
             busy = time.monotonic() - outbox.last_add < BUSY_WINDOW
@@ -280,7 +281,7 @@ class Drainer:
                 continue
             self.idle = True
             try:
-                if not await _wait(self._wake, wait):
+                if not await within(self._wake.wait(), wait):
                     self._claim_due = True  # a re-armed row fell due, or the idle look
             finally:
                 self.idle = False
@@ -288,17 +289,6 @@ class Drainer:
     def _batch_finished(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
         self._batch_done.set()
-
-
-async def _wait(event: asyncio.Event, seconds: float) -> bool:
-    """Whether ``event`` was set within ``seconds``. Not ``wait_for``: on Python 3.11 it swallows
-    a cancel that lands as the event is set, and the drainer would never stop."""
-    try:
-        async with asyncio.timeout(seconds):
-            await event.wait()
-    except TimeoutError:
-        return False
-    return True
 
 
 def _resolved(results: Results) -> Awaitable[Results]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from runtime_lib._events.bus import ConsumerSpec, DeadLetter, Delivery
 from runtime_lib._events.envelope import EventEnvelope
+from runtime_lib._events.waits import within
 
 
 @dataclass(eq=False)
@@ -72,11 +73,7 @@ class MemoryConsumer:
         group = self._group
         if not group.ready:
             group.signal.clear()
-            try:
-                # Not wait_for: on Python 3.11 it swallows a cancel landing as an event arrives.
-                async with asyncio.timeout(timeout_s):
-                    await group.signal.wait()
-            except TimeoutError:
+            if not await within(group.signal.wait(), timeout_s):
                 return []
         out: list[Delivery] = []
         while group.ready and len(out) < batch:

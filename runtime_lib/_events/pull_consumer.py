@@ -17,6 +17,7 @@ from nats.aio.subscription import Subscription
 from runtime_lib._events.bus import Delivery
 from runtime_lib._events.envelope import EventEnvelope
 from runtime_lib._events.names import parse_subject
+from runtime_lib._events.waits import within
 
 log = logging.getLogger("runtime_lib.events")
 
@@ -110,11 +111,8 @@ class NatsConsumer:
                 break
             self._wakeup = wakeup = loop.create_future()
             try:
-                # Not wait_for: on Python 3.11 it swallows a cancel landing as a message arrives.
-                async with asyncio.timeout(remaining):
-                    await wakeup
-            except TimeoutError:
-                break
+                if not await within(wakeup, remaining):
+                    break
             finally:
                 self._wakeup = None
         return await self._deliveries(msgs)
