@@ -23,8 +23,9 @@ LEASE_KEEP_S = 7 * 24 * 3600
 JOB_BUCKETS = (STATE_BUCKET, LEASE_BUCKET)
 
 
-def service_token(service: str) -> str:
-    """The first token of every key of ``service`` in both buckets."""
+def key_token(service: str) -> str:
+    """The first token of every key of ``service`` in both buckets (unlike the events' service
+    token, two names that sanitise alike stay apart)."""
     token = re.sub(r"[^A-Za-z0-9_-]", "_", service)
     if token != service:  # keep two names that sanitise alike apart
         token += "-" + hashlib.sha256(service.encode()).hexdigest()[:8]
@@ -63,7 +64,7 @@ def _json(value: object) -> bytes:
 
 class JobStore:
     def __init__(self, service: str, state: KeyValueBucket, leases: KeyValueBucket) -> None:
-        self._prefix = service_token(service) + "."
+        self._prefix = key_token(service) + "."
         self._state = state
         self.leases = Leases(leases)
 

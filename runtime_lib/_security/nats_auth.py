@@ -45,7 +45,7 @@ from runtime_lib._events.names import compile_pattern, service_token, subject_fo
 from runtime_lib._events.nats_bus import NatsConfig
 from runtime_lib._events.subscriber import Subscription
 from runtime_lib._jobs.store import JOB_BUCKETS
-from runtime_lib._jobs.store import service_token as jobs_token
+from runtime_lib._jobs.store import key_token as jobs_key_token
 from runtime_lib._security.identity import check_service_name, dns_name, spiffe_id
 from runtime_lib._security.tls import TlsConfig, TlsFiles
 
@@ -142,7 +142,7 @@ def service_permissions(spec: ServicePermissions, names: Names = Names()) -> dic
         f"$JS.API.STREAM.MSG.GET.{dedupe}",
     ]
     for bucket in JOB_BUCKETS:
-        own = f"$KV.{bucket}.{jobs_token(service)}.>"
+        own = f"$KV.{bucket}.{jobs_key_token(service)}.>"
         publish += [
             f"$JS.API.STREAM.INFO.KV_{bucket}",
             own,
