@@ -9,18 +9,20 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Summary:
-    """The median and the range of one figure over several runs."""
+    """The median and the range of one figure over several runs, and the runs' values in the
+    order they ran (``bench.runner.alternate`` runs every subject once per round)."""
 
     median: float
     low: float
     high: float
     runs: int
+    values: tuple[float, ...] = ()
 
     @classmethod
     def of(cls, values: Sequence[float]) -> Summary:
         if not values:
             raise ValueError("no measurements")
-        return cls(statistics.median(values), min(values), max(values), len(values))
+        return cls(statistics.median(values), min(values), max(values), len(values), tuple(values))
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -33,5 +35,13 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def ratio(ours: Summary, peer: Summary) -> float:
-    """``ours / peer`` of the medians (a rate: above 1 is faster; a time: above 1 is slower)."""
+    """``ours / peer`` (a rate: above 1 is faster; a time: above 1 is slower).
+
+    When both were measured in the same rounds, the median of the per-round ratios: each
+    round's pair ran back to back, so a slow stretch of a shared machine moves both sides and
+    cancels out, where the ratio of two medians can pair a fast round of one side with a slow
+    round of the other. Otherwise the ratio of the medians.
+    """
+    if len(ours.values) == len(peer.values) > 0 and all(peer.values):
+        return statistics.median(o / p for o, p in zip(ours.values, peer.values, strict=True))
     return ours.median / peer.median if peer.median else float("inf")
