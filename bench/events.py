@@ -23,9 +23,9 @@ import nats
 import runtime_lib as sb
 from bench.events_subscriber import raw_names
 from bench.generated import Generated, shared
-from bench.nats import nats_server, small_event
+from bench.nats import nats_server_process, small_event
 from bench.outbox import Scratch
-from bench.procs import REPO
+from bench.procs import REPO, Server, cpu_seconds
 from bench.report import Report, Row, verdict
 from bench.runner import Options, alternate
 from bench.stats import percentile, ratio
@@ -54,6 +54,7 @@ class Subscriber:
 
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self._process = process
+        self.pid = process.pid
 
     @classmethod
     async def start(cls, kind: str, url: str, data_dir: Path, gen: Generated) -> Subscriber:
@@ -114,8 +115,11 @@ class Subscriber:
 Publish = Callable[[int], Awaitable[None]]
 
 
-async def measure(publish: Publish, subscriber: Subscriber, work: Workload) -> dict[str, float]:
-    """Sequential latency (publish called -> handler ran), then a sustained burst."""
+async def measure(
+    publish: Publish, subscriber: Subscriber, work: Workload, broker_pid: int
+) -> dict[str, float]:
+    """Sequential latency (publish called -> handler ran), then a sustained burst and the CPU
+    each process (this publisher, the subscriber, nats-server) spent on it per event."""
     samples = []
     for n in range(-20, work.sequential):  # the first 20 warm up
         start = time.monotonic()
@@ -125,27 +129,42 @@ async def measure(publish: Publish, subscriber: Subscriber, work: Workload) -> d
             samples.append((done - start) * 1000)
     base = 1_000_000
     per_task = work.sustained // PUBLISHERS
-    await subscriber.expect(per_task * PUBLISHERS)
+    count = per_task * PUBLISHERS
+    await subscriber.expect(count)
 
     async def publisher(task: int) -> None:
         for i in range(per_task):
             await publish(base + task * per_task + i)
 
+    cpu = (time.process_time(), cpu_seconds(subscriber.pid), cpu_seconds(broker_pid))
     start = time.monotonic()
     async with asyncio.TaskGroup() as group:
         for task in range(PUBLISHERS):
             group.create_task(publisher(task))
-    rate = per_task * PUBLISHERS / (await subscriber.all_in() - start)
-    return {"p50": percentile(samples, 0.5), "p99": percentile(samples, 0.99), "rate": rate}
+    rate = count / (await subscriber.all_in() - start)
+    used = (time.process_time(), cpu_seconds(subscriber.pid), cpu_seconds(broker_pid))
+    pub_us, sub_us, broker_us = (
+        (after - before) * 1e6 / count for before, after in zip(cpu, used, strict=True)
+    )
+    return {
+        "p50": percentile(samples, 0.5),
+        "p99": percentile(samples, 0.99),
+        "rate": rate,
+        "cpu_pub": pub_us,
+        "cpu_sub": sub_us,
+        "cpu_broker": broker_us,
+        "cpu_all": pub_us + sub_us + broker_us,
+    }
 
 
 async def ours(
     gen: Generated,
-    url: str,
+    broker: Server,
     data_dir: Path,
     work: Workload,
     sync: Literal["full", "normal"] = "full",
 ) -> dict[str, float]:
+    url = broker.address
     module = gen.sb("bench_event")
     events = [small_event(module, n) for n in range(-20, 0)]
     subscriber = await Subscriber.start("sb", url, data_dir / "sub", gen)
@@ -161,12 +180,13 @@ async def ours(
                 event = events[n] if n < 0 else small_event(module, n)
                 await publisher.publish(event)
 
-            return await measure(publish, subscriber, work)
+            return await measure(publish, subscriber, work, broker.pid)
     finally:
         await subscriber.stop()
 
 
-async def raw(gen: Generated, url: str, data_dir: Path, work: Workload) -> dict[str, float]:
+async def raw(gen: Generated, broker: Server, data_dir: Path, work: Workload) -> dict[str, float]:
+    url = broker.address
     module = gen.sb("bench_event")
     subscriber = await Subscriber.start("raw", url, data_dir, gen)
     client = await nats.connect(url)
@@ -178,7 +198,7 @@ async def raw(gen: Generated, url: str, data_dir: Path, work: Workload) -> dict[
             payload = small_event(module, n).to_proto().SerializeToString()
             await js.publish(subject, payload, headers={"bench-key": f"o-{n}"})
 
-        return await measure(publish, subscriber, work)
+        return await measure(publish, subscriber, work, broker.pid)
     finally:
         await client.close()
         await subscriber.stop()
@@ -196,11 +216,13 @@ def main(options: Options) -> Report:
         gen = shared()
         scratch = Scratch(root / "runs")
         scratch.root.mkdir()
-        with nats_server(root / "nats") as url:
-            Side = Callable[[Generated, str, Path, Workload], Coroutine[Any, Any, dict[str, float]]]
+        with nats_server_process(root / "nats") as broker:
+            Side = Callable[
+                [Generated, Server, Path, Workload], Coroutine[Any, Any, dict[str, float]]
+            ]
 
             def run(side: Side) -> Callable[[], Mapping[str, float]]:
-                return lambda: asyncio.run(side(gen, url, scratch.fresh(), work))
+                return lambda: asyncio.run(side(gen, broker, scratch.fresh(), work))
 
             normal: Side = functools.partial(ours, sync="normal")
             subjects = {OURS: run(ours), OURS_NORMAL: run(normal), RAW: run(raw)}
@@ -210,6 +232,10 @@ def main(options: Options) -> Report:
         ("p50", f"publish -> handler p50 ({work.sequential} sequential)", "ms", "≤ 5 ms"),
         ("p99", f"publish -> handler p99 ({work.sequential} sequential)", "ms", ""),
         ("rate", f"delivered events/s ({work.sustained}, {PUBLISHERS} publishers)", "events/s", ""),
+        ("cpu_pub", "CPU per delivered event: publisher process", "µs", ""),
+        ("cpu_sub", "CPU per delivered event: subscriber process", "µs", ""),
+        ("cpu_broker", "CPU per delivered event: nats-server", "µs", ""),
+        ("cpu_all", "CPU per delivered event: all three processes", "µs", ""),
     ]
     for key, case, unit, _ in rows:
         for subject in (OURS, OURS_NORMAL):
@@ -233,6 +259,8 @@ def main(options: Options) -> Report:
         "default our publish returns after an fsynced outbox commit, so 64 publishers are bound "
         "by the disk's commit latency; nats-server acknowledges after writing to its file store "
         "and fsyncs every two minutes by default, which outbox_sync='normal' matches (a publish "
-        "survives its process being killed, not a power loss)."
+        "survives its process being killed, not a power loss). CPU per delivered event: user + "
+        "system time of each process (/proc/<pid>/stat; the publisher's own process_time) over "
+        "the sustained burst, divided by its events; on a loaded machine the figure to trust."
     )
     return report
