@@ -2,7 +2,8 @@
 
 ``python -m bench.events_subscriber KIND URL DATA_DIR TAG GEN_ROOT``: KIND ``sb`` subscribes a
 Bridge to the generated ``OrderPlaced``; KIND ``raw`` reads a durable nats-py pull consumer and
-acks each message. Prints ``READY`` once subscribed. Then, on stdout, ``K <key> <t>`` for every
+acks each message; KIND ``raw-wire`` does the same on a stream with the runtime's interest
+retention and takes the key from the protobuf payload (its publisher sends the runtime's headers). Prints ``READY`` once subscribed. Then, on stdout, ``K <key> <t>`` for every
 arrival (``t``: ``time.monotonic()``, one clock for every process on the machine), until stdin
 says ``EXPECT <n>``: from then on only ``ALL <t>`` once ``n`` more events have arrived. Exits when
 stdin closes.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import nats
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy
 
 import runtime_lib as sb
 from bench.generated import Generated
@@ -63,12 +65,20 @@ async def sb_subscriber(
 
 @contextlib.asynccontextmanager
 async def raw_subscriber(
-    url: str, data_dir: Path, tag: str, gen: Generated, arrived: Callable[[str], None]
+    url: str,
+    data_dir: Path,
+    tag: str,
+    gen: Generated,
+    arrived: Callable[[str], None],
+    *,
+    wire: bool = False,
 ) -> AsyncIterator[None]:
     client = await nats.connect(url)
     js = client.jetstream()
     stream, subject = raw_names(tag)
-    await js.add_stream(name=stream, subjects=[f"benchev{tag}.>"])
+    retention = RetentionPolicy.INTEREST if wire else RetentionPolicy.LIMITS
+    await js.add_stream(name=stream, subjects=[f"benchev{tag}.>"], retention=retention)
+    decode = gen.sb_pb2("bench_event").OrderPlaced.FromString
     config = ConsumerConfig(
         durable_name="bench", deliver_policy=DeliverPolicy.NEW, ack_policy=AckPolicy.EXPLICIT
     )
@@ -81,7 +91,10 @@ async def raw_subscriber(
             except nats.errors.TimeoutError:
                 continue
             for message in messages:
-                arrived((message.headers or {})["bench-key"])
+                if wire:
+                    arrived(decode(message.data).order_id)
+                else:
+                    arrived((message.headers or {})["bench-key"])
                 await message.ack()
 
     task = asyncio.create_task(fetch_loop())
@@ -95,6 +108,11 @@ async def raw_subscriber(
         await client.close()
 
 
+Side = Callable[
+    [str, Path, str, Generated, Callable[[str], None]], contextlib.AbstractAsyncContextManager[None]
+]
+
+
 def raw_names(tag: str) -> tuple[str, str]:
     """The raw side's stream and subject for a run tagged ``tag``."""
     return f"BENCHEV{tag}", f"benchev{tag}.bench.event"
@@ -102,7 +120,12 @@ def raw_names(tag: str) -> tuple[str, str]:
 
 async def main(kind: str, url: str, data_dir: str, tag: str, gen_root: str) -> None:
     reporter = Reporter()
-    side = sb_subscriber if kind == "sb" else raw_subscriber
+    sides: dict[str, Side] = {
+        "sb": sb_subscriber,
+        "raw": raw_subscriber,
+        "raw-wire": functools.partial(raw_subscriber, wire=True),
+    }
+    side = sides[kind]
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)

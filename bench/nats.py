@@ -9,16 +9,26 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from bench.procs import Server
 from runtime_lib._nats_server import NatsServer
 
 
 @contextlib.contextmanager
 def nats_server(store: Path) -> Iterator[str]:
     """The ``nats://127.0.0.1:<port>`` URL of a fresh server, stopped on exit."""
+    with nats_server_process(store) as server:
+        yield server.address
+
+
+@contextlib.contextmanager
+def nats_server_process(store: Path) -> Iterator[Server]:
+    """A fresh server: its URL as ``address`` and its pid (whose CPU a bench reads); stopped on
+    exit."""
     server = NatsServer(store)
     server.start()
+    assert server.process is not None
     try:
-        yield server.url
+        yield Server(server.url, server.process.pid)
     finally:
         server.stop()
 

@@ -13,6 +13,7 @@ from runtime_lib._rpc.context import CallContext
 from runtime_lib._rpc.options import CallOptions
 from runtime_lib._rpc.spec import Cardinality, MethodSpec, ServiceSpec
 from runtime_lib._sync.client import SyncClientBase
+from runtime_lib._timestamps import fill_timestamp, timestamp_datetime
 
 __all__ = [
     "CallContext",
@@ -26,4 +27,6 @@ __all__ = [
     "ServiceSpec",
     "SyncClientBase",
     "deprecated",
+    "fill_timestamp",
+    "timestamp_datetime",
 ]

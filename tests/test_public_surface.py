@@ -82,6 +82,8 @@ GENERATED_CODE = [
     "ServiceSpec",
     "SyncClientBase",
     "deprecated",
+    "fill_timestamp",
+    "timestamp_datetime",
 ]
 
 

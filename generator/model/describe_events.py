@@ -179,14 +179,14 @@ class _Builder:
             return event_fields.scalar(f.type)
         if not event_fields.is_well_known(f.type_name):
             return event_fields.dataclass_message(self.messages[f.type_name])
-        for module, name in _WELL_KNOWN_IMPORTS.get(f.type_name, ()):
-            self.imports.add(module, name)
+        for module, name, alias in _WELL_KNOWN_IMPORTS.get(f.type_name, ()):
+            self.imports.add(module, name, alias)
         return event_fields.well_known(f.type_name, lambda: self.py_type(f.type_name))
 
 
 _WELL_KNOWN_IMPORTS = {
-    event_fields.TIMESTAMP: (("datetime", "UTC"), ("datetime", "datetime")),
-    event_fields.DURATION: (("datetime", "timedelta"),),
+    event_fields.TIMESTAMP: (("datetime", "datetime", ""), ("runtime_lib", "codegen", "sb")),
+    event_fields.DURATION: (("datetime", "timedelta", ""),),
 }
 
 

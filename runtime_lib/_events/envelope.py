@@ -69,7 +69,7 @@ def envelope_headers(
     return out
 
 
-def encode_headers(
+def header_form(
     event_id: str,
     name: str,
     occurred_at_ms: int,
@@ -79,27 +79,33 @@ def encode_headers(
     contract_hash: str = "",
     trace_headers: Mapping[str, str] | None = None,
     headers: Mapping[str, str] | None = None,
-) -> str:
-    """``headers_json(envelope_headers(...))``: the outbox's ``headers`` column, the one encoder
-    of the header form (the publish path and :meth:`EventEnvelope.to_headers` both come here)."""
+) -> tuple[dict[str, str], str]:
+    """``envelope_headers(...)`` and its JSON, the outbox's ``headers`` column: the one encoder of
+    the header form (the publish path and :meth:`EventEnvelope.header_form` both come here).
+    The publish path hands the dict to the drainer with the row, so a row sent from memory is
+    not parsed back from its JSON."""
     if headers or trace_headers or idempotency_key or partition_key:
-        return headers_json(
-            envelope_headers(
-                event_id,
-                name,
-                occurred_at_ms,
-                idempotency_key=idempotency_key,
-                partition_key=partition_key,
-                contract_hash=contract_hash,
-                trace_headers=trace_headers,
-                headers=headers,
-            )
+        form = envelope_headers(
+            event_id,
+            name,
+            occurred_at_ms,
+            idempotency_key=idempotency_key,
+            partition_key=partition_key,
+            contract_hash=contract_hash,
+            trace_headers=trace_headers,
+            headers=headers,
         )
+        return form, headers_json(form)
     # The common case, straight to JSON in the same key order: ids and digits need no escaping.
-    contract = f',"{H_CONTRACT}":{_json_str(contract_hash)}' if contract_hash else ""
-    return (
+    occurred = str(occurred_at_ms)
+    form = {H_ID: event_id, H_NAME: name, H_OCCURRED_AT: occurred}
+    contract = ""
+    if contract_hash:
+        form[H_CONTRACT] = contract_hash
+        contract = f',"{H_CONTRACT}":{_json_str(contract_hash)}'
+    return form, (
         f'{{"{H_ID}":"{event_id}","{H_NAME}":{_json_str(name)},'
-        f'"{H_OCCURRED_AT}":"{occurred_at_ms}"{contract}}}'
+        f'"{H_OCCURRED_AT}":"{occurred}"{contract}}}'
     )
 
 
@@ -160,9 +166,9 @@ class EventEnvelope:
             headers=self.headers,
         )
 
-    def encoded_headers(self) -> str:
-        """:meth:`to_headers` as the outbox stores it (:func:`encode_headers`)."""
-        return encode_headers(
+    def header_form(self) -> tuple[dict[str, str], str]:
+        """:meth:`to_headers` and the JSON the outbox stores (:func:`header_form`)."""
+        return header_form(
             self.id,
             self.name,
             self.occurred_at_ms,

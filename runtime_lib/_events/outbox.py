@@ -195,6 +195,7 @@ class Outbox:
         self._handed = 0
         # Rows added in the current turn of the event loop, and who waits for each commit.
         self._batch: list[tuple[str, str, str, bytes, float, float]] = []
+        self._batch_headers: list[dict[str, str]] = []  # the header form of each row in _batch
         self._waiters: list[asyncio.Future[None] | None] = []
         self.last_add = 0.0  # time.monotonic() of the last add batch (the drainer backs off)
         # Set when an add failed for lack of space; cleared when an add commits or rows are freed.
@@ -306,14 +307,25 @@ class Outbox:
 
     async def add(self, envelope: EventEnvelope, *, durable: bool = True) -> None:
         """Store ``envelope``; with ``durable`` return only after the commit. OutboxFullError when full."""
-        headers = envelope.encoded_headers()
-        await self.add_row(envelope.id, envelope.name, headers, envelope.payload, durable=durable)
+        headers, encoded = envelope.header_form()
+        await self.add_row(
+            envelope.id, envelope.name, headers, encoded, envelope.payload, durable=durable
+        )
 
     def add_row(
-        self, event_id: str, name: str, headers: str, payload: bytes, *, durable: bool = True
+        self,
+        event_id: str,
+        name: str,
+        headers: dict[str, str],
+        encoded: str,
+        payload: bytes,
+        *,
+        durable: bool = True,
     ) -> Awaitable[None]:
-        """:meth:`add` for a caller that already has the header JSON. Reserves the row at once
-        (OutboxFullError is raised here); the awaitable resolves after the commit.
+        """:meth:`add` for a caller that already has the header form and its JSON
+        (:func:`header_form`; the dict becomes the row's, handed to the drainer as it is).
+        Reserves the row at once (OutboxFullError is raised here); the awaitable resolves after
+        the commit.
 
         Adds made in one turn of the event loop go to the writer as one statement and are
         answered with one wake-up of the loop: per-row futures and thread hops were what kept
@@ -321,7 +333,8 @@ class Outbox:
         """
         self._reserve()
         now = time.time()
-        self._batch.append((event_id, name, headers, payload, now, now))
+        self._batch.append((event_id, name, encoded, payload, now, now))
+        self._batch_headers.append(headers)
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
         if durable:
@@ -333,8 +346,8 @@ class Outbox:
         return waiter
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
-        rows, waiters = self._batch, self._waiters
-        self._batch, self._waiters = [], []
+        rows, forms, waiters = self._batch, self._batch_headers, self._waiters
+        self._batch, self._batch_headers, self._waiters = [], [], []
         self.last_add = time.monotonic()
 
         def insert(conn: sqlite3.Connection) -> tuple[Handoff, list[int]] | None:
@@ -382,7 +395,7 @@ class Outbox:
             handoff, seqs = handed
             with self._rows_lock:
                 self._handed += len(seqs)
-            handoff([_hot_row(seq, row) for seq, row in zip(seqs, rows, strict=True)])
+            handoff([_hot_row(*row) for row in zip(seqs, rows, forms, strict=True)])
 
         self._writer.submit(insert).add_done_callback(committed)
 
@@ -555,10 +568,13 @@ class Outbox:
         return count
 
 
-def _hot_row(seq: int, row: tuple[str, str, str, bytes, float, float]) -> OutboxRow:
-    """A row just inserted in flight (an add's tuple: id, name, headers, payload, times)."""
-    _, name, headers, payload, _, created = row
-    return OutboxRow(seq, name, _loads(headers), payload, RowState.IN_FLIGHT, 0, "", created)
+def _hot_row(
+    seq: int, row: tuple[str, str, str, bytes, float, float], headers: dict[str, str]
+) -> OutboxRow:
+    """A row just inserted in flight (an add's tuple: id, name, headers JSON, payload, times,
+    and the header form it encodes)."""
+    _, name, _, payload, _, created = row
+    return OutboxRow(seq, name, headers, payload, RowState.IN_FLIGHT, 0, "", created)
 
 
 def _answer(waiters: list[asyncio.Future[None] | None], error: BaseException | None) -> None:

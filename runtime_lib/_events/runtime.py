@@ -26,7 +26,7 @@ from runtime_lib._events.context import EventContext
 from runtime_lib._events.data_dir import resolve_data_dir
 from runtime_lib._events.drainer import DRAIN_LADDER, Drainer
 from runtime_lib._events.embedded import BrokerSecurity, EmbeddedNats
-from runtime_lib._events.envelope import EventEnvelope, encode_headers, is_reserved_header
+from runtime_lib._events.envelope import EventEnvelope, header_form, is_reserved_header
 from runtime_lib._events.event_type import E, EventType, check_event
 from runtime_lib._events.filters import PayloadFilter
 from runtime_lib._events.memory_bus import shared_memory_bus
@@ -272,7 +272,7 @@ class EventsRuntime:
             )
         with self._telemetry.publish(name, event_id) as published:
             payload = event.to_proto().SerializeToString()
-            encoded = encode_headers(
+            form, encoded = header_form(
                 event_id,
                 name,
                 occurred_ms,
@@ -282,7 +282,9 @@ class EventsRuntime:
                 trace_headers=published.headers(),
                 headers=headers,
             )
-            await outbox.add_row(event_id, name, encoded, payload, durable=not fire_and_forget)
+            await outbox.add_row(
+                event_id, name, form, encoded, payload, durable=not fire_and_forget
+            )
         return event_id
 
     # -- subscribing ---------------------------------------------------------------------------

@@ -47,6 +47,8 @@ async def test_rows_added_while_the_drainer_keeps_up_go_out_without_a_claim(
         await wait_until(lambda: drainer.sent == 30, what="30 rows sent")
         assert bus.written == [f"id-{i}" for i in range(30)]
         assert outbox.claims == 1  # every row came in memory
+        # ... with the header form its stored JSON holds (the dict from the add, not re-parsed)
+        assert bus.headers == [_envelope(i).to_headers() for i in range(30)]
         await wait_until(lambda: outbox.rows == 0, what="the settles")
         assert sum((await outbox.counts()).values()) == 0
     finally:

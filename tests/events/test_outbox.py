@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ from runtime_lib._events.bus import PublishRejected
 from runtime_lib._events.config import EventsConfig, OutboxSync
 from runtime_lib._events.context import EventContext
 from runtime_lib._events.drainer import BUSY_BATCH, Drainer
-from runtime_lib._events.envelope import EventEnvelope, headers_json
+from runtime_lib._events.envelope import EventEnvelope, envelope_headers, header_form, headers_json
 from runtime_lib._events.memory_bus import MemoryBus
 from runtime_lib._events.outbox import Outbox, OutboxRow, Rearm, RowState
 from runtime_lib._events.runtime import EventsRuntime
@@ -237,6 +238,7 @@ class BatchingBus(MemoryBus):
     def __init__(self) -> None:
         super().__init__()
         self.written: list[str] = []
+        self.headers: list[dict[str, str]] = []
         self.open_batches = 0
         self.peak_batches = 0
         self.release = asyncio.Event()
@@ -245,6 +247,7 @@ class BatchingBus(MemoryBus):
         self, rows: Sequence[OutboxRow], timeout_s: float
     ) -> Awaitable[list[BaseException | None]]:
         self.written.extend(row.headers["sb-id"] for row in rows)
+        self.headers.extend(dict(row.headers) for row in rows)
         self.open_batches += 1
         self.peak_batches = max(self.peak_batches, self.open_batches)
 
@@ -405,6 +408,28 @@ async def test_drainer_yields_to_publishers_while_rows_are_being_added(tmp_path:
     full, rest = divmod(200, BUSY_BATCH)
     assert sizes == [BUSY_BATCH] * full + [rest] and bus.peak_batches == 1
     assert bus.written == [f"id-{i}" for i in range(200)]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"contract_hash": "v2:" + "ab" * 32},
+        {"idempotency_key": "k-1", "contract_hash": "v2:x"},
+        {"partition_key": 'p"1'},
+        {"trace_headers": {"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"}},
+        {"headers": {"x-user": "ü\\", "x-n": "1"}},
+    ],
+    ids=["plain", "contract", "idempotency", "partition", "trace", "user"],
+)
+def test_header_form_dict_is_what_its_json_stores(options: dict[str, Any]) -> None:
+    # A row handed to the drainer in memory carries the dict; one claimed later, the JSON.
+    form, text = header_form("0192f0a0-aaaa-7bbb-8ccc-1234567890ab", "order.placed", 17, **options)
+    assert json.loads(text) == form
+    assert form == envelope_headers(
+        "0192f0a0-aaaa-7bbb-8ccc-1234567890ab", "order.placed", 17, **options
+    )
+    assert text == headers_json(form)
 
 
 async def test_stored_headers_are_the_envelope_header_form(tmp_path: Path) -> None:
