@@ -72,6 +72,39 @@ async def test_not_implemented_unknown_method_and_unknown_service_are_unimplemen
             assert failed.value.code() is grpc.StatusCode.UNIMPLEMENTED, path
 
 
+async def test_served_methods_are_registered_with_grpc_core(
+    echo: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As grpc_tools' servicers are: core matches their paths, with no Python lookup per call."""
+    registered: dict[str, list[str]] = {}
+    real_server = grpc.aio.server
+
+    def recording_server(*args: Any, **kwargs: Any) -> grpc.aio.Server:
+        server = real_server(*args, **kwargs)
+        register = server.add_registered_method_handlers
+
+        def add(service: str, handlers: Any) -> None:
+            registered.setdefault(service, []).extend(handlers)
+            register(service, handlers)
+
+        server.add_registered_method_handlers = add  # type: ignore[method-assign,assignment]
+        return server
+
+    monkeypatch.setattr(grpc.aio, "server", recording_server)
+    handler = make_handler(echo)
+    bridge = sb.Bridge("echo")
+    bridge.serve(handler)
+    async with bridge, grpc.aio.insecure_channel(bridge.address) as channel:
+        reply = await channel.unary_unary(
+            ECHO,
+            request_serializer=pb().Echo.SerializeToString,
+            response_deserializer=pb().EchoReply.FromString,
+        )(pb().Echo(text="hi"))
+    assert reply.text == "hi"
+    served = {m.path for m in handler.SERVICE.methods}
+    assert {f"/{s}/{m}" for s, methods in registered.items() for m in methods} >= served
+
+
 async def test_distinct_unknown_paths_leave_nothing_behind(echo: ModuleType) -> None:
     server = sb.Bridge("echo")
     server.serve(make_handler(echo))
