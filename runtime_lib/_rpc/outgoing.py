@@ -69,13 +69,14 @@ def checked_defaults(call_defaults: CallOptions | None) -> CallOptions:
 
 
 class CallPreparer:
-    """Prepares the calls of one client: ``caller`` is the service name it calls out as."""
+    """Prepares the calls of one client: ``caller`` is the service name it calls out as, sent
+    as ``sb-caller`` when ``claim_caller`` (a TLS server takes it from the certificate)."""
 
-    __slots__ = ("_caller_entry", "_defaults", "_resolved")
+    __slots__ = ("_caller_entries", "_defaults", "_resolved")
 
-    def __init__(self, caller: str, defaults: CallOptions) -> None:
+    def __init__(self, caller: str, defaults: CallOptions, *, claim_caller: bool = True) -> None:
         self._defaults = defaults
-        self._caller_entry = (wire.CALLER, caller)
+        self._caller_entries: WireMetadata = ((wire.CALLER, caller),) if claim_caller else ()
         try:
             self._resolved: _Resolved | None = _Resolved(defaults)
         except ConfigError:
@@ -94,7 +95,7 @@ class CallPreparer:
         request_id = resolved.request_id or new_request_id()
         key = resolved.idempotency_key
         metadata: WireMetadata = (
-            self._caller_entry,
+            *self._caller_entries,
             (wire.REQUEST_ID, request_id),
             (wire.CONTRACT, method.contract_hash),
         )
