@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import grpc
 from google.protobuf.message import DecodeError, Message
@@ -80,11 +81,12 @@ class RpcServer:
 
     async def start(self) -> int:
         server = grpc.aio.server(interceptors=self._interceptors, options=_SERVER_OPTIONS)
-        _register(server, self._dispatcher, self._tls, self._open)
+        server.add_generic_rpc_handlers((_Handlers(self._dispatcher, self._tls, self._open),))
+        generic_only = cast(grpc.aio.Server, _GenericOnly(server))
         self._health = health.aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, generic_only)
         if self._reflection:
-            serve_reflection(server, (spec.full_name for spec in self._dispatcher.services))
+            serve_reflection(generic_only, (spec.full_name for spec in self._dispatcher.services))
         try:
             if self._tls is None:
                 self.port = server.add_insecure_port(self._listen)
@@ -141,18 +143,46 @@ class _OpenCalls:
             await asyncio.wait_for(self._closed.wait(), max(0.0, within))
 
 
-def _register(
-    server: grpc.aio.Server, dispatcher: Dispatcher, tls: BridgeTls | None, open_calls: _OpenCalls
-) -> None:
-    """Register every route's method with gRPC's core, as grpc_tools' generated servicers do:
-    core matches the path itself, where a generic handler costs a Python lookup per call. An
-    unknown path is answered by gRPC (``UNIMPLEMENTED``) and stored nowhere."""
-    services: dict[str, dict[str, grpc.RpcMethodHandler[Any, Any]]] = {}
-    for path, route in dispatcher.routes.items():
-        service, _, name = path.lstrip("/").rpartition("/")
-        services.setdefault(service, {})[name] = _method_handler(dispatcher, route, tls, open_calls)
-    for service, handlers in services.items():
-        server.add_registered_method_handlers(service, handlers)
+class _Handlers(grpc.GenericRpcHandler):
+    """The method handlers, built once from the routes. An unknown path is answered by gRPC
+    (``UNIMPLEMENTED``) and stored nowhere: a per-path cache grew with every distinct path."""
+
+    def __init__(
+        self, dispatcher: Dispatcher, tls: BridgeTls | None, open_calls: _OpenCalls
+    ) -> None:
+        self.methods: Mapping[str, grpc.RpcMethodHandler[Any, Any]] = MappingProxyType(
+            {
+                path: _method_handler(dispatcher, route, tls, open_calls)
+                for path, route in dispatcher.routes.items()
+            }
+        )
+
+    def service(
+        self, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        return self.methods.get(handler_call_details.method)
+
+
+class _GenericOnly:
+    """A server as grpc_tools' ``add_XServicer_to_server`` sees it, taking only the generic
+    handler those functions add, not the same methods registered with core.
+
+    ``grpc.aio`` keeps one pending request per registered method and, for every call it accepts,
+    waits on all of them (``asyncio.wait``): each registered method costs CPU on every call of
+    every method (~4,000 instructions; health and reflection register four). Through the generic
+    handler a call costs one dict lookup, so the bridge's own methods are served that way too.
+    """
+
+    def __init__(self, server: grpc.aio.Server) -> None:
+        self._server = server
+
+    def add_generic_rpc_handlers(self, handlers: Iterable[grpc.GenericRpcHandler]) -> None:
+        self._server.add_generic_rpc_handlers(tuple(handlers))
+
+    def add_registered_method_handlers(
+        self, service_name: str, method_handlers: Mapping[str, grpc.RpcMethodHandler[Any, Any]]
+    ) -> None:
+        """Served by the generic handler added beside them."""
 
 
 def _method_handler(
