@@ -130,15 +130,13 @@ async def _fill_headers(grpc_call: Any, md: ReplyMetadata | None) -> None:
 
 def method_stub(channel: grpc.Channel | grpc.aio.Channel, method: MethodSpec[Any, Any]) -> Any:
     """``channel``'s multi-callable for ``method`` (sync and aio channels have the same four)."""
-    make: Callable[..., Any] = {
+    make = {
         Cardinality.UNARY: channel.unary_unary,
         Cardinality.CLIENT_STREAMING: channel.stream_unary,
         Cardinality.SERVER_STREAMING: channel.unary_stream,
         Cardinality.BIDI_STREAMING: channel.stream_stream,
     }[method.cardinality]
-    # A registered method (as grpc_tools' generated stubs ask for) is interned by gRPC's core
-    # once per channel; an unregistered one passes its path and host to core on every call.
-    return make(method.path, _serialize, method.reply.FromString, _registered_method=True)
+    return make(method.path, _serialize, method.reply.FromString)
 
 
 def failure(exc: Any, md: ReplyMetadata | None) -> ServiceBridgeError:
