@@ -299,7 +299,8 @@ class Route(Generic[C]):
         self.target = target
         self.caller = caller
         self._pool = pool
-        self._calls = CallPreparer(caller, defaults)
+        # Under mutual TLS the server reads the caller from its certificate, so no sb-caller.
+        self._calls = CallPreparer(caller, defaults, claim_caller=not pool.secured)
         self._rng = rng or random.Random()
 
     def prepare(self, method: MethodSpec[Any, Any], options: CallOptions) -> OutgoingCall:

@@ -45,6 +45,11 @@ class EndpointPool(Generic[C]):
         self._tls = tls
         self._endpoints: dict[tuple[str, str | None], Endpoint[C]] = {}
 
+    @property
+    def secured(self) -> bool:
+        """Whether connections are mutual TLS, where the server knows the caller by certificate."""
+        return self._tls is not None
+
     def get(self, address: str, service: str | None = None) -> Endpoint[C]:
         """The endpoint at ``address``; ``service`` is who must answer there (required under TLS)."""
         endpoint = self._endpoints.get((address, service))

@@ -69,13 +69,14 @@ def checked_defaults(call_defaults: CallOptions | None) -> CallOptions:
 
 
 class CallPreparer:
-    """Prepares the calls of one client: ``caller`` is the service name it calls out as."""
+    """Prepares the calls of one client: ``caller`` is the service name it calls out as, sent
+    as ``sb-caller`` when ``claim_caller`` (a TLS server takes it from the certificate)."""
 
     __slots__ = ("_caller_entry", "_defaults", "_resolved")
 
-    def __init__(self, caller: str, defaults: CallOptions) -> None:
+    def __init__(self, caller: str, defaults: CallOptions, *, claim_caller: bool = True) -> None:
         self._defaults = defaults
-        self._caller_entry = (wire.CALLER, caller)
+        self._caller_entry = (wire.CALLER, caller) if claim_caller else None
         try:
             self._resolved: _Resolved | None = _Resolved(defaults)
         except ConfigError:
@@ -93,10 +94,11 @@ class CallPreparer:
             extra = _lowered(self._defaults.get("metadata"))
         request_id = resolved.request_id or new_request_id()
         key = resolved.idempotency_key
+        caller = self._caller_entry
         metadata: WireMetadata = (
-            self._caller_entry,
-            (wire.REQUEST_ID, request_id),
-            (wire.CONTRACT, method.contract_hash),
+            (caller, (wire.REQUEST_ID, request_id), (wire.CONTRACT, method.contract_hash))
+            if caller is not None
+            else ((wire.REQUEST_ID, request_id), (wire.CONTRACT, method.contract_hash))
         )
         if key:
             metadata += ((wire.IDEMPOTENCY_KEY, key),)

@@ -69,6 +69,30 @@ async def test_caller_is_the_certificate_and_a_forged_sb_caller_changes_nothing(
     assert reply.text == "orders"
 
 
+async def test_a_tls_caller_sends_no_sb_caller_the_server_knows_it_by_its_certificate(
+    echo: ModuleType, cert_dir: Path, transport: sb.NetworkTransport
+) -> None:
+    # The server would ignore the claim, so sending it only costs a metadata entry per call.
+    seen: list[tuple[str, list[str]]] = []
+    handler = make_handler(echo)
+
+    async def info(request: object, ctx: sb.CallContext) -> object:
+        seen.append((ctx.caller, sorted(ctx.metadata)))
+        return pb().EchoReply(text=ctx.caller)
+
+    handler.info = info
+    payment = tls_bridge("payment", cert_dir, transport)
+    payment.serve(handler)
+    async with payment, tls_bridge("orders", cert_dir, transport) as orders:
+        client = orders.client(echo.CalleeClient, address=payment.address, service="payment")
+        reply = await client.info(pb().Echo())
+    assert reply.text == "orders"
+    [(caller, keys)] = seen
+    assert caller == "orders"
+    assert "sb-caller" not in keys
+    assert {"sb-request-id", "sb-contract", "sb-timeout-ms"} <= set(keys)
+
+
 async def test_callers_are_told_apart_on_every_call(
     echo: ModuleType, echo_root: Path, cert_dir: Path, transport: sb.NetworkTransport
 ) -> None:

@@ -19,6 +19,7 @@ from google.rpc import (  # type: ignore[import-untyped]  # googleapis-common-pr
     error_details_pb2,
     status_pb2,
 )
+from grpc_health.v1 import health_pb2
 
 import runtime_lib as sb
 from runtime_lib._nats_server import free_port
@@ -70,6 +71,44 @@ async def test_not_implemented_unknown_method_and_unknown_service_are_unimplemen
             with pytest.raises(grpc.aio.AioRpcError) as failed:
                 await _raw(channel, path)(b"")
             assert failed.value.code() is grpc.StatusCode.UNIMPLEMENTED, path
+
+
+async def test_no_method_is_registered_with_grpc_core_so_accepting_a_call_stays_cheap(
+    echo: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """grpc.aio waits on one pending request per registered method for every call it accepts;
+    the bridge's methods, health and reflection are all served through generic handlers."""
+    registered: list[str] = []
+    real_server = grpc.aio.server
+
+    def recording_server(*args: Any, **kwargs: Any) -> grpc.aio.Server:
+        server = real_server(*args, **kwargs)
+        register = server.add_registered_method_handlers
+
+        def add(service: str, handlers: Any) -> None:
+            registered.append(service)
+            register(service, handlers)
+
+        server.add_registered_method_handlers = add  # type: ignore[method-assign,assignment]
+        return server
+
+    monkeypatch.setattr(grpc.aio, "server", recording_server)
+    bridge = sb.Bridge("echo")
+    bridge.serve(make_handler(echo))
+    async with bridge, grpc.aio.insecure_channel(bridge.address) as channel:
+        reply = await channel.unary_unary(
+            ECHO,
+            request_serializer=pb().Echo.SerializeToString,
+            response_deserializer=pb().EchoReply.FromString,
+        )(pb().Echo(text="hi"))
+        health = await channel.unary_unary(
+            "/grpc.health.v1.Health/Check",
+            request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+            response_deserializer=health_pb2.HealthCheckResponse.FromString,
+        )(health_pb2.HealthCheckRequest(service="conformance.Callee"))
+    assert reply.text == "hi"
+    assert health.status == health_pb2.HealthCheckResponse.SERVING
+    assert registered == []
 
 
 async def test_distinct_unknown_paths_leave_nothing_behind(echo: ModuleType) -> None:
