@@ -14,7 +14,11 @@ from grpc_health.v1 import health
 from grpc_reflection.v1alpha import reflection
 
 
+def listed(services: Iterable[str]) -> tuple[str, ...]:
+    """What reflection lists: ``services``, health and reflection itself."""
+    return (*services, health.SERVICE_NAME, reflection.SERVICE_NAME)
+
+
 def serve_reflection(server: grpc.aio.Server, services: Iterable[str]) -> None:
     """Add the reflection service to ``server``, listing ``services`` with health and itself."""
-    names = (*services, health.SERVICE_NAME, reflection.SERVICE_NAME)
-    reflection.enable_server_reflection(names, server)
+    reflection.enable_server_reflection(listed(services), server)
