@@ -44,11 +44,11 @@ async def test_burst_beyond_running_plus_queued_is_refused_with_the_marker(
 
 
 async def test_stop_drains_in_flight_calls_and_refuses_new_ones(
-    echo: ModuleType, transport: sb.NetworkTransport
+    echo: ModuleType, transport: sb.NetworkTransport, server_transport: sb.NetworkTransport
 ) -> None:
     handler = make_handler(echo)
     handler.gate = asyncio.Event()
-    server = sb.Bridge("echo")
+    server = sb.Bridge("echo", rpc=sb.RpcConfig(transport=server_transport))
     server.serve(handler)
     await server.start()
     address = server.address
@@ -77,8 +77,10 @@ async def test_stop_drains_in_flight_calls_and_refuses_new_ones(
         await asyncio.wait_for(stopping, 10)
 
 
-async def test_health_service_reports_serving(echo: ModuleType) -> None:
-    server = sb.Bridge("echo")
+async def test_health_service_reports_serving(
+    echo: ModuleType, server_transport: sb.NetworkTransport
+) -> None:
+    server = sb.Bridge("echo", rpc=sb.RpcConfig(transport=server_transport))
     server.serve(make_handler(echo))
     async with server, grpc.aio.insecure_channel(server.address) as channel:
         health: Any = health_pb2_grpc.HealthStub(channel)
