@@ -120,6 +120,7 @@ class GrpclibServer:
         await self._in_flight.wait_done(self._drain_timeout - (time.monotonic() - started))
         server.goaway(None)
         server.close()
+        server.disconnect()
         await server.wait_closed()
 
 
@@ -226,6 +227,13 @@ class _Server(Server):
         assert isinstance(server, asyncio.Server)
         port: int = server.sockets[0].getsockname()[1]
         return port
+
+    def disconnect(self) -> None:
+        """Close every connection (grpclib's ``close`` leaves them to the clients)."""
+        for h2_protocol in list(self._protocols):
+            processor = getattr(h2_protocol, "processor", None)  # set once connected
+            if processor is not None:
+                processor.close("the server stopped")
 
     def goaway(self, last_stream_id: int | None) -> None:
         """GOAWAY (NO_ERROR) on every open connection; ``None``: the last stream it took."""

@@ -87,3 +87,24 @@ async def test_health_service_reports_serving(
         for name in ("", "conformance.Callee"):
             reply = await health.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        with pytest.raises(grpc.aio.AioRpcError) as unknown:
+            await health.Check(health_pb2.HealthCheckRequest(service="no.Such"), timeout=5)
+        assert unknown.value.code() is grpc.StatusCode.NOT_FOUND
+
+
+async def test_health_watch_sees_the_drain_begin(
+    echo: ModuleType, server_transport: sb.NetworkTransport
+) -> None:
+    server = sb.Bridge("echo", rpc=sb.RpcConfig(transport=server_transport))
+    server.serve(make_handler(echo))
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(server.address) as channel:
+            health: Any = health_pb2_grpc.HealthStub(channel)
+            watch = health.Watch(health_pb2.HealthCheckRequest(service="conformance.Callee"))
+            assert (await watch.read()).status == health_pb2.HealthCheckResponse.SERVING
+            stopping = asyncio.create_task(server.stop())
+            assert (await watch.read()).status == health_pb2.HealthCheckResponse.NOT_SERVING
+            await asyncio.wait_for(stopping, 10)
+    finally:
+        await server.stop()
