@@ -138,12 +138,14 @@ def main(options: Options) -> Report:
         rpc_server("grpcio", gen) as aio_server,
         rpc_server("grpcio-sync", gen) as sync_server,
         rpc_server("grpclib", gen) as grpclib_server,
+        rpc_server("sb-grpclib", gen) as sb_grpclib_server,
     ):
         servers = {
             "sb": sb_server,
             "grpcio": aio_server,
             "grpcio-sync": sync_server,
             "grpclib": grpclib_server,
+            "sb-grpclib": sb_grpclib_server,
         }
 
         def measure(subject: Subject) -> Callable[[], Mapping[str, float]]:
