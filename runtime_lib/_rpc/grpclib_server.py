@@ -20,7 +20,7 @@ import contextlib
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2
@@ -41,6 +41,7 @@ from runtime_lib._rpc import wire, wire_errors
 from runtime_lib._rpc.context import CallContext
 from runtime_lib._rpc.dispatch import Dispatcher, Route, closing
 from runtime_lib._rpc.grpclib_services import HealthService, ReflectionService
+from runtime_lib._rpc.grpclib_writes import BatchedWrites
 from runtime_lib._rpc.incoming import call_context, decode, decoded
 from runtime_lib._rpc.spec import Cardinality, ServiceSpec
 from runtime_lib._rpc.transports.grpclib import RawDetails
@@ -202,6 +203,14 @@ _EXPIRED = [
 ]
 
 
+class _Protocol(H2Protocol):
+    """grpclib's HTTP/2 protocol, its writes batched per event-loop step."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        super().connection_made(cast(asyncio.Transport, BatchedWrites(transport)))
+
+
 class _Server(Server):
     """grpclib's server, with :class:`_Handler` and knowing its connections so that it can send
     them GOAWAY."""
@@ -217,7 +226,7 @@ class _Server(Server):
             self._mapping, self._codec, self._status_details_codec, self.__dispatch__
         )
         self._handlers.add(handler)
-        h2_protocol = H2Protocol(handler, self._config, self._h2_config)
+        h2_protocol = _Protocol(handler, self._config, self._h2_config)
         self._protocols.add(h2_protocol)
         return h2_protocol
 
