@@ -204,11 +204,16 @@ _EXPIRED = [
 
 
 class _Protocol(H2Protocol):
-    """grpclib's HTTP/2 protocol, its writes batched per event-loop step."""
+    """grpclib's HTTP/2 protocol, its writes batched per event-loop step, its h2 connection
+    still sending the replies of the streams it took after it sent GOAWAY."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         super().connection_made(cast(asyncio.Transport, BatchedWrites(transport)))
+        h2 = self.connection._connection  # grpclib builds it inside connection_made
+        machine = _StaysOpenAfterGoaway()
+        machine.state = h2.state_machine.state
+        h2.state_machine = machine
 
 
 class _Server(Server):
@@ -250,12 +255,9 @@ class _Server(Server):
             connection = getattr(h2_protocol, "connection", None)  # set once connected
             if connection is None or connection.is_closing():
                 continue
-            h2 = connection._connection
-            if not isinstance(h2.state_machine, _StaysOpenAfterGoaway):
-                machine = _StaysOpenAfterGoaway()
-                machine.state = h2.state_machine.state
-                h2.state_machine = machine
-            h2.close_connection(ErrorCodes.NO_ERROR, last_stream_id=last_stream_id)
+            connection._connection.close_connection(
+                ErrorCodes.NO_ERROR, last_stream_id=last_stream_id
+            )
             connection.flush()
 
 
