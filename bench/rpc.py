@@ -15,7 +15,7 @@ from bench.runner import Options, alternate
 from bench.stats import Summary, ratio
 
 SB = "sb-gen client + handler"
-SB_GRPCLIB = "sb-gen client (grpclib transport) + handler"
+SB_GRPCLIB = "sb-gen client + handler, transport='grpclib' (grpclib both ways)"
 RAW = "grpc.aio stub + servicer"
 LIKE_SB = "experiment: grpc.aio stub with a 30 s deadline + 3 metadata entries"
 IN_FLIGHT = 64
@@ -57,13 +57,17 @@ def subject_runner(
 
 def measure(gen: Generated, options: Options) -> dict[str, dict[str, Summary]]:
     work = Workload.of(options)
-    with rpc_server("sb", gen) as sb_server, rpc_server("grpcio", gen) as raw_server:
+    with (
+        rpc_server("sb", gen) as sb_server,
+        rpc_server("sb-grpclib", gen) as sb_grpclib_server,
+        rpc_server("grpcio", gen) as raw_server,
+    ):
 
         async def sb() -> BenchClient:
             return await SbClient(gen, sb_server.address).start()
 
         async def sb_grpclib() -> BenchClient:
-            return await SbClient(gen, sb_server.address, transport="grpclib").start()
+            return await SbClient(gen, sb_grpclib_server.address, transport="grpclib").start()
 
         async def raw() -> BenchClient:
             return AioClient(gen, raw_server.address)
@@ -114,12 +118,13 @@ def main(options: Options) -> Report:
             e = ratio(results[other][key], peer[key])
             report.add(Row(case, other, results[other][key], unit, ratio_label(e, higher), ""))
     report.notes.append(
-        "Both servers run in their own processes on 127.0.0.1 (bench/rpc_server.py); the client "
+        "The servers run in their own processes on 127.0.0.1 (bench/rpc_server.py); the client "
         "is this process. Subjects alternate each run. The sb-gen client uses default call "
         "options (30 s deadline, request id, retry policy, breaker); the grpc.aio stub none. "
         "Replies are built per call for unary, prebuilt for streams. The experiment row sends "
         "what an sb-gen call puts on the wire (deadline, caller, request id, contract hash) "
         "from a plain stub: the part of the overhead that is the wire contract, not the "
-        "runtime's Python code."
+        "runtime's Python code. The grpclib row is a bridge on transport='grpclib' calling one: "
+        "grpclib's client and its server (bench/rpc_server.py sb-grpclib)."
     )
     return report

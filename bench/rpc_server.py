@@ -1,6 +1,7 @@
 """A bench RPC server in its own process: ``python -m bench.rpc_server KIND GEN_ROOT``.
 
-KIND is ``sb`` (a generated handler on runtime_lib.Bridge), ``grpcio`` (a grpc.aio servicer),
+KIND is ``sb`` (a generated handler on runtime_lib.Bridge), ``sb-grpclib`` (the same on a bridge
+with ``transport="grpclib"``, served by grpclib), ``grpcio`` (a grpc.aio servicer),
 ``grpcio-sync`` (a servicer on grpcio's thread-pool server) or ``grpclib``; ``sb-tls`` and
 ``grpcio-tls`` take a third argument, an ``sb-certs`` directory, and serve mutual TLS with the
 ``bench-server`` certificate (the same reloading credentials for both). It binds 127.0.0.1 on a
@@ -82,13 +83,12 @@ def sb_handler(gen: Generated) -> Any:
     return Handler()
 
 
-async def serve_sb(gen: Generated, certs: Path | None = None) -> None:
+async def serve_sb(gen: Generated, certs: Path | None = None, transport: str = "grpcio") -> None:
     import runtime_lib as sb
 
     tls = sb.TlsConfig.from_dir(certs, "bench-server") if certs else None
-    bridge = sb.Bridge(
-        "bench-server", listen=f"{HOST}:0", rpc=sb.RpcConfig(drain_timeout=1.0), tls=tls
-    )
+    rpc = sb.RpcConfig(drain_timeout=1.0, transport=cast(sb.NetworkTransport, transport))
+    bridge = sb.Bridge("bench-server", listen=f"{HOST}:0", rpc=rpc, tls=tls)
     bridge.serve(sb_handler(gen))
     async with bridge:
         _announce(int(bridge.address.rsplit(":", 1)[1]))
@@ -203,6 +203,8 @@ def main(argv: list[str]) -> None:
     gen = Generated(Path(root))
     if kind == "sb":
         asyncio.run(serve_sb(gen))
+    elif kind == "sb-grpclib":
+        asyncio.run(serve_sb(gen, transport="grpclib"))
     elif kind == "sb-tls":
         asyncio.run(serve_sb(gen, Path(rest[0])))
     elif kind == "grpcio":

@@ -28,6 +28,7 @@ SB = "sb-gen client + handler (grpc.aio)"
 GRPCLIB = "grpclib client + server"
 SB_GRPCLIB = "sb-gen client (grpclib transport) + handler (grpc.aio)"
 SB_GRPCLIB_PEER = "sb-gen client (grpclib transport) + grpclib server"
+SB_GRPCLIB_BOTH = "sb-gen client + handler, transport='grpclib' (grpclib both ways)"
 
 Receive = Callable[[BenchClient, int], Awaitable[int]]
 
@@ -58,6 +59,7 @@ SUBJECTS: dict[str, Subject] = {
     GRPCLIB: Subject("grpclib", "grpclib", _plain),
     SB_GRPCLIB: Subject("sb", "sb-grpclib", _plain),
     SB_GRPCLIB_PEER: Subject("grpclib", "sb-grpclib", _plain),
+    SB_GRPCLIB_BOTH: Subject("sb-grpclib", "sb-grpclib", _plain),
     "experiment: grpc.aio, call.read() loop": Subject("grpcio", "aio", _read_loop),
     "experiment: grpc.aio client + grpcio sync server": Subject("grpcio-sync", "aio", _plain),
     "experiment: grpcio sync client (thread) + grpc.aio server": Subject("grpcio", "sync", _plain),
@@ -136,12 +138,14 @@ def main(options: Options) -> Report:
         rpc_server("grpcio", gen) as aio_server,
         rpc_server("grpcio-sync", gen) as sync_server,
         rpc_server("grpclib", gen) as grpclib_server,
+        rpc_server("sb-grpclib", gen) as sb_grpclib_server,
     ):
         servers = {
             "sb": sb_server,
             "grpcio": aio_server,
             "grpcio-sync": sync_server,
             "grpclib": grpclib_server,
+            "sb-grpclib": sb_grpclib_server,
         }
 
         def measure(subject: Subject) -> Callable[[], Mapping[str, float]]:
@@ -156,7 +160,7 @@ def main(options: Options) -> Report:
         r = ratio(figures["msgs/s"], peer["msgs/s"])
         if name == SB:
             target = f"≥ 0.90x grpc.aio: {verdict(r >= 0.90)}"
-        elif name in (SB_GRPCLIB, SB_GRPCLIB_PEER):
+        elif name in (SB_GRPCLIB, SB_GRPCLIB_PEER, SB_GRPCLIB_BOTH):
             target = f"≥ 2.5x grpc.aio: {verdict(r >= 2.5)}"
         else:
             target = ""

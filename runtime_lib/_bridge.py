@@ -55,6 +55,7 @@ from runtime_lib._telemetry.api import Telemetry
 from runtime_lib._telemetry.config import TelemetryConfig
 
 if TYPE_CHECKING:
+    from runtime_lib._rpc.grpclib_server import GrpclibServer
     from runtime_lib.workflows import Workflows, WorkflowsConfig
 from runtime_lib._access.policy import AccessPolicy
 from runtime_lib._security.bridge_tls import BridgeTls
@@ -163,8 +164,9 @@ class Bridge:
         )
         self._drain_timeout = rpc.drain_timeout
         self._interceptors = tuple(rpc.interceptors)
+        self._transport = rpc.transport
         self._reflection = rpc.reflection
-        self._server: RpcServer | None = None
+        self._server: RpcServer | GrpclibServer | None = None
         self._pool: EndpointPool[Connection] | None = None
         self._address: str | None = None
         self._started = False
@@ -357,14 +359,25 @@ class Bridge:
         self._started = True
         await self.registry.start()
         if self._dispatcher.services:
-            self._server = RpcServer(
-                self._dispatcher,
-                self._listen,
-                self._drain_timeout,
-                self._interceptors,
-                reflection=self._reflection,
-                tls=self.tls,
-            )
+            if self._transport == "grpclib":
+                from runtime_lib._rpc.grpclib_server import GrpclibServer
+
+                self._server = GrpclibServer(
+                    self._dispatcher,
+                    self._listen,
+                    self._drain_timeout,
+                    reflection=self._reflection,
+                    tls=self.tls,
+                )
+            else:
+                self._server = RpcServer(
+                    self._dispatcher,
+                    self._listen,
+                    self._drain_timeout,
+                    self._interceptors,
+                    reflection=self._reflection,
+                    tls=self.tls,
+                )
             port = await self._server.start()
             host = self._listen.rsplit(":", 1)[0]
             if host in _WILDCARD_HOSTS:

@@ -57,6 +57,14 @@ def transport(request: pytest.FixtureRequest) -> sb.NetworkTransport:
     return name
 
 
+@pytest.fixture(params=["grpcio", "grpclib"])
+def server_transport(request: pytest.FixtureRequest) -> sb.NetworkTransport:
+    """The transport of the serving bridge (its gRPC server library): a test taking it runs
+    against both servers."""
+    name: sb.NetworkTransport = request.param
+    return name
+
+
 @pytest.fixture
 def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
     """A real ``nats-server -js`` on a free port with its store under tmp_path."""

@@ -21,13 +21,15 @@ class RpcConfig:
     """``Bridge(rpc=RpcConfig(...))``.
 
     call_defaults: :class:`CallOptions` every call starts from (per-call options win).
-    transport: the library that carries calls to other processes: ``"grpcio"`` (default) or
-      ``"grpclib"`` (pure Python, the same wire; ``pip install 'sb-gen[grpclib]'``).
+    transport: the gRPC library of the bridge, both ways: it carries the calls to other
+      processes and serves the calls to this one. ``"grpcio"`` (default) or ``"grpclib"`` (pure
+      Python, the same wire; ``pip install 'sb-gen[grpclib]'``).
     admission: concurrent and queued call limits of the server (256 + 256).
     idempotency: TTL and size of the server's replay cache (24 h, 10 000 entries).
     breaker: circuit breaker policy for each endpoint this bridge calls (10 s, 10, 50 %, 30 s).
     drain_timeout: how long ``stop()`` waits for in-flight calls, in seconds.
-    interceptors: ``grpc.aio`` server interceptors (authentication, logging), outermost first.
+    interceptors: ``grpc.aio`` server interceptors (authentication, logging), outermost first;
+      transport ``"grpcio"`` only.
     expose_errors: send a crashed handler's exception type and text to the caller (for
       development; by default the caller gets a generic message with the request id and the
       traceback goes to the ``runtime_lib.rpc`` log).
@@ -54,6 +56,12 @@ class RpcConfig:
         if self.transport not in NETWORK:
             raise ConfigError(
                 f"RpcConfig.transport={self.transport!r}: use grpcio (the default) or grpclib"
+            )
+        if self.interceptors and self.transport != "grpcio":
+            raise ConfigError(
+                f"RpcConfig.interceptors are grpc.aio server interceptors, but transport="
+                f"{self.transport!r} serves with grpclib, which would not run them: use "
+                "transport='grpcio' with interceptors, or drop them"
             )
         if not self.drain_timeout >= 0:
             raise ConfigError(f"RpcConfig.drain_timeout={self.drain_timeout!r}: seconds, 0 or more")

@@ -17,16 +17,17 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import grpc
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from runtime_lib._errors import BadRequestError, ConfigError, ServiceBridgeError
-from runtime_lib._rpc import wire, wire_errors
+from runtime_lib._errors import ConfigError, ServiceBridgeError
+from runtime_lib._rpc import wire_errors
 from runtime_lib._rpc.context import CallContext, MetadataValue
 from runtime_lib._rpc.dispatch import Dispatcher, Route, closing
+from runtime_lib._rpc.incoming import call_context, decode, decoded
 from runtime_lib._rpc.reflection import serve_reflection
 from runtime_lib._rpc.spec import Cardinality
 
@@ -35,8 +36,6 @@ if TYPE_CHECKING:
 
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-
-M = TypeVar("M", bound=Message)
 
 # Calls that gRPC's core accepted but this process has not taken yet (its loop is busy) wait in
 # a pending queue. Between 1,000 and 3,000 of them (gRPC's defaults) core drops arrivals at
@@ -52,9 +51,6 @@ _SERVER_OPTIONS = (
     ("grpc.server.max_pending_requests", PENDING_CALL_LIMIT),
     ("grpc.server.max_pending_requests_hard_limit", PENDING_CALL_LIMIT),
 )
-
-# A longer ``sb-timeout-ms`` (over ~30 years) is not a deadline anyone meant.
-_MAX_TIMEOUT_DIGITS = 12
 
 
 class RpcServer:
@@ -200,7 +196,7 @@ def _method_handler(
         try:
             ctx = _context(route, context, tls)
             reply = await dispatcher.unary(
-                route, _decode(request_class, raw, route.method.path), ctx
+                route, decode(request_class, raw, route.method.path), ctx
             )
         except ServiceBridgeError as exc:
             await _abort(context, ctx, exc)
@@ -216,7 +212,7 @@ def _method_handler(
         ctx: CallContext | None = None
         try:
             ctx = _context(route, context, tls)
-            requests = _decoded(request_class, raw, route.method.path)
+            requests = decoded(request_class, raw, route.method.path)
             reply = await dispatcher.client_stream(route, requests, ctx)
         except ServiceBridgeError as exc:
             await _abort(context, ctx, exc)
@@ -237,9 +233,9 @@ def _method_handler(
             ctx = _context(route, context, tls)
             path = route.method.path
             replies = (
-                dispatcher.bidi_stream(route, _decoded(request_class, raw, path), ctx)
+                dispatcher.bidi_stream(route, decoded(request_class, raw, path), ctx)
                 if bidi
-                else dispatcher.server_stream(route, _decode(request_class, raw, path), ctx)
+                else dispatcher.server_stream(route, decode(request_class, raw, path), ctx)
             )
             async with closing(replies):
                 async for reply in replies:
@@ -260,65 +256,13 @@ def _method_handler(
     return grpc.stream_stream_rpc_method_handler(reply_stream, None, encode)
 
 
-def _decode(cls: type[M], raw: bytes, path: str) -> M:
-    try:
-        return cls.FromString(raw)
-    except DecodeError:
-        raise BadRequestError(
-            f"the request to {path} is not a valid {cls.DESCRIPTOR.full_name} message "
-            "(protobuf could not parse its bytes); check that the caller uses the same .proto",
-            field="request",
-        ) from None
-
-
-async def _decoded(cls: type[M], raws: AsyncIterator[bytes], path: str) -> AsyncIterator[M]:
-    async for raw in raws:
-        yield _decode(cls, raw, path)
-
-
 def _context(
     route: Route, context: grpc.aio.ServicerContext[Any, Any], tls: BridgeTls | None
 ) -> CallContext:
     # One pass over the (key, value) pairs; binary ("-bin") entries have bytes values.
     metadata: dict[str, MetadataValue] = dict(context.invocation_metadata() or ())
-    get = metadata.get
-    sent = get(wire.CONTRACT)
-    if sent is not None and sent != route.method.contract_hash:
-        Dispatcher.check_contract(route, str(sent))  # raises the mismatch
-    remaining = context.time_remaining()
-    stated = get(wire.TIMEOUT_MS)
-    if stated is not None:
-        budget = _timeout_ms(stated) / 1000
-        remaining = budget if remaining is None else min(remaining, budget)
-    return CallContext(
-        route.method.path,
-        _text(get(wire.CALLER)) if tls is None else tls.caller(context),
-        _text(get(wire.REQUEST_ID)),
-        _text(get(wire.IDEMPOTENCY_KEY)) or None,
-        None if remaining is None else time.monotonic() + remaining,
-        metadata,
-    )
-
-
-def _text(value: MetadataValue | None) -> str:
-    # Only "-bin" keys carry bytes, and none of the sb-* keys is one.
-    return value if isinstance(value, str) else ""
-
-
-def _timeout_ms(stated: MetadataValue) -> int:
-    if (
-        isinstance(stated, str)
-        and stated.isascii()
-        and stated.isdigit()
-        and len(stated) <= _MAX_TIMEOUT_DIGITS
-    ):
-        return int(stated)
-    raise BadRequestError(
-        f"metadata {wire.TIMEOUT_MS} must be a whole number of milliseconds "
-        f"(1 to {_MAX_TIMEOUT_DIGITS} digits), got {len(stated)} characters "
-        f"starting {stated[:20]!r}",
-        field=wire.TIMEOUT_MS,
-    )
+    caller = None if tls is None else tls.caller(context)
+    return call_context(route, metadata, context.time_remaining(), caller)
 
 
 async def _send_headers(context: grpc.aio.ServicerContext[Any, Any], ctx: CallContext) -> None:

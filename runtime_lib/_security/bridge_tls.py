@@ -65,7 +65,7 @@ class BridgeTls:
             )
         self.service = service
         self.trust_domain = material.trust_domain
-        self._grpc_callers: dict[tuple[bytes, ...], str] = {}
+        self._grpc_callers: dict[tuple[str | bytes, ...], str] = {}
         self._callers: dict[bytes, _Caller] = {}
         self._checked_with = material  # the files the cached callers were checked against
         self._store: Store | None = None
@@ -73,12 +73,13 @@ class BridgeTls:
     def server_credentials(self) -> grpc.ServerCredentials:
         return server_credentials(self.files)
 
-    def server_ssl_context(self) -> ssl.SSLContext:
-        """For an HTTPS server (``runtime_lib.http.uvicorn_tls``): our certificate, and a client
-        certificate from the CA required. Rotated files apply from the next handshake: ssl calls
-        the context's ``sni_callback`` on every handshake (a server name sent or not), which
-        moves the connection to a context made from the new files, as gRPC's fetcher does."""
-        first, made_from = _ssl_context(self.files, ssl.Purpose.CLIENT_AUTH)
+    def server_ssl_context(self, alpn: Sequence[str] = ()) -> ssl.SSLContext:
+        """For an HTTPS server (``runtime_lib.http.uvicorn_tls``) or the grpclib server (``alpn``
+        ``["h2"]``): our certificate, and a client certificate from the CA required. Rotated
+        files apply from the next handshake: ssl calls the context's ``sni_callback`` on every
+        handshake (a server name sent or not), which moves the connection to a context made
+        from the new files, as gRPC's fetcher does."""
+        first, made_from = _ssl_context(self.files, ssl.Purpose.CLIENT_AUTH, alpn)
         latest = first
 
         def pick_up(ssl_object: ssl.SSLObject, _name: str | None, _ctx: ssl.SSLContext) -> None:
@@ -86,7 +87,7 @@ class BridgeTls:
             self.files.refresh()
             if self.files.current is not made_from:
                 try:
-                    latest, made_from = _ssl_context(self.files, ssl.Purpose.CLIENT_AUTH)
+                    latest, made_from = _ssl_context(self.files, ssl.Purpose.CLIENT_AUTH, alpn)
                 except ConfigError as exc:
                     # Caught mid-rotation: this handshake keeps the last good files, the next
                     # one tries again.
@@ -99,7 +100,11 @@ class BridgeTls:
 
     def caller(self, context: grpc.aio.ServicerContext[Any, Any]) -> str:
         """The calling service, from its verified certificate; PeerIdentityError otherwise."""
-        names = verified_names(context)
+        return self.caller_named(verified_names(context))
+
+    def caller_named(self, names: tuple[str | bytes, ...]) -> str:
+        """The calling service, from the subject alternative names of a client certificate the
+        handshake verified against our CA; PeerIdentityError if they name none."""
         name = self._grpc_callers.get(names)
         if name is None:
             name = service_in(names, self.trust_domain)
@@ -172,17 +177,21 @@ class TargetTls:
     def ssl_context(self) -> ssl.SSLContext:
         """For grpclib: our certificate, the CA, and hostname checking against ``server_name``
         (set by the caller as ``ssl_target_name_override``)."""
-        context, _ = _ssl_context(self.bridge.files, ssl.Purpose.SERVER_AUTH)
-        context.set_alpn_protocols(["h2"])
+        context, _ = _ssl_context(self.bridge.files, ssl.Purpose.SERVER_AUTH, ["h2"])
         return context
 
 
-def _ssl_context(files: TlsFiles, purpose: ssl.Purpose) -> tuple[ssl.SSLContext, TlsMaterial]:
+def _ssl_context(
+    files: TlsFiles, purpose: ssl.Purpose, alpn: Sequence[str] = ()
+) -> tuple[ssl.SSLContext, TlsMaterial]:
     """An ``ssl`` context with the current files: our certificate, the peer's required and
-    checked against the CA, TLS 1.2 at least; and the material it was made from."""
+    checked against the CA, TLS 1.2 at least, the ``alpn`` protocols offered; and the material
+    it was made from."""
     files.refresh()
     material = files.current
     context = ssl.create_default_context(purpose, cadata=material.ca_pem.decode("ascii"))
+    if alpn:
+        context.set_alpn_protocols(list(alpn))
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.verify_mode = ssl.CERT_REQUIRED  # a server context's default is CERT_NONE
     config = files.config

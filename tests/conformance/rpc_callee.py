@@ -33,6 +33,7 @@ async def main() -> None:
     parser.add_argument("--behaviours", default="{}")
     parser.add_argument("--tls", type=Path, help="serve with mutual TLS from this sb-certs dir")
     parser.add_argument("--access", help="AccessPolicy keywords as JSON")
+    parser.add_argument("--transport", default="grpcio", help="the bridge's gRPC library")
     args = parser.parse_args()
 
     module = echo_service.load(args.echo_root)
@@ -41,7 +42,11 @@ async def main() -> None:
     tls = sb.TlsConfig.from_dir(args.tls, args.service) if args.tls else None
     access = sb.AccessPolicy(**json.loads(args.access)) if args.access else None
     bridge = sb.Bridge(
-        args.service, registry=registry, rpc=sb.RpcConfig(drain_timeout=5.0), tls=tls, access=access
+        args.service,
+        registry=registry,
+        rpc=sb.RpcConfig(drain_timeout=5.0, transport=args.transport),
+        tls=tls,
+        access=access,
     )
     bridge.serve(handler)
 

@@ -54,7 +54,12 @@ async def test_rpc_scenario(
 ) -> None:
     rpc = scenario.get("callee", {}).get("rpc", [])
     behaviours = {m["method"]: m["behaviour"] for m in rpc}
-    callee = start_callee(echo_root, "callee", behaviours=behaviours) if rpc else None
+    # The callee serves on the caller's transport: grpclib is then grpclib both ways.
+    callee = (
+        start_callee(echo_root, "callee", behaviours=behaviours, transport=transport)
+        if rpc
+        else None
+    )
     skipped: list[str] = []
     try:
         registry = {"callee": [callee.address]} if callee else {}

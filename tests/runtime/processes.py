@@ -50,6 +50,7 @@ def start_callee(
     tls: Path | None = None,
     access: Mapping[str, Any] | None = None,
     timeout: float = 20.0,
+    transport: str = "grpcio",
 ) -> Callee:
     args = [sys.executable, str(CALLEE), str(echo_root), service]
     if name:
@@ -62,6 +63,8 @@ def start_callee(
         args += ["--tls", str(tls)]
     if access:
         args += ["--access", json.dumps(access)]
+    if transport != "grpcio":
+        args += ["--transport", transport]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(
         args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=REPO

@@ -44,11 +44,11 @@ async def test_burst_beyond_running_plus_queued_is_refused_with_the_marker(
 
 
 async def test_stop_drains_in_flight_calls_and_refuses_new_ones(
-    echo: ModuleType, transport: sb.NetworkTransport
+    echo: ModuleType, transport: sb.NetworkTransport, server_transport: sb.NetworkTransport
 ) -> None:
     handler = make_handler(echo)
     handler.gate = asyncio.Event()
-    server = sb.Bridge("echo")
+    server = sb.Bridge("echo", rpc=sb.RpcConfig(transport=server_transport))
     server.serve(handler)
     await server.start()
     address = server.address
@@ -77,11 +77,34 @@ async def test_stop_drains_in_flight_calls_and_refuses_new_ones(
         await asyncio.wait_for(stopping, 10)
 
 
-async def test_health_service_reports_serving(echo: ModuleType) -> None:
-    server = sb.Bridge("echo")
+async def test_health_service_reports_serving(
+    echo: ModuleType, server_transport: sb.NetworkTransport
+) -> None:
+    server = sb.Bridge("echo", rpc=sb.RpcConfig(transport=server_transport))
     server.serve(make_handler(echo))
     async with server, grpc.aio.insecure_channel(server.address) as channel:
         health: Any = health_pb2_grpc.HealthStub(channel)
         for name in ("", "conformance.Callee"):
             reply = await health.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        with pytest.raises(grpc.aio.AioRpcError) as unknown:
+            await health.Check(health_pb2.HealthCheckRequest(service="no.Such"), timeout=5)
+        assert unknown.value.code() is grpc.StatusCode.NOT_FOUND
+
+
+async def test_health_watch_sees_the_drain_begin(
+    echo: ModuleType, server_transport: sb.NetworkTransport
+) -> None:
+    server = sb.Bridge("echo", rpc=sb.RpcConfig(transport=server_transport))
+    server.serve(make_handler(echo))
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(server.address) as channel:
+            health: Any = health_pb2_grpc.HealthStub(channel)
+            watch = health.Watch(health_pb2.HealthCheckRequest(service="conformance.Callee"))
+            assert (await watch.read()).status == health_pb2.HealthCheckResponse.SERVING
+            stopping = asyncio.create_task(server.stop())
+            assert (await watch.read()).status == health_pb2.HealthCheckResponse.NOT_SERVING
+            await asyncio.wait_for(stopping, 10)
+    finally:
+        await server.stop()

@@ -43,8 +43,11 @@ def stranger_dir(tmp_path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def callee(echo_root: Path, service: str, cert_dir: Path | None) -> Iterator[Callee]:
-    process = start_callee(echo_root, service, tls=cert_dir)
+def callee(
+    echo_root: Path, service: str, cert_dir: Path | None, transport: str = "grpcio"
+) -> Iterator[Callee]:
+    """``service`` in a process of its own, serving on ``transport``'s server."""
+    process = start_callee(echo_root, service, tls=cert_dir, transport=transport)
     try:
         yield process
     finally:
@@ -62,7 +65,7 @@ def tls_bridge(service: str, cert_dir: Path, transport: sb.NetworkTransport) -> 
 async def test_caller_is_the_certificate_and_a_forged_sb_caller_changes_nothing(
     echo: ModuleType, echo_root: Path, cert_dir: Path, transport: sb.NetworkTransport
 ) -> None:
-    with callee(echo_root, "payment", cert_dir) as payment:
+    with callee(echo_root, "payment", cert_dir, transport) as payment:
         async with tls_bridge("orders", cert_dir, transport) as orders:
             client = orders.client(echo.CalleeClient, address=payment.address, service="payment")
             reply = await client.info(pb().Echo(), metadata={"sb-caller": "billing"})
@@ -93,12 +96,24 @@ async def test_a_tls_caller_sends_no_sb_caller_the_server_knows_it_by_its_certif
     assert {"sb-request-id", "sb-contract", "sb-timeout-ms"} <= set(keys)
 
 
+async def test_a_grpcio_caller_is_identified_by_a_grpclib_server(
+    echo: ModuleType, echo_root: Path, cert_dir: Path
+) -> None:
+    """grpc core's client needs the server to select h2 by ALPN, and the grpclib server reads
+    the caller from the certificate its handshake verified."""
+    with callee(echo_root, "payment", cert_dir, "grpclib") as payment:
+        async with tls_bridge("orders", cert_dir, "grpcio") as orders:
+            client = orders.client(echo.CalleeClient, address=payment.address, service="payment")
+            reply = await client.info(pb().Echo(), metadata={"sb-caller": "billing"})
+    assert reply.text == "orders"
+
+
 async def test_callers_are_told_apart_on_every_call(
     echo: ModuleType, echo_root: Path, cert_dir: Path, transport: sb.NetworkTransport
 ) -> None:
     # The server keeps the name it read from each certificate: callers taking turns on their
     # open connections must each stay themselves, call after call.
-    with callee(echo_root, "payment", cert_dir) as payment:
+    with callee(echo_root, "payment", cert_dir, transport) as payment:
         async with (
             tls_bridge("orders", cert_dir, transport) as orders,
             tls_bridge("billing", cert_dir, transport) as billing,
@@ -121,7 +136,7 @@ async def test_callers_are_told_apart_on_every_call(
 async def test_a_client_without_a_certificate_is_refused(
     echo: ModuleType, echo_root: Path, cert_dir: Path, transport: sb.NetworkTransport
 ) -> None:
-    with callee(echo_root, "payment", cert_dir) as payment:
+    with callee(echo_root, "payment", cert_dir, transport) as payment:
         # A plaintext bridge: no TLS at all.
         async with sb.Bridge("orders", rpc=sb.RpcConfig(transport=transport)) as plain:
             client = plain.client(echo.CalleeClient, address=payment.address)
@@ -145,7 +160,7 @@ async def test_a_client_from_another_ca_is_refused(
     stranger_dir: Path,
     transport: sb.NetworkTransport,
 ) -> None:
-    with callee(echo_root, "payment", cert_dir) as payment:
+    with callee(echo_root, "payment", cert_dir, transport) as payment:
         async with tls_bridge("orders", stranger_dir, transport) as stranger:
             client = stranger.client(echo.CalleeClient, address=payment.address, service="payment")
             with pytest.raises(sb.ConnectionFailedError):
@@ -220,7 +235,7 @@ async def test_certificates_rotated_while_200_calls_per_second_flow_fail_no_call
     running: set[asyncio.Task[None]] = set()
     done = asyncio.Event()
 
-    with callee(echo_root, "payment", cert_dir) as payment:
+    with callee(echo_root, "payment", cert_dir, transport) as payment:
         async with tls_bridge("orders", cert_dir, transport) as orders:
             client = orders.client(echo.CalleeClient, address=payment.address, service="payment")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
 import runtime_lib as sb
@@ -58,3 +59,14 @@ def test_configs_are_frozen() -> None:
     config = sb.RpcConfig()
     with pytest.raises(AttributeError):
         config.drain_timeout = 1.0  # type: ignore[misc]
+
+
+def test_interceptors_with_the_grpclib_server_are_a_config_error_naming_the_fix() -> None:
+    # grpclib serves the bridge and would never run grpc.aio interceptors.
+    with pytest.raises(sb.ConfigError, match="transport='grpcio'"):
+        sb.RpcConfig(transport="grpclib", interceptors=[_Passing()])
+
+
+class _Passing(grpc.aio.ServerInterceptor):
+    async def intercept_service(self, continuation: Any, details: Any) -> Any:
+        return await continuation(details)

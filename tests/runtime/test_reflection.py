@@ -42,8 +42,10 @@ def _list_services(address: str) -> list[str]:
         return sorted(ProtoReflectionDescriptorDatabase(channel).get_services())
 
 
-async def test_reflection_lists_services_and_resolves_descriptors(echo: ModuleType) -> None:
-    bridge = sb.Bridge("echo")
+async def test_reflection_lists_services_and_resolves_descriptors(
+    echo: ModuleType, server_transport: sb.NetworkTransport
+) -> None:
+    bridge = sb.Bridge("echo", rpc=sb.RpcConfig(transport=server_transport))
     bridge.serve(make_handler(echo))
     async with bridge:
         services, methods, fields, declaring = await asyncio.to_thread(_reflect, bridge.address)
@@ -58,8 +60,10 @@ async def test_reflection_lists_services_and_resolves_descriptors(echo: ModuleTy
     assert declaring == "echo.proto"
 
 
-async def test_reflection_off_is_unimplemented(echo: ModuleType) -> None:
-    bridge = sb.Bridge("echo", rpc=sb.RpcConfig(reflection=False))
+async def test_reflection_off_is_unimplemented(
+    echo: ModuleType, server_transport: sb.NetworkTransport
+) -> None:
+    bridge = sb.Bridge("echo", rpc=sb.RpcConfig(reflection=False, transport=server_transport))
     bridge.serve(make_handler(echo))
     async with bridge:
         with pytest.raises(grpc.RpcError) as refused:

@@ -56,6 +56,7 @@ def _unpacked(detail: any_pb2.Any) -> Any:
 
 
 async def test_not_implemented_unknown_method_and_unknown_service_are_unimplemented(
+    server_transport: sb.NetworkTransport,
     echo: ModuleType,
 ) -> None:
     handler = make_handler(echo)
@@ -64,7 +65,7 @@ async def test_not_implemented_unknown_method_and_unknown_service_are_unimplemen
         raise NotImplementedError
 
     handler.absent = absent
-    server = sb.Bridge("echo")
+    server = sb.Bridge("echo", rpc=sb.RpcConfig(transport=server_transport))
     server.serve(handler)
     async with server, grpc.aio.insecure_channel(server.address) as channel:
         for path in ("/conformance.Callee/Absent", "/conformance.Callee/Nope", "/no.Such/Echo"):
@@ -174,9 +175,11 @@ def _metadata_handler(echo: ModuleType) -> Any:
     return Handler()
 
 
-async def test_reply_metadata_and_binary_incoming_metadata(echo: ModuleType) -> None:
+async def test_reply_metadata_and_binary_incoming_metadata(
+    server_transport: sb.NetworkTransport, echo: ModuleType
+) -> None:
     handler = _metadata_handler(echo)
-    server = sb.Bridge("echo")
+    server = sb.Bridge("echo", rpc=sb.RpcConfig(transport=server_transport))
     server.serve(handler)
     async with server, grpc.aio.insecure_channel(server.address) as channel:
         call = _raw(channel, ECHO)(
@@ -220,11 +223,11 @@ def test_reply_metadata_type_and_key_rules(key: str, value: str | bytes) -> None
 
 
 async def test_a_crash_is_logged_with_its_traceback_and_the_caller_sees_no_text(
-    echo: ModuleType, caplog: pytest.LogCaptureFixture
+    server_transport: sb.NetworkTransport, echo: ModuleType, caplog: pytest.LogCaptureFixture
 ) -> None:
     secret = "/srv/app/config/secret-db-password.txt"
     handler = make_handler(echo, behaviours={"crash": {"throw": secret}})
-    server = sb.Bridge("echo")
+    server = sb.Bridge("echo", rpc=sb.RpcConfig(transport=server_transport))
     server.serve(handler)
     caplog.set_level(logging.ERROR, logger="runtime_lib.rpc")
     async with server, sb.Bridge("caller") as caller:
@@ -262,10 +265,11 @@ async def test_expose_errors_sends_the_exception_for_development(echo: ModuleTyp
 
 
 async def test_undecodable_request_bytes_are_invalid_argument_with_details(
+    server_transport: sb.NetworkTransport,
     echo: ModuleType,
 ) -> None:
     handler = make_handler(echo)
-    server = sb.Bridge("echo")
+    server = sb.Bridge("echo", rpc=sb.RpcConfig(transport=server_transport))
     server.serve(handler)
     async with server, grpc.aio.insecure_channel(server.address) as channel:
         with pytest.raises(grpc.aio.AioRpcError) as unary:
@@ -292,10 +296,10 @@ async def test_undecodable_request_bytes_are_invalid_argument_with_details(
 
 @pytest.mark.parametrize("stated", ["9" * 400, "soon", "-5"])
 async def test_a_bad_sb_timeout_ms_is_invalid_argument_naming_it(
-    echo: ModuleType, stated: str
+    server_transport: sb.NetworkTransport, echo: ModuleType, stated: str
 ) -> None:
     handler = make_handler(echo)
-    server = sb.Bridge("echo")
+    server = sb.Bridge("echo", rpc=sb.RpcConfig(transport=server_transport))
     server.serve(handler)
     async with server, grpc.aio.insecure_channel(server.address) as channel:
         with pytest.raises(grpc.aio.AioRpcError) as failed:
@@ -308,11 +312,13 @@ async def test_a_bad_sb_timeout_ms_is_invalid_argument_naming_it(
     assert handler.served["echo"] == 0
 
 
-async def test_a_second_server_on_a_served_address_is_a_config_error(echo: ModuleType) -> None:
+async def test_a_second_server_on_a_served_address_is_a_config_error(
+    server_transport: sb.NetworkTransport, echo: ModuleType
+) -> None:
     address = f"127.0.0.1:{free_port()}"
-    first = sb.Bridge("echo", listen=address)
+    first = sb.Bridge("echo", listen=address, rpc=sb.RpcConfig(transport=server_transport))
     first.serve(make_handler(echo))
-    second = sb.Bridge("echo", listen=address)
+    second = sb.Bridge("echo", listen=address, rpc=sb.RpcConfig(transport=server_transport))
     second.serve(make_handler(echo))
     async with first:
         with pytest.raises(sb.ConfigError, match=address):

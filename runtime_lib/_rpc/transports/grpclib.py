@@ -1,7 +1,7 @@
 """The grpclib transport: pure-Python HTTP/2 (``pip install 'sb-gen[grpclib]'``), the same wire.
 
 One ``grpclib.client.Channel`` per endpoint address. Errors map exactly as on grpcio: the status,
-the raw ``grpc-status-details-bin`` (kept as bytes by :class:`_RawDetails`) and the trailers go
+the raw ``grpc-status-details-bin`` (kept as bytes by :class:`RawDetails`) and the trailers go
 through :func:`runtime_lib._rpc.wire_errors.decode`; grpclib's own deadline becomes TIMEOUT; a
 connection that fails before the request headers went out, or a stream the server's GOAWAY
 says it never processed, is not dispatched. A GOAWAY lets the calls the server took finish
@@ -53,11 +53,13 @@ _GRPC_STATUS = {status.value[0]: status for status in grpc.StatusCode}
 _BROKEN = (StreamTerminatedError, ProtocolError, h2.exceptions.H2Error, OSError, EOFError)
 
 
-class _RawDetails(StatusDetailsCodecBase):
-    """Keeps ``grpc-status-details-bin`` as the bytes ``wire_errors.decode`` reads."""
+class RawDetails(StatusDetailsCodecBase):
+    """Keeps ``grpc-status-details-bin`` as bytes: those ``wire_errors.decode`` reads, and those
+    ``wire_errors.encode`` made (for the grpclib server)."""
 
     def encode(self, status: Status, message: str | None, details: Any) -> bytes:
-        raise NotImplementedError("a client never sends status details")
+        raw: bytes = details
+        return raw
 
     def decode(self, status: Status, message: str | None, data: bytes) -> Any:
         return data
@@ -73,14 +75,14 @@ class GrpclibConnection:
         self.address = address
         host, port = _split(address)
         if tls is None:
-            self._channel = GoawayChannel(host, port, status_details_codec=_RawDetails())
+            self._channel = GoawayChannel(host, port, status_details_codec=RawDetails())
         else:
             # ssl checks the server's certificate against the name of the service meant, not
             # against the address it was found at.
             self._channel = GoawayChannel(
                 host,
                 port,
-                status_details_codec=_RawDetails(),
+                status_details_codec=RawDetails(),
                 ssl=tls.ssl_context(),
                 config=Configuration(ssl_target_name_override=tls.server_name),
             )

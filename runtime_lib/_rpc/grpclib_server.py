@@ -1,0 +1,429 @@
+"""The gRPC face of a bridge on ``RpcConfig(transport="grpclib")``: a grpclib server (pure-Python
+HTTP/2) on the standard ``/package.Service/Method`` paths, behaving as the grpc.aio one
+(:mod:`runtime_lib._rpc.server`) does.
+
+Requests arrive as bytes and are decoded, and the call's metadata read into a
+:class:`CallContext`, by :mod:`runtime_lib._rpc.incoming`, as on grpc.aio; the :class:`Dispatcher`
+runs the handler; failures leave as the rich error model of :mod:`runtime_lib._rpc.wire_errors`
+(the same status, ``grpc-status-details-bin`` and trailers). Under TLS a client certificate from
+the bridge's CA is required and names the caller; rotated files apply from the next handshake.
+It serves the standard health service and, unless turned off, server reflection. ``stop()``
+drains: new calls are refused with the not-dispatched marker, every connection gets the first
+GOAWAY of RFC 9113 §6.8 (last stream 2^31-1: open no more streams here), in-flight calls finish
+and their replies are sent, then a GOAWAY with the last stream taken, and the server closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import weakref
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from typing import TYPE_CHECKING, Any, cast
+
+from google.protobuf.message import Message
+from grpc_health.v1 import health_pb2
+from grpclib import protocol
+from grpclib.const import Cardinality as GrpclibCardinality
+from grpclib.const import Handler as MethodHandler
+from grpclib.const import Status
+from grpclib.encoding.base import GRPC_CONTENT_TYPE
+from grpclib.encoding.proto import ProtoCodec
+from grpclib.metadata import Deadline
+from grpclib.protocol import H2Protocol
+from grpclib.server import Handler, Server, Stream, request_handler
+from h2.connection import ConnectionInputs, ConnectionState, H2ConnectionStateMachine
+from h2.errors import ErrorCodes
+
+from runtime_lib._errors import ConfigError, ServiceBridgeError
+from runtime_lib._rpc import wire, wire_errors
+from runtime_lib._rpc.context import CallContext
+from runtime_lib._rpc.dispatch import Dispatcher, Route, closing
+from runtime_lib._rpc.grpclib_services import HealthService, ReflectionService
+from runtime_lib._rpc.grpclib_writes import BatchedWrites
+from runtime_lib._rpc.incoming import call_context, decode, decoded
+from runtime_lib._rpc.spec import Cardinality, ServiceSpec
+from runtime_lib._rpc.transports.grpclib import RawDetails
+
+if TYPE_CHECKING:
+    from runtime_lib._security.bridge_tls import BridgeTls
+
+_CARDINALITY = {
+    Cardinality.UNARY: GrpclibCardinality.UNARY_UNARY,
+    Cardinality.CLIENT_STREAMING: GrpclibCardinality.STREAM_UNARY,
+    Cardinality.SERVER_STREAMING: GrpclibCardinality.UNARY_STREAM,
+    Cardinality.BIDI_STREAMING: GrpclibCardinality.STREAM_STREAM,
+}
+_STATUS = {status.value: status for status in Status}
+_SERVING = health_pb2.HealthCheckResponse.SERVING
+_LAST_STREAM_ID = 2**31 - 1  # RFC 9113 §6.8: "no stream refused yet" in a first GOAWAY
+
+MethodFunc = Callable[[Stream[Any, Any]], Coroutine[Any, Any, None]]
+
+
+class GrpclibServer:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        listen: str,
+        drain_timeout: float,
+        tls: BridgeTls | None = None,
+        *,
+        reflection: bool = True,
+    ) -> None:
+        self._dispatcher = dispatcher
+        self._tls = tls
+        self._reflection = reflection
+        self._listen = listen
+        self._drain_timeout = drain_timeout
+        self._server: _Server | None = None
+        self._health = HealthService()
+        self._in_flight = _InFlight()
+        self.port = 0
+
+    async def start(self) -> int:
+        specs = self._dispatcher.services
+        services: list[Any] = [
+            _Service(spec, self._dispatcher, self._tls, self._in_flight) for spec in specs
+        ]
+        services.append(self._health)
+        if self._reflection:
+            services.append(ReflectionService(spec.full_name for spec in specs))
+        server = _Server(services, codec=_Codec(), status_details_codec=RawDetails())
+        host, port = _split(self._listen)
+        ssl = None if self._tls is None else self._tls.server_ssl_context(alpn=["h2"])
+        try:
+            # No SO_REUSEPORT (asyncio's default): a second server on a served port fails here.
+            await server.start(host, port, ssl=ssl)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {self._listen}: the address is in use (another server is "
+                "serving it) or not available on this host; choose another listen= address"
+            ) from exc
+        self._server = server
+        self.port = server.port()
+        for spec in specs:
+            await self._health.servicer.set(spec.full_name, _SERVING)
+        return self.port
+
+    async def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._dispatcher.admission.drain()
+        await self._health.servicer.enter_graceful_shutdown()
+        server.goaway(_LAST_STREAM_ID)
+        started = time.monotonic()
+        await self._dispatcher.admission.wait_idle(self._drain_timeout)
+        # A handler that returned has not always had its reply sent yet: wait until each call
+        # sent its status.
+        await self._in_flight.wait_done(self._drain_timeout - (time.monotonic() - started))
+        server.goaway(None)
+        server.close()
+        server.disconnect()
+        await server.wait_closed()
+
+
+def _split(listen: str) -> tuple[str | None, int]:
+    host, _, port = listen.rpartition(":")
+    if not port.isdigit():
+        raise ConfigError(f"listen={listen!r}: give host:port, e.g. 127.0.0.1:0")
+    return host.strip("[]") or None, int(port)
+
+
+class _Codec(ProtoCodec):
+    """Protobuf, but a request type of ``bytes`` is handed over undecoded: the server decodes it,
+    so undecodable bytes are the caller's error (``BadRequestError``), not grpclib's."""
+
+    def decode(self, data: bytes, message_type: Any) -> Any:
+        if message_type is bytes:
+            return data
+        return super().decode(data, message_type)
+
+
+class _StaysOpenAfterGoaway(H2ConnectionStateMachine):
+    # h2 goes CLOSED once it sent a GOAWAY and then refuses to send the replies of the streams
+    # already taken, which RFC 9113 §6.8 lets finish (python-hyper/h2#1199).
+    _transitions = {
+        **H2ConnectionStateMachine._transitions,
+        (ConnectionState.SERVER_OPEN, ConnectionInputs.SEND_GOAWAY): (
+            None,
+            ConnectionState.SERVER_OPEN,
+        ),
+    }
+
+
+class _Handler(Handler):
+    """grpclib's per-connection handler, answering a call whose deadline passed before it
+    started with DEADLINE_EXCEEDED: grpclib's own check raises outside the handling that maps
+    it, and the caller got UNKNOWN ("Internal Server Error")."""
+
+    def accept(
+        self,
+        stream: protocol.Stream,
+        headers: list[tuple[str, str]],
+        release_stream: Callable[[], Any],
+    ) -> None:
+        self.__gc_step__()
+        self._tasks[stream] = self.loop.create_task(self._handle(stream, headers, release_stream))
+
+    async def _handle(
+        self,
+        stream: protocol.Stream,
+        headers: list[tuple[str, str]],
+        release_stream: Callable[[], Any],
+    ) -> None:
+        try:
+            deadline = Deadline.from_headers(headers)
+        except ValueError:
+            deadline = None  # grpclib answers a malformed grpc-timeout
+        if deadline is not None and not deadline.time_remaining():
+            try:
+                await stream.send_headers(_EXPIRED, end_stream=True)
+            finally:
+                release_stream()
+            return
+        await request_handler(
+            self.mapping,
+            stream,
+            headers,
+            self.codec,
+            self.status_details_codec,
+            self.dispatch,
+            release_stream,
+        )
+
+
+_EXPIRED = [
+    (":status", "200"),
+    ("content-type", GRPC_CONTENT_TYPE),
+    ("grpc-status", str(Status.DEADLINE_EXCEEDED.value)),
+    ("grpc-message", "Deadline Exceeded"),
+]
+
+
+class _Protocol(H2Protocol):
+    """grpclib's HTTP/2 protocol, its writes batched per event-loop step, its h2 connection
+    still sending the replies of the streams it took after it sent GOAWAY."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        super().connection_made(cast(asyncio.Transport, BatchedWrites(transport)))
+        h2 = self.connection._connection  # grpclib builds it inside connection_made
+        machine = _StaysOpenAfterGoaway()
+        machine.state = h2.state_machine.state
+        h2.state_machine = machine
+
+
+class _Server(Server):
+    """grpclib's server, with :class:`_Handler` and knowing its connections so that it can send
+    them GOAWAY."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._protocols: weakref.WeakSet[H2Protocol] = weakref.WeakSet()
+
+    def _protocol_factory(self) -> H2Protocol:
+        # As grpclib's, with our handler.
+        self.__gc_step__()
+        handler = _Handler(
+            self._mapping, self._codec, self._status_details_codec, self.__dispatch__
+        )
+        self._handlers.add(handler)
+        h2_protocol = _Protocol(handler, self._config, self._h2_config)
+        self._protocols.add(h2_protocol)
+        return h2_protocol
+
+    def port(self) -> int:
+        # grpclib types it as AbstractServer; asyncio's create_server made an asyncio.Server.
+        server = self._server
+        assert isinstance(server, asyncio.Server)
+        port: int = server.sockets[0].getsockname()[1]
+        return port
+
+    def disconnect(self) -> None:
+        """Close every connection (grpclib's ``close`` leaves them to the clients)."""
+        for h2_protocol in list(self._protocols):
+            processor = getattr(h2_protocol, "processor", None)  # set once connected
+            if processor is not None:
+                processor.close("the server stopped")
+
+    def goaway(self, last_stream_id: int | None) -> None:
+        """GOAWAY (NO_ERROR) on every open connection; ``None``: the last stream it took."""
+        for h2_protocol in list(self._protocols):
+            connection = getattr(h2_protocol, "connection", None)  # set once connected
+            if connection is None or connection.is_closing():
+                continue
+            connection._connection.close_connection(
+                ErrorCodes.NO_ERROR, last_stream_id=last_stream_id
+            )
+            connection.flush()
+
+
+class _InFlight:
+    """Calls running on this server, until each has sent its status."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._done = asyncio.Event()
+        self._done.set()
+
+    def __enter__(self) -> None:
+        self._count += 1
+        self._done.clear()
+
+    def __exit__(self, *_exc: object) -> None:
+        self._count -= 1
+        if not self._count:
+            self._done.set()
+
+    async def wait_done(self, within: float) -> None:
+        """Return once every call finished, or ``within`` seconds passed (then stop anyway)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._done.wait(), max(0.0, within))
+
+
+class _Service:
+    """One served service, as grpclib's server takes it (``__mapping__``: path to handler)."""
+
+    def __init__(
+        self,
+        spec: ServiceSpec,
+        dispatcher: Dispatcher,
+        tls: BridgeTls | None,
+        in_flight: _InFlight,
+    ) -> None:
+        self._mapping = {
+            method.path: MethodHandler(
+                _method_func(dispatcher, route, tls, in_flight),
+                _CARDINALITY[method.cardinality],
+                bytes,
+                method.reply,
+            )
+            for method in spec.methods
+            if (route := dispatcher.routes.get(method.path)) is not None
+        }
+
+    def __mapping__(self) -> Mapping[str, MethodHandler]:
+        return self._mapping
+
+
+def _method_func(
+    dispatcher: Dispatcher, route: Route, tls: BridgeTls | None, in_flight: _InFlight
+) -> MethodFunc:
+    method = route.method
+    path = method.path
+    request_class = method.request
+
+    async def unary(stream: Stream[Any, Any]) -> None:
+        with in_flight:
+            ctx: CallContext | None = None
+            try:
+                ctx = _context(route, stream, tls)
+                request = decode(request_class, await stream.recv_message(), path)
+                reply = await dispatcher.unary(route, request, ctx)
+            except ServiceBridgeError as exc:
+                await _fail(stream, ctx, exc)
+                return
+            await _send_headers(stream, ctx)
+            await stream.send_message(reply)
+            await _send_trailers(stream, ctx)
+
+    async def client_stream(stream: Stream[Any, Any]) -> None:
+        with in_flight:
+            ctx: CallContext | None = None
+            try:
+                ctx = _context(route, stream, tls)
+                requests = decoded(request_class, stream, path)
+                reply = await dispatcher.client_stream(route, requests, ctx)
+            except ServiceBridgeError as exc:
+                await _fail(stream, ctx, exc)
+                return
+            await _send_headers(stream, ctx)
+            await stream.send_message(reply)
+            await _send_trailers(stream, ctx)
+
+    bidi = method.cardinality is Cardinality.BIDI_STREAMING
+
+    async def reply_stream(stream: Stream[Any, Any]) -> None:
+        with in_flight:
+            ctx: CallContext | None = None
+            try:
+                ctx = _context(route, stream, tls)
+                replies: AsyncIterator[Message] = (
+                    dispatcher.bidi_stream(route, decoded(request_class, stream, path), ctx)
+                    if bidi
+                    else dispatcher.server_stream(
+                        route, decode(request_class, await stream.recv_message(), path), ctx
+                    )
+                )
+                send = stream.send_message
+                async with closing(replies):
+                    async for reply in replies:
+                        if not ctx.headers_sent:
+                            await _send_headers(stream, ctx)
+                        await send(reply)
+            except ServiceBridgeError as exc:
+                await _fail(stream, ctx, exc)
+                return
+            await _send_headers(stream, ctx)
+            await _send_trailers(stream, ctx)
+
+    if method.cardinality is Cardinality.UNARY:
+        return unary
+    if method.cardinality is Cardinality.CLIENT_STREAMING:
+        return client_stream
+    return reply_stream
+
+
+def _context(route: Route, stream: Stream[Any, Any], tls: BridgeTls | None) -> CallContext:
+    # grpclib decoded the metadata ("-bin" values to bytes) and left out its own (grpc-*,
+    # te, content-type, user-agent) keys.
+    metadata = dict(stream.metadata or ())
+    deadline = stream.deadline
+    remaining = None if deadline is None else deadline.time_remaining()
+    return call_context(route, metadata, remaining, None if tls is None else _caller(stream, tls))
+
+
+def _caller(stream: Stream[Any, Any], tls: BridgeTls) -> str:
+    # The handshake verified the certificate against our CA (the context requires one).
+    cert = stream.peer.cert() or {}
+    names = tuple(value for _kind, value in cert.get("subjectAltName", ()))
+    return tls.caller_named(names)
+
+
+async def _send_headers(stream: Stream[Any, Any], ctx: CallContext) -> None:
+    if ctx.headers_sent:
+        return
+    ctx.mark_headers_sent()
+    await stream.send_initial_metadata(metadata=ctx.reply_headers)
+
+
+async def _send_trailers(stream: Stream[Any, Any], ctx: CallContext) -> None:
+    await stream.send_trailing_metadata(metadata=ctx.reply_trailers)
+
+
+async def _fail(
+    stream: Stream[Any, Any], ctx: CallContext | None, error: ServiceBridgeError
+) -> None:
+    code, details, trailers = wire_errors.encode(error)
+    # grpclib writes grpc-status-details-bin itself (from status_details, by RawDetails) and
+    # refuses grpc-* keys among the trailers.
+    rich = None
+    rest = []
+    for key, value in trailers:
+        if key == wire.STATUS_DETAILS:
+            rich = value
+        else:
+            rest.append((key, value))
+    if ctx is not None:
+        if ctx.reply_headers and not ctx.headers_sent:
+            await _send_headers(stream, ctx)
+        rest = [*ctx.reply_trailers.items(), *rest]
+    await stream.send_trailing_metadata(
+        status=_STATUS[code.value[0]],
+        status_message=details,
+        status_details=rich,
+        metadata=rest,
+    )
