@@ -16,7 +16,6 @@ and their replies are sent, then a GOAWAY with the last stream taken, and the se
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
@@ -25,7 +24,6 @@ from typing import TYPE_CHECKING, Any, cast
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2
 from grpclib import protocol
-from grpclib.const import Cardinality as GrpclibCardinality
 from grpclib.const import Handler as MethodHandler
 from grpclib.const import Status
 from grpclib.encoding.base import GRPC_CONTENT_TYPE
@@ -43,18 +41,13 @@ from runtime_lib._rpc.dispatch import Dispatcher, Route, closing
 from runtime_lib._rpc.grpclib_services import HealthService, ReflectionService
 from runtime_lib._rpc.grpclib_writes import BatchedWrites
 from runtime_lib._rpc.incoming import call_context, decode, decoded
+from runtime_lib._rpc.open_calls import OpenCalls
 from runtime_lib._rpc.spec import Cardinality, ServiceSpec
-from runtime_lib._rpc.transports.grpclib import RawDetails
+from runtime_lib._rpc.transports.grpclib import GRPCLIB_CARDINALITY, RawDetails
 
 if TYPE_CHECKING:
     from runtime_lib._security.bridge_tls import BridgeTls
 
-_CARDINALITY = {
-    Cardinality.UNARY: GrpclibCardinality.UNARY_UNARY,
-    Cardinality.CLIENT_STREAMING: GrpclibCardinality.STREAM_UNARY,
-    Cardinality.SERVER_STREAMING: GrpclibCardinality.UNARY_STREAM,
-    Cardinality.BIDI_STREAMING: GrpclibCardinality.STREAM_STREAM,
-}
 _STATUS = {status.value: status for status in Status}
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _LAST_STREAM_ID = 2**31 - 1  # RFC 9113 §6.8: "no stream refused yet" in a first GOAWAY
@@ -79,7 +72,7 @@ class GrpclibServer:
         self._drain_timeout = drain_timeout
         self._server: _Server | None = None
         self._health = HealthService()
-        self._in_flight = _InFlight()
+        self._in_flight = OpenCalls()
         self.port = 0
 
     async def start(self) -> int:
@@ -118,7 +111,7 @@ class GrpclibServer:
         await self._dispatcher.admission.wait_idle(self._drain_timeout)
         # A handler that returned has not always had its reply sent yet: wait until each call
         # sent its status.
-        await self._in_flight.wait_done(self._drain_timeout - (time.monotonic() - started))
+        await self._in_flight.wait_closed(self._drain_timeout - (time.monotonic() - started))
         server.goaway(None)
         server.close()
         server.disconnect()
@@ -261,29 +254,6 @@ class _Server(Server):
             connection.flush()
 
 
-class _InFlight:
-    """Calls running on this server, until each has sent its status."""
-
-    def __init__(self) -> None:
-        self._count = 0
-        self._done = asyncio.Event()
-        self._done.set()
-
-    def __enter__(self) -> None:
-        self._count += 1
-        self._done.clear()
-
-    def __exit__(self, *_exc: object) -> None:
-        self._count -= 1
-        if not self._count:
-            self._done.set()
-
-    async def wait_done(self, within: float) -> None:
-        """Return once every call finished, or ``within`` seconds passed (then stop anyway)."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._done.wait(), max(0.0, within))
-
-
 class _Service:
     """One served service, as grpclib's server takes it (``__mapping__``: path to handler)."""
 
@@ -292,12 +262,12 @@ class _Service:
         spec: ServiceSpec,
         dispatcher: Dispatcher,
         tls: BridgeTls | None,
-        in_flight: _InFlight,
+        in_flight: OpenCalls,
     ) -> None:
         self._mapping = {
             method.path: MethodHandler(
                 _method_func(dispatcher, route, tls, in_flight),
-                _CARDINALITY[method.cardinality],
+                GRPCLIB_CARDINALITY[method.cardinality],
                 bytes,
                 method.reply,
             )
@@ -310,7 +280,7 @@ class _Service:
 
 
 def _method_func(
-    dispatcher: Dispatcher, route: Route, tls: BridgeTls | None, in_flight: _InFlight
+    dispatcher: Dispatcher, route: Route, tls: BridgeTls | None, in_flight: OpenCalls
 ) -> MethodFunc:
     method = route.method
     path = method.path

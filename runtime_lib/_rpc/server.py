@@ -12,8 +12,6 @@ replies are sent, new ones are refused with the not-dispatched marker, then the 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from types import MappingProxyType
@@ -28,6 +26,7 @@ from runtime_lib._rpc import wire_errors
 from runtime_lib._rpc.context import CallContext, MetadataValue
 from runtime_lib._rpc.dispatch import Dispatcher, Route, closing
 from runtime_lib._rpc.incoming import call_context, decode, decoded
+from runtime_lib._rpc.open_calls import OpenCalls
 from runtime_lib._rpc.reflection import serve_reflection
 from runtime_lib._rpc.spec import Cardinality
 
@@ -72,7 +71,7 @@ class RpcServer:
         self._drain_timeout = drain_timeout
         self._server: grpc.aio.Server | None = None
         self._health: Any = None
-        self._open = _OpenCalls()
+        self._open = OpenCalls()
         self.port = 0
 
     async def start(self) -> int:
@@ -114,29 +113,11 @@ class RpcServer:
         await server.stop(grace=1.0)
 
 
-class _OpenCalls:
-    """Calls gRPC has not finished (status not sent), counted by gRPC's done callback."""
-
-    def __init__(self) -> None:
-        self._count = 0
-        self._closed = asyncio.Event()
-        self._closed.set()
-
-    def opened(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-        self._count += 1
-        self._closed.clear()
-        # grpc-stubs type the callback as a private class; any callable of the context works.
-        context.add_done_callback(self._finished)  # type: ignore[arg-type]
-
-    def _finished(self, _context: object) -> None:
-        self._count -= 1
-        if not self._count:
-            self._closed.set()
-
-    async def wait_closed(self, within: float) -> None:
-        """Return once every call finished, or ``within`` seconds passed (then stop anyway)."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._closed.wait(), max(0.0, within))
+def _opened(open_calls: OpenCalls, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+    """Count the call open until gRPC has sent its status (its done callback)."""
+    open_calls.opened()
+    # grpc-stubs type the callback as a private class; any callable of the context works.
+    context.add_done_callback(open_calls.closed)  # type: ignore[arg-type]
 
 
 class _Handlers(grpc.GenericRpcHandler):
@@ -144,7 +125,7 @@ class _Handlers(grpc.GenericRpcHandler):
     (``UNIMPLEMENTED``) and stored nowhere: a per-path cache grew with every distinct path."""
 
     def __init__(
-        self, dispatcher: Dispatcher, tls: BridgeTls | None, open_calls: _OpenCalls
+        self, dispatcher: Dispatcher, tls: BridgeTls | None, open_calls: OpenCalls
     ) -> None:
         self.methods: Mapping[str, grpc.RpcMethodHandler[Any, Any]] = MappingProxyType(
             {
@@ -182,7 +163,7 @@ class _GenericOnly:
 
 
 def _method_handler(
-    dispatcher: Dispatcher, route: Route, tls: BridgeTls | None, open_calls: _OpenCalls
+    dispatcher: Dispatcher, route: Route, tls: BridgeTls | None, open_calls: OpenCalls
 ) -> grpc.RpcMethodHandler[Any, Any]:
     # Requests arrive as bytes (no deserializer) and are decoded here, so that undecodable bytes
     # are refused as the caller's error instead of gRPC's generic one.
@@ -191,7 +172,7 @@ def _method_handler(
     encode = method.reply.SerializeToString
 
     async def unary(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> Message:
-        open_calls.opened(context)
+        _opened(open_calls, context)
         ctx: CallContext | None = None
         try:
             ctx = _context(route, context, tls)
@@ -208,7 +189,7 @@ def _method_handler(
     async def client_stream(
         raw: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]
     ) -> Message:
-        open_calls.opened(context)
+        _opened(open_calls, context)
         ctx: CallContext | None = None
         try:
             ctx = _context(route, context, tls)
@@ -227,7 +208,7 @@ def _method_handler(
     ) -> AsyncIterator[Message]:
         """Server-streaming and bidi calls: one body, the request side chosen once per method
         (gRPC wants an async generator function here, so no wrapper layer per message)."""
-        open_calls.opened(context)
+        _opened(open_calls, context)
         ctx: CallContext | None = None
         try:
             ctx = _context(route, context, tls)

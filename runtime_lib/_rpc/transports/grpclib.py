@@ -42,7 +42,7 @@ from runtime_lib._rpc.transports.grpclib_goaway import GoawayChannel, NotProcess
 if TYPE_CHECKING:
     from runtime_lib._security.bridge_tls import TargetTls
 
-_CARDINALITY = {
+GRPCLIB_CARDINALITY = {
     Cardinality.UNARY: GrpclibCardinality.UNARY_UNARY,
     Cardinality.CLIENT_STREAMING: GrpclibCardinality.STREAM_UNARY,
     Cardinality.SERVER_STREAMING: GrpclibCardinality.UNARY_STREAM,
@@ -115,7 +115,7 @@ class GrpclibConnection:
         method = call.method
         return self._channel.request(
             method.path,
-            _CARDINALITY[method.cardinality],
+            GRPCLIB_CARDINALITY[method.cardinality],
             method.request,
             method.reply,
             timeout=left,
