@@ -5,7 +5,8 @@ of ``interop_handler``. Each test is one case, its procedure and its client asse
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -138,10 +139,18 @@ async def test_timeout_on_sleeping_server(
     server = sb.Bridge("interop", rpc=sb.RpcConfig(transport=server_transport))
     server.serve(make_handler(interop.sb, interop.pb2))
 
+    ended = threading.Event()
+
+    def requests() -> Iterator[Any]:
+        # The client does not half-close (the interop case): the server keeps waiting for more
+        # requests, so only the deadline ends the call, however fast the server answers.
+        yield request
+        ended.wait()
+
     def call(address: str) -> grpc.StatusCode:
         with grpc.insecure_channel(address) as channel:
             replies = interop.plain.TestServiceStub(channel).FullDuplexCall(
-                iter([request]), timeout=0.001
+                requests(), timeout=0.001
             )
             try:
                 for _ in replies:
@@ -149,6 +158,8 @@ async def test_timeout_on_sleeping_server(
             except grpc.RpcError as failed:
                 code: grpc.StatusCode = failed.code()
                 return code
+            finally:
+                ended.set()
             return grpc.StatusCode.OK
 
     async with server:
