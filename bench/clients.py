@@ -87,8 +87,9 @@ class SbClient:
 class AioClient:
     """A plain grpcio ``grpc.aio`` stub (grpc_tools ``--grpc_python_out``).
 
-    ``like_sb`` sends what an sb-gen call sends on the wire besides the request: a deadline
-    (30 s) and three metadata entries (caller, a fresh request id, the contract hash).
+    ``like_sb`` sends what an sb-gen call sends on the wire besides the request (docs/wire.md):
+    a deadline (30 s) and its metadata: a fresh request id, the contract hash, the budget in ms,
+    and the caller's name unless mutual TLS names it.
     """
 
     def __init__(
@@ -111,14 +112,18 @@ class AioClient:
             self._channel = grpc.aio.secure_channel(address, channel_credentials(files), options)
         self._stub: Any = gen.raw("bench_rpc_pb2_grpc").BenchStub(self._channel)
         self._like_sb = like_sb
+        self._caller: tuple[tuple[str, str], ...] = (
+            (("sb-caller", "bench-client"),) if certs is None else ()
+        )
 
     async def echo(self, n: int) -> None:
         request = self._pb2.EchoRequest(id="req", n=n, payload=PAYLOAD)
         if self._like_sb:
             metadata = (
-                ("sb-caller", "bench-client"),
+                *self._caller,
                 ("sb-request-id", str(uuid.uuid4())),
                 ("sb-contract", "v2:" + "0" * 64),
+                ("sb-timeout-ms", "30000"),
             )
             await self._stub.Echo(request, timeout=30.0, metadata=metadata)
         else:

@@ -24,7 +24,9 @@ from runtime_lib._security import certs
 
 SB = "sb-gen client + handler, mTLS"
 RAW = "grpc.aio stub + servicer, same mTLS credentials"
-LIKE_SB = "experiment: the same grpc.aio stub with a 30 s deadline + 3 metadata entries"
+LIKE_SB = (
+    "experiment: the same grpc.aio stub with a 30 s deadline + the 3 metadata entries sb-gen sends"
+)
 TARGET = 1.05
 
 
@@ -86,7 +88,7 @@ def main(options: Options) -> Report:
         "a fresh sb-certs CA and ECDSA P-256 leaves. The sb-gen client uses default call options "
         "(30 s deadline, request id, retry policy, breaker) and sends its metadata; the grpc.aio "
         "stub sends none. The experiment row sends what an sb-gen call puts on the wire "
-        "(deadline, caller, request id, contract hash) from the plain stub, over the same TLS: "
+        "(deadline, sb-request-id, sb-contract, sb-timeout-ms; no sb-caller under mTLS) from the plain stub, over the same TLS: "
         "the part of the overhead that is the wire contract, not the runtime's Python code."
     )
     return report
