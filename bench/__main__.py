@@ -22,17 +22,21 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "telemetry": ("bench.telemetry_bench", "cost per call of telemetry off, on, metrics only"),
     "workflows": ("bench.workflows", "per-step overhead of a workflow run vs direct calls; runs/s"),
     "http": ("bench.http", "generated HTTP gateway vs a hand-written FastAPI route: requests/s"),
+    "instructions": (
+        "bench.instructions",
+        "instructions per unary call (callgrind), each side: generated vs grpc.aio, plain + mTLS",
+    ),
     "profile": ("bench.profiling", "cProfile of the unary RPC path and the dataclass round trip"),
 }
 
 
 def _parser() -> argparse.ArgumentParser:
-    listing = "\n".join(f"  {name:<10} {text}" for name, (_, text) in BENCHMARKS.items())
+    listing = "\n".join(f"  {name:<12} {text}" for name, (_, text) in BENCHMARKS.items())
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Benchmarks of sb-gen and runtime_lib against their peers, side by side. "
         "Each prints a table and writes it to bench/results/<name>.md.",
-        epilog=f"benchmarks:\n{listing}\n  {'all':<10} every benchmark above, in order",
+        epilog=f"benchmarks:\n{listing}\n  {'all':<12} every benchmark above, in order",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("name", choices=[*BENCHMARKS, "all"], metavar="NAME")

@@ -88,8 +88,8 @@ class AioClient:
     """A plain grpcio ``grpc.aio`` stub (grpc_tools ``--grpc_python_out``).
 
     ``like_sb`` sends what an sb-gen call sends on the wire besides the request (docs/wire.md):
-    a deadline (30 s) and its metadata: a fresh request id, the contract hash, the budget in ms,
-    and the caller's name unless mutual TLS names it.
+    a deadline (30 s) and its metadata: a fresh request id, Echo's contract hash, the budget in
+    ms, and the caller's name unless mutual TLS names it.
     """
 
     def __init__(
@@ -112,6 +112,9 @@ class AioClient:
             self._channel = grpc.aio.secure_channel(address, channel_credentials(files), options)
         self._stub: Any = gen.raw("bench_rpc_pb2_grpc").BenchStub(self._channel)
         self._like_sb = like_sb
+        # The Echo contract's real hash, so that an sb-gen server accepts the call too.
+        spec = gen.sb("bench_rpc").BENCH_SERVICE
+        self._contract = next(m.contract_hash for m in spec.methods if m.name == "Echo")
         self._caller: tuple[tuple[str, str], ...] = (
             (("sb-caller", "bench-client"),) if certs is None else ()
         )
@@ -122,7 +125,7 @@ class AioClient:
             metadata = (
                 *self._caller,
                 ("sb-request-id", str(uuid.uuid4())),
-                ("sb-contract", "v2:" + "0" * 64),
+                ("sb-contract", self._contract),
                 ("sb-timeout-ms", "30000"),
             )
             await self._stub.Echo(request, timeout=30.0, metadata=metadata)
@@ -214,3 +217,19 @@ class GrpclibClient:
 
     async def close(self) -> None:
         self._channel.close()
+
+
+UNARY_CLIENTS = ("stub", "same-wire", "sb")
+"""The clients of the unary comparisons: a plain grpc.aio stub, the same stub sending what sb-gen
+sends on the wire (``AioClient(like_sb=True)``), and the generated client."""
+
+
+async def unary_client(
+    kind: str, gen: Generated, address: str, certs: Path | None = None
+) -> BenchClient:
+    """A started client of one of ``UNARY_CLIENTS``."""
+    if kind == "sb":
+        return await SbClient(gen, address, certs=certs).start()
+    if kind in ("stub", "same-wire"):
+        return AioClient(gen, address, like_sb=kind == "same-wire", certs=certs)
+    raise ValueError(f"unknown client kind {kind!r}: one of {', '.join(UNARY_CLIENTS)}")

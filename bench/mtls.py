@@ -10,7 +10,9 @@ the same deadline and metadata, measures that part alone).
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from bench.clients import AioClient, BenchClient, SbClient
@@ -28,6 +30,18 @@ LIKE_SB = (
     "experiment: the same grpc.aio stub with a 30 s deadline + the 3 metadata entries sb-gen sends"
 )
 TARGET = 1.05
+
+
+@contextlib.contextmanager
+def bench_certs() -> Iterator[Path]:
+    """A directory with a fresh sb-certs CA and ``bench-server`` and ``bench-client`` leaves,
+    removed on exit."""
+    with tempfile.TemporaryDirectory(prefix="sb-bench-certs-") as tmp:
+        cert_dir = Path(tmp)
+        certs.init_ca(cert_dir, "bench.example")
+        for service in ("bench-server", "bench-client"):
+            certs.issue(cert_dir, service)
+        yield cert_dir
 
 
 def measure(gen: Generated, options: Options, cert_dir: Path) -> dict[str, dict[str, Summary]]:
@@ -59,11 +73,7 @@ def main(options: Options) -> Report:
     report = Report.of(
         "mtls", "RPC with mutual TLS: generated client + handler vs grpc.aio", options
     )
-    with tempfile.TemporaryDirectory(prefix="sb-bench-certs-") as tmp:
-        cert_dir = Path(tmp)
-        certs.init_ca(cert_dir, "bench.example")
-        for service in ("bench-server", "bench-client"):
-            certs.issue(cert_dir, service)
+    with bench_certs() as cert_dir:
         results = measure(shared(), options, cert_dir)
     ours, peer = results[SB], results[RAW]
     cases = [

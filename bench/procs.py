@@ -7,7 +7,7 @@ import os
 import selectors
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,10 +61,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def rpc_server(kind: str, gen: Generated, *extra: str) -> contextlib.AbstractContextManager[Server]:
+def rpc_server(
+    kind: str, gen: Generated, *extra: str, wrapper: Sequence[str] = ()
+) -> contextlib.AbstractContextManager[Server]:
     """A ``bench.rpc_server`` of this kind on ``127.0.0.1``, stopped on exit; ``extra``: its
-    further arguments (a certificate directory for the TLS kinds)."""
-    return bench_server("bench.rpc_server", kind, gen, *extra)
+    further arguments (a certificate directory for the TLS kinds); ``wrapper``: a command that
+    runs it (``valgrind ...``)."""
+    return bench_server("bench.rpc_server", kind, gen, *extra, wrapper=wrapper)
 
 
 def http_server(kind: str, gen: Generated) -> contextlib.AbstractContextManager[Server]:
@@ -73,17 +76,21 @@ def http_server(kind: str, gen: Generated) -> contextlib.AbstractContextManager[
 
 
 @contextlib.contextmanager
-def bench_server(module: str, kind: str, gen: Generated, *extra: str) -> Iterator[Server]:
-    """``python -m module kind GEN_ROOT [EXTRA...]``, once it printed its port; stopped on exit."""
+def bench_server(
+    module: str, kind: str, gen: Generated, *extra: str, wrapper: Sequence[str] = ()
+) -> Iterator[Server]:
+    """``[WRAPPER...] python -m module kind GEN_ROOT [EXTRA...]``, once it printed its port;
+    stopped on exit."""
     process = subprocess.Popen(
-        [PYTHON, "-m", module, kind, str(gen.root), *extra],
+        [*wrapper, PYTHON, "-m", module, kind, str(gen.root), *extra],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
         env=python_path(REPO, *gen.paths),
     )
     try:
-        port = _read_port(process, 30.0)
+        # A wrapper such as valgrind slows start-up tenfold or more.
+        port = _read_port(process, 300.0 if wrapper else 30.0)
         yield Server(f"127.0.0.1:{port}", process.pid)
     finally:
         if process.stdin is not None:
