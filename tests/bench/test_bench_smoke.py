@@ -71,6 +71,7 @@ def test_help_lists_every_benchmark() -> None:
         "events",
         "workflows",
         "http",
+        "instructions",
         "profile",
     )
     for name in (*names, "all"):
