@@ -22,11 +22,12 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "telemetry": ("bench.telemetry_bench", "cost per call of telemetry off, on, metrics only"),
     "workflows": ("bench.workflows", "per-step overhead of a workflow run vs direct calls; runs/s"),
     "http": ("bench.http", "generated HTTP gateway vs a hand-written FastAPI route: requests/s"),
+    "profile": ("bench.profiling", "cProfile of the unary RPC path and the dataclass round trip"),
+    # Last: it needs valgrind, and runs longest (callgrind runs Python ~50x slower).
     "instructions": (
         "bench.instructions",
         "instructions per unary call (callgrind), each side: generated vs grpc.aio, plain + mTLS",
     ),
-    "profile": ("bench.profiling", "cProfile of the unary RPC path and the dataclass round trip"),
 }
 
 
