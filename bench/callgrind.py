@@ -49,14 +49,20 @@ class Counter:
         self._control("--instr=on")
 
     def off(self) -> int:
-        """Instrumentation off; the instructions counted since ``on()``."""
-        self._control("--instr=off")
-        before = set(self._dumps())
-        self._control("--dump")
-        return sum(_total(path) for path in self._dumps() if path not in before)
+        """Instrumentation off; the instructions counted since ``on()``.
 
-    def _dumps(self) -> list[Path]:
-        return list(self.out.parent.glob(f"{self.out.name}.*"))
+        Reads and deletes the dump: a later process under the same ``out`` numbers its dumps
+        from 1 again, and must not find this one's.
+        """
+        self._control("--instr=off")
+        self._control("--dump")
+        dumps = list(self.out.parent.glob(f"{self.out.name}.*"))
+        if not dumps:
+            raise RuntimeError(f"callgrind wrote no dump {self.out}.<n> for process {self.pid}")
+        total = sum(_total(path) for path in dumps)
+        for path in dumps:
+            path.unlink()
+        return total
 
     def _control(self, command: str) -> None:
         done = subprocess.run(
