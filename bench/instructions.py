@@ -1,7 +1,7 @@
 """instructions: instructions per unary call (callgrind), generated client and server vs grpc.aio.
 
 Wall-clock ratios of unary calls move ±10 % between runs on a loaded 2-core machine, more than
-the gaps the targets are about; instruction counts repeat within ~1.5 %. Each side is counted in
+the gaps the targets are about; medians of instruction counts repeat within ~1 %. Each side is counted in
 its own process: the server (grpc.aio servicer or sb-gen handler on a bridge) under callgrind
 called by each client from this process, and each client under callgrind calling a grpc.aio
 servicer that runs normally. Plain and over mutual TLS.
