@@ -286,27 +286,20 @@ def _method_func(
     path = method.path
     request_class = method.request
 
-    async def unary(stream: Stream[Any, Any]) -> None:
-        with in_flight:
-            ctx: CallContext | None = None
-            try:
-                ctx = _context(route, stream, tls)
-                request = decode(request_class, await stream.recv_message(), path)
-                reply = await dispatcher.unary(route, request, ctx)
-            except ServiceBridgeError as exc:
-                await _fail(stream, ctx, exc)
-                return
-            await _send_headers(stream, ctx)
-            await stream.send_message(reply)
-            await _send_trailers(stream, ctx)
+    client_streams = method.cardinality is Cardinality.CLIENT_STREAMING
 
-    async def client_stream(stream: Stream[Any, Any]) -> None:
+    async def single_reply(stream: Stream[Any, Any]) -> None:
+        """Unary and client-streaming calls: one reply, the request side chosen once per method."""
         with in_flight:
             ctx: CallContext | None = None
             try:
                 ctx = _context(route, stream, tls)
-                requests = decoded(request_class, stream, path)
-                reply = await dispatcher.client_stream(route, requests, ctx)
+                if client_streams:
+                    requests = decoded(request_class, stream, path)
+                    reply = await dispatcher.client_stream(route, requests, ctx)
+                else:
+                    request = decode(request_class, await stream.recv_message(), path)
+                    reply = await dispatcher.unary(route, request, ctx)
             except ServiceBridgeError as exc:
                 await _fail(stream, ctx, exc)
                 return
@@ -340,10 +333,8 @@ def _method_func(
             await _send_headers(stream, ctx)
             await _send_trailers(stream, ctx)
 
-    if method.cardinality is Cardinality.UNARY:
-        return unary
-    if method.cardinality is Cardinality.CLIENT_STREAMING:
-        return client_stream
+    if method.cardinality in (Cardinality.UNARY, Cardinality.CLIENT_STREAMING):
+        return single_reply
     return reply_stream
 
 
