@@ -2,7 +2,8 @@
 :class:`CallContext`, the same whichever server library (grpc.aio or grpclib) carried the call.
 
 A malformed call is the caller's fault: undecodable request bytes, a bad ``sb-timeout-ms`` or a
-contract mismatch raise the error the caller receives.
+contract mismatch raise the error the caller receives. The call's own entries
+(``sb-call``, or the separate ones of older callers) are read as docs/wire.md says.
 """
 
 from __future__ import annotations
@@ -50,22 +51,50 @@ def call_context(
 ) -> CallContext:
     """The context of a call with this incoming ``metadata`` (keys lower-case, ``-bin`` values
     bytes) and ``remaining`` seconds by its ``grpc-timeout``; ``caller`` is the one its verified
-    certificate names (None without TLS: ``sb-caller`` says)."""
+    certificate names (None without TLS: the caller's own claim says)."""
     get = metadata.get
-    sent = get(wire.CONTRACT)
-    if sent is not None and sent != route.method.contract_hash:
-        Dispatcher.check_contract(route, str(sent))  # raises the mismatch
-    stated = get(wire.TIMEOUT_MS)
-    if stated is not None:
-        budget = _timeout_ms(stated) / 1000
+    packed = get(wire.CALL)
+    budget_ms: int | None
+    contract: str | None
+    if packed is not None:
+        budget_ms, contract, request_id, claimed = _unpacked(packed)
+    else:  # a caller of the wire before sb-call: the separate entries
+        stated = get(wire.TIMEOUT_MS)
+        budget_ms = None if stated is None else _timeout_ms(stated, wire.TIMEOUT_MS)
+        sent = get(wire.CONTRACT)
+        contract = None if sent is None else _text(sent)
+        request_id = _text(get(wire.REQUEST_ID))
+        claimed = _text(get(wire.CALLER))
+    if contract is not None and contract != route.method.contract_hash:
+        Dispatcher.check_contract(route, contract)  # raises the mismatch
+    if budget_ms is not None:
+        budget = budget_ms / 1000
         remaining = budget if remaining is None else min(remaining, budget)
     return CallContext(
         route.method.path,
-        _text(get(wire.CALLER)) if caller is None else caller,
-        _text(get(wire.REQUEST_ID)),
+        claimed if caller is None else caller,
+        request_id,
         _text(get(wire.IDEMPOTENCY_KEY)) or None,
         None if remaining is None else time.monotonic() + remaining,
         metadata,
+    )
+
+
+def _unpacked(packed: MetadataValue) -> tuple[int, str, str, str]:
+    """``sb-call``'s budget in ms, contract, request id and claimed caller ("" under mTLS)."""
+    fields = packed.split(" ") if isinstance(packed, str) else ()
+    if 3 <= len(fields) <= 4:
+        try:
+            request_id = wire.decode_field(fields[2])
+            claimed = wire.decode_field(fields[3]) if len(fields) == 4 else ""
+        except UnicodeDecodeError:
+            pass
+        else:
+            return _timeout_ms(fields[0], wire.CALL), fields[1], request_id, claimed
+    raise BadRequestError(
+        f"metadata {wire.CALL} must be '<timeout-ms> <contract> <request-id>[ <caller>]' "
+        f"(docs/wire.md), got {len(packed)} characters starting {packed[:40]!r}",
+        field=wire.CALL,
     )
 
 
@@ -74,7 +103,7 @@ def _text(value: MetadataValue | None) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _timeout_ms(stated: MetadataValue) -> int:
+def _timeout_ms(stated: MetadataValue, key: str) -> int:
     if (
         isinstance(stated, str)
         and stated.isascii()
@@ -83,8 +112,8 @@ def _timeout_ms(stated: MetadataValue) -> int:
     ):
         return int(stated)
     raise BadRequestError(
-        f"metadata {wire.TIMEOUT_MS} must be a whole number of milliseconds "
+        f"metadata {key} must give the budget as a whole number of milliseconds "
         f"(1 to {_MAX_TIMEOUT_DIGITS} digits), got {len(stated)} characters "
         f"starting {stated[:20]!r}",
-        field=wire.TIMEOUT_MS,
+        field=key,
     )
