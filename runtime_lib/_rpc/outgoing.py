@@ -72,11 +72,11 @@ class CallPreparer:
     """Prepares the calls of one client: ``caller`` is the service name it calls out as, sent
     in ``sb-call`` when ``claim_caller`` (a TLS server takes it from the certificate)."""
 
-    __slots__ = ("_caller", "_defaults", "_resolved")
+    __slots__ = ("_caller_field", "_defaults", "_resolved")
 
     def __init__(self, caller: str, defaults: CallOptions, *, claim_caller: bool = True) -> None:
         self._defaults = defaults
-        self._caller = caller if claim_caller else None
+        self._caller_field = wire.caller_field(caller if claim_caller else None)
         try:
             self._resolved: _Resolved | None = _Resolved(defaults)
         except ConfigError:
@@ -92,7 +92,11 @@ class CallPreparer:
         else:
             # Read per call: a metadata mapping in call_defaults may be changed in place.
             metadata = _lowered(self._defaults.get("metadata"))
-        request_id = resolved.request_id or new_request_id()
+        request_id = resolved.request_id
+        if request_id:
+            request_id_field = wire.encode_field(request_id)
+        else:  # a fresh UUID needs no encoding
+            request_id = request_id_field = new_request_id()
         key = resolved.idempotency_key
         if key:
             metadata = ((wire.IDEMPOTENCY_KEY, key), *metadata)
@@ -102,7 +106,7 @@ class CallPreparer:
             request_id,
             key,
             metadata,
-            wire.call_tail(method.contract_hash, request_id, self._caller),
+            f" {method.contract_hash} {request_id_field}{self._caller_field}",
             resolved.retry,
             resolved.transport,
             resolved.reply_metadata,

@@ -35,10 +35,9 @@ STATUS_DETAILS: Final = "grpc-status-details-bin"
 ERROR_DOMAIN: Final = "servicebridge"
 
 
-def call_tail(contract: str, request_id: str, caller: str | None) -> str:
-    """What follows ``<timeout-ms>`` in a call's ``sb-call`` value (the same on every attempt)."""
-    tail = f" {contract} {encode_field(request_id)}"
-    return tail if caller is None else f"{tail} {encode_field(caller)}"
+def caller_field(caller: str | None) -> str:
+    """The end of a client's ``sb-call`` values: its caller, or nothing under mutual TLS."""
+    return "" if caller is None else f" {encode_field(caller)}"
 
 
 def encode_field(text: str) -> str:
