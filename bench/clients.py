@@ -88,8 +88,8 @@ class AioClient:
     """A plain grpcio ``grpc.aio`` stub (grpc_tools ``--grpc_python_out``).
 
     ``like_sb`` sends what an sb-gen call sends on the wire besides the request (docs/wire.md):
-    a deadline (30 s) and its metadata: a fresh request id, Echo's contract hash, the budget in
-    ms, and the caller's name unless mutual TLS names it.
+    a deadline (30 s) and its ``sb-call`` entry: the budget in ms, Echo's contract hash, a fresh
+    request id, and the caller's name unless mutual TLS names it.
     """
 
     def __init__(
@@ -115,20 +115,13 @@ class AioClient:
         # The Echo contract's real hash, so that an sb-gen server accepts the call too.
         spec = gen.sb("bench_rpc").BENCH_SERVICE
         self._contract = next(m.contract_hash for m in spec.methods if m.name == "Echo")
-        self._caller: tuple[tuple[str, str], ...] = (
-            (("sb-caller", "bench-client"),) if certs is None else ()
-        )
+        self._caller = " bench-client" if certs is None else ""
 
     async def echo(self, n: int) -> None:
         request = self._pb2.EchoRequest(id="req", n=n, payload=PAYLOAD)
         if self._like_sb:
-            metadata = (
-                *self._caller,
-                ("sb-request-id", str(uuid.uuid4())),
-                ("sb-contract", self._contract),
-                ("sb-timeout-ms", "30000"),
-            )
-            await self._stub.Echo(request, timeout=30.0, metadata=metadata)
+            packed = f"30000 {self._contract} {uuid.uuid4()}{self._caller}"
+            await self._stub.Echo(request, timeout=30.0, metadata=(("sb-call", packed),))
         else:
             await self._stub.Echo(request)
 

@@ -174,8 +174,8 @@ NOTE = (
     "the kernel, unseen), so the ratios say how much work each side does in user space, "
     "repeatably; wall-clock latency is `python -m bench rpc`. 'raw' is the first row of its "
     "case (the grpc.aio stub and servicer, the same TLS credentials under mTLS), 'same wire' the "
-    "second (the plain stub sending sb-gen's 30 s deadline and metadata: sb-caller, "
-    "sb-request-id, sb-contract, sb-timeout-ms; no sb-caller under mTLS). Targets: issue 12 "
+    "second (the plain stub sending sb-gen's 30 s deadline and its one metadata entry, "
+    "sb-call: budget, contract, request id, and the caller except under mTLS). Targets: issue 12 "
     "(≤ 1.10x raw, ≤ 1.03x same wire), issue 13 (mTLS ≤ 1.05x raw)."
 )
 

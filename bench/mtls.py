@@ -98,7 +98,7 @@ def main(options: Options) -> Report:
         "a fresh sb-certs CA and ECDSA P-256 leaves. The sb-gen client uses default call options "
         "(30 s deadline, request id, retry policy, breaker) and sends its metadata; the grpc.aio "
         "stub sends none. The experiment row sends what an sb-gen call puts on the wire "
-        "(deadline, sb-request-id, sb-contract, sb-timeout-ms; no sb-caller under mTLS) from the plain stub, over the same TLS: "
+        "(the deadline and sb-call with no caller under mTLS) from the plain stub, over the same TLS: "
         "the part of the overhead that is the wire contract, not the runtime's Python code."
     )
     return report

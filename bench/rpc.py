@@ -17,7 +17,7 @@ from bench.stats import Summary, ratio
 SB = "sb-gen client + handler"
 SB_GRPCLIB = "sb-gen client + handler, transport='grpclib' (grpclib both ways)"
 RAW = "grpc.aio stub + servicer"
-LIKE_SB = "experiment: grpc.aio stub with a 30 s deadline + the 4 metadata entries sb-gen sends"
+LIKE_SB = "experiment: grpc.aio stub with a 30 s deadline + the sb-call entry sb-gen sends"
 IN_FLIGHT = 64
 STREAM_SIZE = 32
 
@@ -122,7 +122,7 @@ def main(options: Options) -> Report:
         "is this process. Subjects alternate each run. The sb-gen client uses default call "
         "options (30 s deadline, request id, retry policy, breaker); the grpc.aio stub none. "
         "Replies are built per call for unary, prebuilt for streams. The experiment row sends "
-        "what an sb-gen call puts on the wire (deadline, sb-caller, sb-request-id, sb-contract, sb-timeout-ms) "
+        "what an sb-gen call puts on the wire (the deadline and its sb-call entry) "
         "from a plain stub: the part of the overhead that is the wire contract, not the "
         "runtime's Python code. The grpclib row is a bridge on transport='grpclib' calling one: "
         "grpclib's client and its server (bench/rpc_server.py sb-grpclib)."

@@ -5,7 +5,7 @@ method), ``AccessPolicy.services`` (configuration, by service), the method's ``a
 in the generated service table (the ``.proto`` method or service option, or the ``.schema.json``
 key), else ``AccessPolicy.default``: ``"allow"`` lets any caller in, ``"deny"`` nobody. ``"*"``
 in a list allows any caller. The caller checked is ``ctx.caller``: the verified certificate's
-service under TLS, the claimed ``sb-caller`` in plain mode (which proves nothing).
+service under TLS, the one claimed in ``sb-call`` in plain mode (which proves nothing).
 
 A refused call never reaches admission or the handler: :class:`AccessDeniedError`
 (``ACCESS_DENIED``, never retried), and a ``policy_violation`` lifecycle event on the serving

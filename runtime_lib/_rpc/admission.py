@@ -7,6 +7,8 @@ Beyond both bounds, and while draining, a call is refused before any handler cod
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -23,51 +25,71 @@ class AdmissionLimits:
 
 
 class Admission:
+    """Counts its own slots rather than wrapping an ``asyncio.Semaphore``: a call that finds a
+    free slot (the common case) is admitted by ``enter_now()`` with no await and no event
+    touched, so admission costs the hot path two integer updates."""
+
     def __init__(self, limits: AdmissionLimits) -> None:
         self._limits = limits
-        self._slots = asyncio.Semaphore(limits.max_concurrent)
-        self._queued = 0
-        self._active = 0
+        self._running = 0  # calls holding a slot
+        self._waiting: deque[asyncio.Future[None]] = deque()  # queued calls, oldest first
         self._draining = False
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._idle: asyncio.Event | None = None  # only while wait_idle() waits
 
     @property
     def active(self) -> int:
         """Calls admitted and not yet finished (running or queued)."""
-        return self._active
+        return self._running + len(self._waiting)
 
-    async def enter(self) -> None:
-        """Admit one call, waiting in the queue for a slot if none is free, or refuse it; every
-        call admitted (this returned) must ``leave()`` when it ends."""
+    def enter_now(self) -> bool:
+        """Admit one call at once if a slot is free (True); False if it must ``await
+        queue()``. While draining, the call is refused."""
         if self._draining:
             raise ConnectionFailedError("server is draining", not_dispatched=True)
-        if self._queued >= self._limits.max_queued and self._slots.locked():
+        if self._running < self._limits.max_concurrent and not self._waiting:
+            self._running += 1
+            return True
+        return False
+
+    async def queue(self) -> None:
+        """Wait for a slot behind the calls already queued, or refuse the call if the queue
+        is full. Every call admitted (this returned) must ``leave()`` when it ends."""
+        if len(self._waiting) >= self._limits.max_queued:
             raise OverloadedError(
                 f"server overloaded: {self._limits.max_concurrent} running, "
                 f"{self._limits.max_queued} queued",
                 not_dispatched=True,
             )
-        if self._active == 0:
-            self._idle.clear()
-        self._active += 1
-        self._queued += 1
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
         try:
-            await self._slots.acquire()
+            await waiter
         except BaseException:
-            self._finished()
+            if waiter.done() and not waiter.cancelled():
+                self.leave()  # handed a slot as it was cancelled: pass it on
+            else:
+                with contextlib.suppress(ValueError):  # leave() may have dropped it already
+                    self._waiting.remove(waiter)
+                self._maybe_idle()
             raise
-        finally:
-            self._queued -= 1
+
+    async def enter(self) -> None:
+        """``enter_now()``, else ``queue()``."""
+        if not self.enter_now():
+            await self.queue()
 
     def leave(self) -> None:
-        """A call admitted by ``enter()`` has ended."""
-        self._slots.release()
-        self._finished()
+        """A call admitted by ``enter()`` has ended: its slot passes to the oldest queued call."""
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():  # a cancelled one is skipped
+                waiter.set_result(None)
+                return
+        self._running -= 1
+        self._maybe_idle()
 
-    def _finished(self) -> None:
-        self._active -= 1
-        if self._active == 0:
+    def _maybe_idle(self) -> None:
+        if self._idle is not None and not self.active:
             self._idle.set()
 
     @asynccontextmanager
@@ -85,8 +107,13 @@ class Admission:
 
     async def wait_idle(self, within: float) -> bool:
         """Wait until every admitted call has finished; False if ``within`` seconds passed first."""
+        if not self.active:
+            return True
+        self._idle = idle = asyncio.Event()
         try:
-            await asyncio.wait_for(self._idle.wait(), within)
+            await asyncio.wait_for(idle.wait(), within)
         except TimeoutError:
             return False
+        finally:
+            self._idle = None
         return True

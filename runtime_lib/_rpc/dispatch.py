@@ -114,7 +114,8 @@ class Dispatcher:
         with self._span(ctx):
             if route.allowed is not None:
                 self.check_access(route, ctx)
-            await admission.enter()
+            if not admission.enter_now():
+                await admission.queue()
             try:
                 deadline.inherit(ctx.deadline)
                 key = ctx.idempotency_key

@@ -105,9 +105,9 @@ class GrpclibServer:
         if server is None:
             return
         self._dispatcher.admission.drain()
-        await self._health.servicer.enter_graceful_shutdown()
-        server.goaway(_LAST_STREAM_ID)
         started = time.monotonic()
+        await self._health.drained(self._drain_timeout)
+        server.goaway(_LAST_STREAM_ID)
         await self._dispatcher.admission.wait_idle(self._drain_timeout)
         # A handler that returned has not always had its reply sent yet: wait until each call
         # sent its status.

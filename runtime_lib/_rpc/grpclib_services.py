@@ -10,7 +10,10 @@ things of a ``grpc.aio`` context they use.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import grpc
@@ -23,19 +26,27 @@ from grpclib.server import Stream
 from runtime_lib._rpc.reflection import listed
 
 _STATUS = {status.value: status for status in Status}
+_SERVING = health_pb2.HealthCheckResponse.SERVING
 
 
 class _ServicerContext:
-    """What grpcio's health servicer calls on its context: ``abort`` and ``write``."""
+    """What grpcio's health servicer calls on its context: ``abort`` and ``write``; it keeps
+    the last status a Watch sent, and calls ``on_sent`` after each."""
 
-    def __init__(self, stream: Stream[Any, Any]) -> None:
+    def __init__(
+        self, stream: Stream[Any, Any], on_sent: Callable[[], None] = lambda: None
+    ) -> None:
         self._stream = stream
+        self._on_sent = on_sent
+        self.last_sent: Any = None
 
     async def abort(self, code: grpc.StatusCode, details: str = "") -> None:
         raise GRPCError(_STATUS[code.value[0]], details or None)
 
     async def write(self, message: Any) -> None:
         await self._stream.send_message(message)
+        self.last_sent = message.status
+        self._on_sent()
 
 
 class HealthService:
@@ -44,6 +55,28 @@ class HealthService:
 
     def __init__(self) -> None:
         self.servicer = health.aio.HealthServicer()
+        self._watchers: set[_ServicerContext] = set()
+        self._sent: asyncio.Event | None = None  # only while drained() waits
+
+    async def drained(self, within: float) -> None:
+        """``enter_graceful_shutdown``, then wait (at most ``within`` seconds) until every
+        Watch that was told SERVING has been sent NOT_SERVING: a load balancer watching learns
+        of the drain before the connection closes."""
+        await self.servicer.enter_graceful_shutdown()
+        end = time.monotonic() + within
+        try:
+            while any(w.last_sent == _SERVING for w in self._watchers):
+                self._sent = sent = asyncio.Event()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(sent.wait(), end - time.monotonic())
+                if time.monotonic() >= end:
+                    return
+        finally:
+            self._sent = None
+
+    def _on_sent(self) -> None:
+        if self._sent is not None:
+            self._sent.set()
 
     async def _check(self, stream: Stream[Any, Any]) -> None:
         request = await stream.recv_message()
@@ -55,7 +88,12 @@ class HealthService:
     async def _watch(self, stream: Stream[Any, Any]) -> None:
         request = await stream.recv_message()
         servicer: Any = self.servicer
-        await servicer.Watch(request, _ServicerContext(stream))
+        context = _ServicerContext(stream, self._on_sent)
+        self._watchers.add(context)
+        try:
+            await servicer.Watch(request, context)
+        finally:
+            self._watchers.discard(context)
 
     def __mapping__(self) -> Mapping[str, Handler]:
         request, reply = health_pb2.HealthCheckRequest, health_pb2.HealthCheckResponse

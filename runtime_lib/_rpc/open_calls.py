@@ -10,17 +10,15 @@ import contextlib
 class OpenCalls:
     def __init__(self) -> None:
         self._count = 0
-        self._closed = asyncio.Event()
-        self._closed.set()
+        self._closed: asyncio.Event | None = None  # only while wait_closed() waits
 
     def opened(self) -> None:
         self._count += 1
-        self._closed.clear()
 
     def closed(self, *_call: object) -> None:
         """One call finished (also usable as a done callback, whatever it is passed)."""
         self._count -= 1
-        if not self._count:
+        if not self._count and self._closed is not None:
             self._closed.set()
 
     def __enter__(self) -> None:
@@ -31,5 +29,11 @@ class OpenCalls:
 
     async def wait_closed(self, within: float) -> None:
         """Return once every call finished, or ``within`` seconds passed (then stop anyway)."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._closed.wait(), max(0.0, within))
+        if not self._count:
+            return
+        self._closed = closed = asyncio.Event()
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(closed.wait(), max(0.0, within))
+        finally:
+            self._closed = None

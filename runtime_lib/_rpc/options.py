@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any, Literal, TypedDict, get_args
 
 from runtime_lib._errors import ConfigError
+from runtime_lib._rpc import wire
 
 # gRPC's rule for metadata keys: lower-case letters, digits, '-', '_', '.'; "grpc-" is reserved.
 _KEY = re.compile(r"[0-9a-z_.\-]+")
@@ -96,6 +97,15 @@ def _text(key: str, value: object) -> None:
         raise ConfigError(f"{key}= must be a str, got {_got(value)}")
 
 
+def _header_text(key: str, value: object) -> None:
+    """Text sent as a metadata value of its own: gRPC takes printable ASCII only."""
+    _text(key, value)
+    if isinstance(value, str) and not (value.isascii() and value.isprintable()):
+        raise ConfigError(
+            f"{key}= must be printable ASCII (it travels as gRPC metadata), got {_got(value)}"
+        )
+
+
 def _retry(key: str, value: object) -> None:
     if not isinstance(value, RetryPolicy):
         raise ConfigError(f"{key}= must be a RetryPolicy, got {_got(value)}")
@@ -120,7 +130,7 @@ def _reply_metadata(key: str, value: object) -> None:
 
 _CHECKS: dict[str, Callable[[str, object], None]] = {
     "timeout": _timeout,
-    "idempotency_key": _text,
+    "idempotency_key": _header_text,
     "request_id": _text,
     "metadata": _metadata,
     "retry": _retry,
@@ -135,6 +145,11 @@ def check_metadata(metadata: Mapping[Any, Any], where: str = "metadata=") -> Non
     for key, value in metadata.items():
         if not isinstance(key, str):
             raise ConfigError(f"{where} keys must be str, got {_got(key)}")
+        if key.lower() == wire.CALL:
+            raise ConfigError(
+                f"{where} {key!r} is the entry the runtime sends with every call (deadline, "
+                "request id, contract, caller; docs/wire.md): set timeout= or request_id= instead"
+            )
         check_metadata_entry(key.lower(), value, f"{where} entry")
 
 

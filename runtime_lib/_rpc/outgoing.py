@@ -70,13 +70,13 @@ def checked_defaults(call_defaults: CallOptions | None) -> CallOptions:
 
 class CallPreparer:
     """Prepares the calls of one client: ``caller`` is the service name it calls out as, sent
-    as ``sb-caller`` when ``claim_caller`` (a TLS server takes it from the certificate)."""
+    in ``sb-call`` when ``claim_caller`` (a TLS server takes it from the certificate)."""
 
-    __slots__ = ("_caller_entry", "_defaults", "_resolved")
+    __slots__ = ("_caller_field", "_defaults", "_resolved")
 
     def __init__(self, caller: str, defaults: CallOptions, *, claim_caller: bool = True) -> None:
         self._defaults = defaults
-        self._caller_entry = (wire.CALLER, caller) if claim_caller else None
+        self._caller_field = wire.caller_field(caller if claim_caller else None)
         try:
             self._resolved: _Resolved | None = _Resolved(defaults)
         except ConfigError:
@@ -88,28 +88,25 @@ class CallPreparer:
             merged: dict[str, Any] = dict(self._defaults)
             merged.update({k: v for k, v in options.items() if v is not None})
             resolved = _Resolved(merged)  # type: ignore[arg-type]
-            extra = resolved.metadata
+            metadata = resolved.metadata
         else:
             # Read per call: a metadata mapping in call_defaults may be changed in place.
-            extra = _lowered(self._defaults.get("metadata"))
-        request_id = resolved.request_id or new_request_id()
+            metadata = _lowered(self._defaults.get("metadata"))
+        request_id = resolved.request_id
+        if request_id:
+            request_id_field = wire.encode_field(request_id)
+        else:  # a fresh UUID needs no encoding
+            request_id = request_id_field = new_request_id()
         key = resolved.idempotency_key
-        caller = self._caller_entry
-        metadata: WireMetadata = (
-            (caller, (wire.REQUEST_ID, request_id), (wire.CONTRACT, method.contract_hash))
-            if caller is not None
-            else ((wire.REQUEST_ID, request_id), (wire.CONTRACT, method.contract_hash))
-        )
         if key:
-            metadata += ((wire.IDEMPOTENCY_KEY, key),)
-        if extra:
-            metadata += extra
+            metadata = ((wire.IDEMPOTENCY_KEY, key), *metadata)
         return OutgoingCall(
             method,
             deadline.deadline_in(resolved.seconds),
             request_id,
             key,
             metadata,
+            f" {method.contract_hash} {request_id_field}{self._caller_field}",
             resolved.retry,
             resolved.transport,
             resolved.reply_metadata,

@@ -122,7 +122,11 @@ def _opened(open_calls: OpenCalls, context: grpc.aio.ServicerContext[Any, Any]) 
 
 class _Handlers(grpc.GenericRpcHandler):
     """The method handlers, built once from the routes. An unknown path is answered by gRPC
-    (``UNIMPLEMENTED``) and stored nowhere: a per-path cache grew with every distinct path."""
+    (``UNIMPLEMENTED``) and stored nowhere: a per-path cache grew with every distinct path.
+
+    Handlers are shared by all calls of a method, so each reads its call's metadata from the
+    context: a handler made per call, bound to the metadata gRPC converted for this lookup, was
+    measured dearer (~4k instructions per call) than converting it again."""
 
     def __init__(
         self, dispatcher: Dispatcher, tls: BridgeTls | None, open_calls: OpenCalls

@@ -2,7 +2,7 @@
 
 - :class:`BridgeTls` loads the bridge's files once (a :class:`ConfigError` naming the file if they
   are unusable or name another service), gives the gRPC server its reloading credentials, and
-  maps a client certificate to its caller: each gRPC call's (``sb-caller`` is not read) and each
+  maps a client certificate to its caller: each gRPC call's (the caller named in its metadata is not read) and each
   HTTP request's (``runtime_lib.http``), in one place.
 - :class:`TargetTls` is what a client connection to one service needs: grpcio credentials and
   the ``ssl_target_name_override`` pin, or for grpclib an ``ssl.SSLContext`` and the server name

@@ -5,7 +5,7 @@ it proves it: the request carries the bridge's certificate and a signature, made
 over what is asked (action, run id, workflow); the service running the workflow checks the
 certificate against its CA, reads the service from it as it does for RPC callers, and checks the
 signature. Without TLS on that service the name is taken as claimed (it proves nothing, like
-``sb-caller``). The access policy is then the RPC one (runtime_lib._access): ``AccessPolicy.
+the caller an RPC names in ``sb-call``). The access policy is then the RPC one (runtime_lib._access): ``AccessPolicy.
 workflows`` over the graph's ``allowed_callers``, else ``AccessPolicy.default``; a service may
 always drive its own runs.
 """

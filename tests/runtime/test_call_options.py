@@ -72,6 +72,14 @@ def test_metadata_follows_grpcs_bin_rule(metadata: dict[Any, Any], message: str)
     assert raised.value.message.startswith(message)
 
 
+@pytest.mark.parametrize("key", ["größe", "a\nb"])
+def test_an_idempotency_key_grpc_cannot_carry_is_a_config_error(key: str) -> None:
+    # It used to reach grpcio and fail the call with a raw ExecuteBatchError.
+    with pytest.raises(sb.ConfigError) as raised:
+        check_call_options({"idempotency_key": key})
+    assert raised.value.message.startswith("idempotency_key= must be printable ASCII")
+
+
 def test_unknown_option_is_named() -> None:
     with pytest.raises(
         sb.ConfigError, match="unknown call option deadline=: the options are timeout"

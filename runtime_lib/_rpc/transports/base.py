@@ -37,9 +37,11 @@ Outgoing = Message | AsyncIterable[Message]
 
 
 class OutgoingCall:
-    """One call as the invoker resolved it; the same on every attempt."""
+    """One call as the invoker resolved it; the same on every attempt. ``metadata`` holds the
+    caller's own entries (and the idempotency key); ``call_tail`` the rest of ``sb-call``."""
 
     __slots__ = (
+        "call_tail",
         "deadline",
         "idempotency_key",
         "metadata",
@@ -58,6 +60,7 @@ class OutgoingCall:
         request_id: str,
         idempotency_key: str | None,
         metadata: WireMetadata,
+        call_tail: str,
         retry: RetryPolicy,
         transport: str,
         reply_metadata: ReplyMetadata | None = None,
@@ -68,6 +71,7 @@ class OutgoingCall:
         self.request_id = request_id
         self.idempotency_key = idempotency_key
         self.metadata = metadata
+        self.call_tail = call_tail
         self.retry = retry
         self.transport = transport
         self.reply_metadata = reply_metadata
@@ -83,6 +87,7 @@ class OutgoingCall:
             self.request_id,
             self.idempotency_key,
             (*self.metadata, *observer.metadata()),
+            self.call_tail,
             self.retry,
             self.transport,
             self.reply_metadata,
@@ -90,8 +95,9 @@ class OutgoingCall:
         )
 
     def wire(self, left: float) -> WireMetadata:
-        """Metadata for one network attempt with ``left`` seconds to go."""
-        return (*self.metadata, (wire.TIMEOUT_MS, str(int(left * 1000))))
+        """Metadata for one network attempt with ``left`` seconds to go. ``sb-call`` goes last:
+        a caller's own entry of that name cannot override it."""
+        return (*self.metadata, (wire.CALL, f"{int(left * 1000)}{self.call_tail}"))
 
     def context(self, caller: str) -> CallContext:
         """The handler's context when the call runs in process."""
