@@ -47,7 +47,6 @@ def headers_json(headers: dict[str, str]) -> str:
 
 def envelope_headers(
     event_id: str,
-    name: str,
     occurred_at_ms: int,
     *,
     idempotency_key: str = "",
@@ -56,9 +55,8 @@ def envelope_headers(
     trace_headers: Mapping[str, str] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The header form of an event: the user's headers, trace headers, then the envelope's.
-    ``name`` is not among them (the subject carries it); it is kept for symmetry with the
-    envelope."""
+    """The header form of an event: the user's headers, trace headers, then the envelope's. The
+    event's name is not among them: its subject carries it."""
     out = dict(headers) if headers else {}
     if trace_headers:
         out.update(trace_headers)
@@ -77,7 +75,6 @@ def envelope_headers(
 
 def header_form(
     event_id: str,
-    name: str,
     occurred_at_ms: int,
     *,
     idempotency_key: str = "",
@@ -93,7 +90,6 @@ def header_form(
     if headers or trace_headers or idempotency_key or partition_key:
         form = envelope_headers(
             event_id,
-            name,
             occurred_at_ms,
             idempotency_key=idempotency_key,
             partition_key=partition_key,
@@ -111,7 +107,6 @@ def header_form(
         form[H_CONTRACT] = contract_hash
         contract = f',"{H_CONTRACT}":{_json_str(contract_hash)}'
     return form, f'{{"{H_NATS_MSG_ID}":"{event_id}","{H_OCCURRED_AT}":"{occurred}"{contract}}}'
-
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -162,7 +157,6 @@ class EventEnvelope:
     def to_headers(self) -> dict[str, str]:
         return envelope_headers(
             self.id,
-            self.name,
             self.occurred_at_ms,
             idempotency_key=self.idempotency_key,
             partition_key=self.partition_key,
@@ -175,7 +169,6 @@ class EventEnvelope:
         """:meth:`to_headers` and the JSON the outbox stores (:func:`header_form`)."""
         return header_form(
             self.id,
-            self.name,
             self.occurred_at_ms,
             idempotency_key=self.idempotency_key,
             partition_key=self.partition_key,

@@ -28,12 +28,12 @@ CONTRACT = "v2:" + "ab" * 32
 
 
 def test_a_plain_event_is_three_headers_its_id_the_message_id() -> None:
-    form, _ = header_form(EVENT_ID, "order.placed", 17, contract_hash=CONTRACT)
+    form, _ = header_form(EVENT_ID, 17, contract_hash=CONTRACT)
     assert form == {"Nats-Msg-Id": EVENT_ID, "sb-occurred-at": "17", "sb-contract": CONTRACT}
 
 
 def test_with_an_idempotency_key_the_key_is_the_message_id_and_sb_id_the_event_id() -> None:
-    form, _ = header_form(EVENT_ID, "order.placed", 17, idempotency_key="k-1")
+    form, _ = header_form(EVENT_ID, 17, idempotency_key="k-1")
     assert form == {
         "Nats-Msg-Id": "k-1",
         "sb-id": EVENT_ID,
@@ -43,7 +43,7 @@ def test_with_an_idempotency_key_the_key_is_the_message_id_and_sb_id_the_event_i
     back = EventEnvelope.from_headers(form, b"", name="order.placed")
     assert (back.id, back.idempotency_key, back.msg_id) == (EVENT_ID, "k-1", "k-1")
     # A key equal to the event id needs no sb-id: both are the message id.
-    same, _ = header_form(EVENT_ID, "order.placed", 17, idempotency_key=EVENT_ID)
+    same, _ = header_form(EVENT_ID, 17, idempotency_key=EVENT_ID)
     assert "sb-id" not in same
     assert EventEnvelope.from_headers(same, b"", name="order.placed").id == EVENT_ID
 
@@ -57,9 +57,7 @@ def test_the_headers_older_publishers_sent_read_as_the_same_envelope() -> None:
         "Nats-Msg-Id": EVENT_ID,
         "tenant": "acme",
     }
-    new, _ = header_form(
-        EVENT_ID, "order.placed", 17, contract_hash=CONTRACT, headers={"tenant": "acme"}
-    )
+    new, _ = header_form(EVENT_ID, 17, contract_hash=CONTRACT, headers={"tenant": "acme"})
     from_old = EventEnvelope.from_headers(old, b"x", "orders", "order.placed")
     assert from_old == EventEnvelope.from_headers(new, b"x", "orders", "order.placed")
     assert (from_old.id, from_old.name, from_old.headers) == (
@@ -67,7 +65,7 @@ def test_the_headers_older_publishers_sent_read_as_the_same_envelope() -> None:
         "order.placed",
         {"tenant": "acme"},
     )
-    # Without a name from the subject (a dead letter, an old outbox row) sb-name is the name.
+    # Without a name from elsewhere (a dead letter read from its stream) sb-name is the name.
     assert EventEnvelope.from_headers(old, b"").name == "order.placed"
 
 
