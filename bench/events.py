@@ -30,7 +30,7 @@ from bench.report import Report, Row, verdict
 from bench.runner import Options, alternate
 from bench.stats import percentile, ratio
 from bench.tools import PYTHON, python_path
-from runtime_lib._events.envelope import H_NATS_MSG_ID, envelope_headers
+from runtime_lib._events.envelope import envelope_headers
 from runtime_lib._ids import new_event_id
 
 OURS = "bridge.publish -> bridge.subscribe handler"
@@ -192,9 +192,9 @@ async def ours(
 async def raw(
     gen: Generated, broker: Server, data_dir: Path, work: Workload, *, wire: bool = False
 ) -> dict[str, float]:
-    """``wire``: each publish carries the envelope headers the runtime sends (``sb-id``,
-    ``sb-name``, ``sb-occurred-at``, ``sb-contract``, ``Nats-Msg-Id``) and the stream keeps
-    events until acked (interest retention), as ``SB_EVENTS`` does."""
+    """``wire``: each publish carries the envelope headers the runtime sends (``Nats-Msg-Id``,
+    ``sb-occurred-at``, ``sb-contract``) and the stream keeps events until acked (interest
+    retention), as ``SB_EVENTS`` does."""
     url = broker.address
     module = gen.sb("bench_event")
     subscriber = await Subscriber.start("raw-wire" if wire else "raw", url, data_dir, gen)
@@ -206,15 +206,11 @@ async def raw(
         def headers(n: int) -> dict[str, str]:
             if not wire:
                 return {"bench-key": f"o-{n}"}
-            event_id = new_event_id()
-            sent = envelope_headers(
-                event_id,
-                module.OrderPlaced.EVENT_NAME,
+            return envelope_headers(
+                new_event_id(),
                 time.time_ns() // 1_000_000,
                 contract_hash=module.OrderPlaced.CONTRACT_HASH,
             )
-            sent[H_NATS_MSG_ID] = event_id
-            return sent
 
         async def publish(n: int) -> None:
             payload = small_event(module, n).to_proto().SerializeToString()
@@ -295,7 +291,7 @@ def main(options: Options) -> Report:
     )
     report.notes.append(
         f"'{RAW_WIRE}' is not a target: nats-py publishing the runtime's envelope headers "
-        "(sb-id, sb-name, sb-occurred-at, sb-contract, Nats-Msg-Id; docs/wire.md) to a stream "
+        "(Nats-Msg-Id, sb-occurred-at, sb-contract; docs/wire.md) to a stream "
         "with interest retention (each ack deletes the event: one more store write per event), "
         "its subscriber decoding the protobuf payload. It shows what the wire contract costs "
         "nats-py and nats-server alone, which the plain peer (one short header, limits "

@@ -1,8 +1,9 @@
 """The dead-letter stream: events a subscription gave up on, with why, for an operator.
 
 Dead letters go to ``SB_DLQ`` (subjects ``sb.dlq.<group>.<name>``) with the event's headers plus
-``sb-dlq-reason``, ``sb-dlq-attempts``, ``sb-dlq-group`` and ``sb-dlq-pattern``; the message id
-``<group>:<event id>`` makes a repeated write of one dead letter a duplicate.
+``sb-dlq-reason``, ``sb-dlq-attempts``, ``sb-dlq-group`` and ``sb-dlq-pattern``, and always
+``sb-id`` and ``sb-name``; the message id ``<group>:<event id>`` makes a repeated write of one
+dead letter a duplicate.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import nats.js.errors
 from nats.js import JetStreamContext
 
 from runtime_lib._events.bus import DeadLetter
-from runtime_lib._events.envelope import H_NATS_MSG_ID, EventEnvelope
+from runtime_lib._events.envelope import H_ID, H_NAME, H_NATS_MSG_ID, EventEnvelope
 
 H_DLQ_REASON = "sb-dlq-reason"
 H_DLQ_ATTEMPTS = "sb-dlq-attempts"
@@ -31,6 +32,9 @@ async def write_dead_letter(js: JetStreamContext, letter: DeadLetter, timeout_s:
     headers[H_DLQ_ATTEMPTS] = str(letter.attempts)
     headers[H_DLQ_GROUP] = letter.group
     headers[H_DLQ_PATTERN] = letter.pattern
+    # Self-describing: the message id below is the dead letter's, and the subject is the DLQ's.
+    headers[H_ID] = envelope.id
+    headers[H_NAME] = envelope.name
     headers[H_NATS_MSG_ID] = f"{letter.group}:{envelope.id}"
     subject = f"sb.dlq.{letter.group}.{envelope.name}"
     await js.publish(subject, envelope.payload, timeout=timeout_s, headers=headers)

@@ -1,8 +1,11 @@
 """The event envelope and its NATS header form.
 
-Headers (docs/wire.md, "Events"): ``sb-id`` (UUIDv7), ``sb-name``, ``sb-occurred-at`` (unix
-ms), ``sb-idempotency-key``, ``sb-partition-key``, ``sb-contract``, ``traceparent``/``tracestate``,
-and the user's headers under their own names. The body is the protobuf payload.
+Headers (docs/wire.md, "Events"): ``Nats-Msg-Id`` (the idempotency key, else the event id, a
+UUIDv7), ``sb-id`` (only when it differs from ``Nats-Msg-Id``), ``sb-occurred-at`` (unix ms),
+``sb-idempotency-key``, ``sb-partition-key``, ``sb-contract``, ``traceparent``/``tracestate``, and
+the user's headers under their own names. The event name is the subject's, not a header. The body
+is the protobuf payload. Readers also take what publishers before decision 0013 sent (``sb-id``
+and ``sb-name`` on every event).
 """
 
 from __future__ import annotations
@@ -44,7 +47,6 @@ def headers_json(headers: dict[str, str]) -> str:
 
 def envelope_headers(
     event_id: str,
-    name: str,
     occurred_at_ms: int,
     *,
     idempotency_key: str = "",
@@ -53,12 +55,14 @@ def envelope_headers(
     trace_headers: Mapping[str, str] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The header form of an event: the user's headers, trace headers, then the envelope's."""
+    """The header form of an event: the user's headers, trace headers, then the envelope's. The
+    event's name is not among them: its subject carries it."""
     out = dict(headers) if headers else {}
     if trace_headers:
         out.update(trace_headers)
-    out[H_ID] = event_id
-    out[H_NAME] = name
+    out[H_NATS_MSG_ID] = idempotency_key or event_id
+    if idempotency_key and idempotency_key != event_id:
+        out[H_ID] = event_id
     out[H_OCCURRED_AT] = str(occurred_at_ms)
     if idempotency_key:
         out[H_IDEMPOTENCY_KEY] = idempotency_key
@@ -71,7 +75,6 @@ def envelope_headers(
 
 def header_form(
     event_id: str,
-    name: str,
     occurred_at_ms: int,
     *,
     idempotency_key: str = "",
@@ -87,7 +90,6 @@ def header_form(
     if headers or trace_headers or idempotency_key or partition_key:
         form = envelope_headers(
             event_id,
-            name,
             occurred_at_ms,
             idempotency_key=idempotency_key,
             partition_key=partition_key,
@@ -96,17 +98,15 @@ def header_form(
             headers=headers,
         )
         return form, headers_json(form)
-    # The common case, straight to JSON in the same key order: ids and digits need no escaping.
+    # The common case, straight to JSON in the same key order: event ids (letters, digits and
+    # ".-_:", checked by publish) and digits need no escaping.
     occurred = str(occurred_at_ms)
-    form = {H_ID: event_id, H_NAME: name, H_OCCURRED_AT: occurred}
+    form = {H_NATS_MSG_ID: event_id, H_OCCURRED_AT: occurred}
     contract = ""
     if contract_hash:
         form[H_CONTRACT] = contract_hash
         contract = f',"{H_CONTRACT}":{_json_str(contract_hash)}'
-    return form, (
-        f'{{"{H_ID}":"{event_id}","{H_NAME}":{_json_str(name)},'
-        f'"{H_OCCURRED_AT}":"{occurred}"{contract}}}'
-    )
+    return form, f'{{"{H_NATS_MSG_ID}":"{event_id}","{H_OCCURRED_AT}":"{occurred}"{contract}}}'
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -157,7 +157,6 @@ class EventEnvelope:
     def to_headers(self) -> dict[str, str]:
         return envelope_headers(
             self.id,
-            self.name,
             self.occurred_at_ms,
             idempotency_key=self.idempotency_key,
             partition_key=self.partition_key,
@@ -170,7 +169,6 @@ class EventEnvelope:
         """:meth:`to_headers` and the JSON the outbox stores (:func:`header_form`)."""
         return header_form(
             self.id,
-            self.name,
             self.occurred_at_ms,
             idempotency_key=self.idempotency_key,
             partition_key=self.partition_key,
@@ -181,14 +179,21 @@ class EventEnvelope:
 
     @classmethod
     def from_headers(
-        cls, headers: dict[str, str], payload: bytes, publisher: str = ""
+        cls, headers: dict[str, str], payload: bytes, publisher: str = "", name: str = ""
     ) -> EventEnvelope:
-        """Rebuild an envelope; ValidationError when the id or name header is missing."""
-        try:
-            event_id = headers[H_ID]
-            name = headers[H_NAME]
-        except KeyError as exc:
-            raise ValidationError(f"not a servicebridge event: header {exc} missing") from exc
+        """Rebuild an envelope. ``name``: the event's, from its subject or outbox row (events
+        from older publishers also carry it as ``sb-name``, which must then agree: the subject
+        is what the broker permitted, and a header naming another event would pass this one off
+        as it). ValidationError when the id or the name is missing, or the two names differ."""
+        event_id = headers.get(H_ID) or headers.get(H_NATS_MSG_ID)
+        if not event_id:
+            raise ValidationError(f"not a servicebridge event: no {H_ID} or {H_NATS_MSG_ID} header")
+        sent_name = headers.get(H_NAME)
+        if sent_name is not None and name and sent_name != name:
+            raise ValidationError(f"its {H_NAME} header names event {sent_name!r}, not {name!r}")
+        name = name or sent_name or ""
+        if not name:
+            raise ValidationError(f"not a servicebridge event: no event name ({H_NAME} header)")
         try:
             occurred = int(headers.get(H_OCCURRED_AT, "0"))
         except ValueError:

@@ -31,7 +31,7 @@ from runtime_lib._errors import ConfigError, ConnectionFailedError
 from runtime_lib._events.bus import ConsumerSpec, DeadLetter, Delivery, PublishRejected
 from runtime_lib._events.dead_letters import read_dead_letters, write_dead_letter
 from runtime_lib._events.dedupe import DedupeMarks
-from runtime_lib._events.envelope import H_NATS_MSG_ID, EventEnvelope
+from runtime_lib._events.envelope import EventEnvelope
 from runtime_lib._events.names import service_token, subject_for
 from runtime_lib._events.nats_config import NatsConfig, NatsTls
 from runtime_lib._events.pub_acks import PubAckBatcher
@@ -131,14 +131,12 @@ class NatsBus:
         self._reconnect_callbacks.append(callback)
 
     async def publish(self, envelope: EventEnvelope, timeout_s: float) -> None:
-        headers = envelope.to_headers()
-        headers[H_NATS_MSG_ID] = envelope.msg_id
         try:
             await self.js.publish(
                 subject_for(envelope.name, self.publisher),
                 envelope.payload,
                 timeout=timeout_s,
-                headers=headers,
+                headers=envelope.to_headers(),
             )
         except (nats.errors.MaxPayloadError, nats.js.errors.BadRequestError) as exc:
             raise PublishRejected(str(exc) or type(exc).__name__) from exc

@@ -110,7 +110,7 @@ class OutboxRow:
 
     @property
     def envelope(self) -> EventEnvelope:
-        return EventEnvelope.from_headers(self.headers, self.payload)
+        return EventEnvelope.from_headers(self.headers, self.payload, name=self.name)
 
     def __repr__(self) -> str:
         return f"OutboxRow(seq={self.seq}, name={self.name!r}, state={self.state.name})"

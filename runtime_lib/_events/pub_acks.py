@@ -88,8 +88,7 @@ class PubAckBatcher:
     ) -> Awaitable[list[BaseException | None]]:
         """Write every row to the stream (in order) now; the awaitable gives one result per row.
 
-        The drainer's fast path: the rows' stored headers go out as they are (plus
-        ``Nats-Msg-Id``), the PubAcks come back on one wildcard inbox, and the whole batch has
+        The drainer's fast path: the rows' stored headers go out as they are, the PubAcks come back on one wildcard inbox, and the whole batch has
         one future and one timeout, where ``js.publish`` pays a task, a future, a timer and a
         reply inbox per message.
         """
@@ -104,7 +103,8 @@ class PubAckBatcher:
         tokens: list[str] = []
         for index, row in enumerate(rows):
             headers = row.headers
-            headers[H_NATS_MSG_ID] = headers.get(H_IDEMPOTENCY_KEY) or headers[H_ID]
+            if H_NATS_MSG_ID not in headers:  # a row stored before the header form carried it
+                headers[H_NATS_MSG_ID] = headers.get(H_IDEMPOTENCY_KEY) or headers[H_ID]
             subject = subjects.get(row.name)
             if subject is None:
                 subject = subjects[row.name] = subject_for(row.name, self._publisher)

@@ -140,11 +140,7 @@ class NatsConsumer:
         for msg in msgs:
             try:
                 name, publisher = parse_subject(msg.subject)
-                envelope = EventEnvelope.from_headers(msg.headers or {}, msg.data, publisher)
-                if envelope.name != name:
-                    # The subject is what the broker permitted; a header naming another event
-                    # would pass this one off as it.
-                    raise ValueError(f"its header names event {envelope.name!r}")
+                envelope = EventEnvelope.from_headers(msg.headers or {}, msg.data, publisher, name)
             except Exception as exc:
                 log.warning("dropping a message that is not an event on %s: %s", msg.subject, exc)
                 await msg.term()

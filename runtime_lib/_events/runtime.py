@@ -274,7 +274,6 @@ class EventsRuntime:
             payload = event.to_proto().SerializeToString()
             form, encoded = header_form(
                 event_id,
-                name,
                 occurred_ms,
                 idempotency_key=idempotency_key or "",
                 partition_key=partition_key or "",

@@ -105,7 +105,7 @@ def test_envelope_round_trips_through_headers() -> None:
         trace_headers={"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"},
         headers={"tenant": "acme"},
     )
-    back = EventEnvelope.from_headers(envelope.to_headers(), envelope.payload)
+    back = EventEnvelope.from_headers(envelope.to_headers(), envelope.payload, name=envelope.name)
     assert back == envelope
     assert back.decode(OrderPlaced) == OrderPlaced(order_id="o-1")
     assert back.occurred_at.year == 2023

@@ -246,7 +246,7 @@ class BatchingBus(MemoryBus):
     async def send_batch(
         self, rows: Sequence[OutboxRow], timeout_s: float
     ) -> Awaitable[list[BaseException | None]]:
-        self.written.extend(row.headers["sb-id"] for row in rows)
+        self.written.extend(row.envelope.id for row in rows)
         self.headers.extend(dict(row.headers) for row in rows)
         self.open_batches += 1
         self.peak_batches = max(self.peak_batches, self.open_batches)
@@ -292,8 +292,8 @@ async def test_pipelined_drain_keeps_claim_order_and_settles_every_outcome(tmp_p
         assert bus.peak_batches == 3 and bus.published == 9 and drainer.sent == 9
         [failed] = await outbox.list(RowState.FAILED)
         [rearmed] = await outbox.list(RowState.PENDING)
-        assert (failed.headers["sb-id"], failed.attempts) == ("id-10", 1)
-        assert (rearmed.headers["sb-id"], rearmed.last_error) == ("id-9", "ConnectionError: lost")
+        assert (failed.envelope.id, failed.attempts) == ("id-10", 1)
+        assert (rearmed.envelope.id, rearmed.last_error) == ("id-9", "ConnectionError: lost")
         assert outbox.rows == 2
     finally:
         await drainer.stop()
@@ -424,11 +424,9 @@ async def test_drainer_yields_to_publishers_while_rows_are_being_added(tmp_path:
 )
 def test_header_form_dict_is_what_its_json_stores(options: dict[str, Any]) -> None:
     # A row handed to the drainer in memory carries the dict; one claimed later, the JSON.
-    form, text = header_form("0192f0a0-aaaa-7bbb-8ccc-1234567890ab", "order.placed", 17, **options)
+    form, text = header_form("0192f0a0-aaaa-7bbb-8ccc-1234567890ab", 17, **options)
     assert json.loads(text) == form
-    assert form == envelope_headers(
-        "0192f0a0-aaaa-7bbb-8ccc-1234567890ab", "order.placed", 17, **options
-    )
+    assert form == envelope_headers("0192f0a0-aaaa-7bbb-8ccc-1234567890ab", 17, **options)
     assert text == headers_json(form)
 
 
@@ -446,12 +444,13 @@ async def test_stored_headers_are_the_envelope_header_form(tmp_path: Path) -> No
     with sqlite3.connect(path) as conn:
         stored = dict(conn.execute("SELECT id, headers FROM outbox").fetchall())
     assert set(stored) == {plain, keyed}
+    name = OrderPlaced.EVENT_NAME
     for text in stored.values():
-        envelope = EventEnvelope.from_headers(json.loads(text), b"")
+        envelope = EventEnvelope.from_headers(json.loads(text), b"", name=name)
         assert text == headers_json(envelope.to_headers())  # same text as the envelope's form
         assert envelope.contract_hash == OrderPlaced.CONTRACT_HASH
-    first = EventEnvelope.from_headers(json.loads(stored[plain]), b"")
-    second = EventEnvelope.from_headers(json.loads(stored[keyed]), b"")
+    first = EventEnvelope.from_headers(json.loads(stored[plain]), b"", name=name)
+    second = EventEnvelope.from_headers(json.loads(stored[keyed]), b"", name=name)
     assert (first.partition_key, first.headers) == ("", {})
     assert (second.partition_key, second.headers) == ("p", {"x-user": "ü\\"})
 
