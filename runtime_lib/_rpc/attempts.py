@@ -161,11 +161,9 @@ class Attempts(Generic[C]):
 
     __slots__ = (
         "_endpoint",
-        "_pool",
         "_replayable",
-        "_rng",
+        "_route",
         "_sent",
-        "_target",
         "_tried",
         "call",
         "number",
@@ -173,26 +171,18 @@ class Attempts(Generic[C]):
         "remaining",
     )
 
-    def __init__(
-        self,
-        call: OutgoingCall,
-        target: Target,
-        pool: EndpointPool[C],
-        rng: random.Random,
-        *,
-        replayable: bool,
-    ) -> None:
+    # Set by lease(), which comes first: not set here, as every assignment costs per call.
+    _endpoint: Endpoint[C] | None
+    _sent: bool
+    remaining: float
+
+    def __init__(self, call: OutgoingCall, route: Route[C], replayable: bool) -> None:
         self.call = call
-        self._target = target
-        self._pool = pool
-        self._rng = rng
+        self._route = route
         self._replayable = replayable
         self._tried = _NONE_TRIED
-        self._endpoint: Endpoint[C] | None = None
-        self._sent = False
         self.number = 0
         self.pause = 0.0
-        self.remaining = 0.0
 
     def lease(self) -> Endpoint[C]:
         """Choose and take an endpoint for the next attempt, with ``remaining`` seconds to its
@@ -202,11 +192,12 @@ class Attempts(Generic[C]):
         self._endpoint = None
         self._sent = False
         call = self.call
-        endpoints = self._target.endpoints(self._pool, call.method)
-        endpoint = balancer.pick(endpoints, self._rng, self._tried)
+        route = self._route
+        endpoints = route.target.endpoints(route.pool, call.method)
+        endpoint = balancer.pick(endpoints, route.rng, self._tried)
         if endpoint is None:
             raise ConnectionFailedError(
-                f"every endpoint of {self._target.name} has an open circuit breaker",
+                f"every endpoint of {route.target.name} has an open circuit breaker",
                 not_dispatched=True,
             )
         if call.observer is not NO_RPC_CLIENT:
@@ -260,7 +251,7 @@ class Attempts(Generic[C]):
             raise error from None
         if endpoint is not None:
             self._tried = self._tried | {endpoint.address}
-        delay = retry.backoff(call.retry, self.number, self._rng)
+        delay = retry.backoff(call.retry, self.number, self._route.rng)
         if time.monotonic() + delay >= call.deadline:
             raise error from None
         self.pause = delay
@@ -270,7 +261,7 @@ class Route(Generic[C]):
     """What every call of one client shares, in either invoker: where the calls go
     (``target``, through ``pool``), as whom (``caller``), and from which ``call_defaults``."""
 
-    __slots__ = ("_calls", "_pool", "_rng", "caller", "target")
+    __slots__ = ("_calls", "caller", "pool", "rng", "target")
 
     def __init__(
         self,
@@ -282,10 +273,10 @@ class Route(Generic[C]):
     ) -> None:
         self.target = target
         self.caller = caller
-        self._pool = pool
+        self.pool = pool
         # Under mutual TLS the server reads the caller from its certificate, so no sb-caller.
         self._calls = CallPreparer(caller, defaults, claim_caller=not pool.secured)
-        self._rng = rng or random.Random()
+        self.rng = rng or random.Random()
 
     def prepare(self, method: MethodSpec[Any, Any], options: CallOptions) -> OutgoingCall:
         """One call from its options (see ``outgoing.py``)."""
@@ -293,4 +284,4 @@ class Route(Generic[C]):
 
     def attempts(self, call: OutgoingCall, *, replayable: bool) -> Attempts[C]:
         """The attempts of ``call`` over this route's endpoints."""
-        return Attempts(call, self.target, self._pool, self._rng, replayable=replayable)
+        return Attempts(call, self, replayable)
