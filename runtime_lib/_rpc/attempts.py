@@ -5,10 +5,13 @@ The invokers only do the waiting and the sending. See ``retry.py`` for what may 
 
     attempts = route.attempts(call, replayable=True)
     while True:
-        with attempts.lease() as lease:          # a failure the rules retry is swallowed here
-            connection = lease.connection        # raises a refusal (breaker, deadline) inside
-            ...wait until connection is ready (nothing sent if that fails)...
-            return lease.endpoint, send(connection, lease.send())
+        try:
+            endpoint = attempts.lease()          # raises a refusal (breaker, deadline)
+            ...wait until endpoint.connection is ready (nothing sent if that fails)...
+            return endpoint, send(endpoint.connection, attempts.send())
+        except BaseException as exc:
+            if not attempts.failed(exc):         # True: the rules retry it
+                raise
         sleep(attempts.pause)
 """
 
@@ -18,7 +21,6 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from runtime_lib._errors import (
@@ -52,15 +54,21 @@ C = TypeVar("C")  # the connection type: async transport, or the sync one
 @dataclass(frozen=True, slots=True)
 class Target:
     """Where a client's calls go. ``local`` is set when this bridge serves the target itself;
-    ``service`` is who must answer (checked in the TLS handshake when the bridge has TLS)."""
+    ``service`` is who must answer (checked in the TLS handshake when the bridge has TLS).
+    Either ``resolve`` looks the instances up on every call, or ``address`` is the one
+    endpoint, taken to serve every method (nothing to look up or filter)."""
 
     name: str
-    resolve: Callable[[], Sequence[Instance]]
+    resolve: Callable[[], Sequence[Instance]] | None
     local: bool = False
     service: str | None = None
+    address: str | None = None
 
     def endpoints(self, pool: EndpointPool[C], method: MethodSpec[Any, Any]) -> list[Endpoint[C]]:
         """The endpoints that serve ``method`` with its contract (NoLiveInstanceError if none)."""
+        if self.resolve is None:
+            assert self.address is not None
+            return [pool.get(self.address, self.service)]
         instances = self.resolve()
         if len(instances) == 1:
             only = instances[0]
@@ -86,8 +94,7 @@ def client_target(
     if address is None and service is None:
         raise ConfigError("client() needs address=, service=, or both")
     if address is not None:
-        fixed = (Instance(address),)
-        return Target(f"address {address}", lambda: fixed, service=service)
+        return Target(f"address {address}", None, service=service, address=address)
     assert service is not None
     name = service
     return Target(
@@ -141,60 +148,82 @@ def _timed_out(call: OutgoingCall, failure: ServiceBridgeError) -> ServiceBridge
     )
 
 
-class Lease(Generic[C]):
-    """One attempt: the endpoint it holds (in-flight count, breaker claim) until ``finish``.
+class Attempts(Generic[C]):
+    """The attempts of one call, one at a time. ``lease()`` takes the next attempt's endpoint
+    (its in-flight count, its breaker's claim), ``send()`` marks its request as leaving, and
+    ``failed(exc)`` judges what it raised: told to the breaker, then either retried (``True``;
+    wait ``pause`` first) or raised on. A success leaves the endpoint held: the invoker
+    finishes it once the reply (or the reply stream) is done.
 
-    As a context manager it judges the attempt's failure: a ``ServiceBridgeError`` leaving the
-    block is told to the breaker and swallowed when the rules allow another attempt (else raised
-    on); any other exception ends the lease with no verdict. A success leaves it held: the
-    invoker finishes it once the reply (or the reply stream) is done.
+    A plain try/except in the invokers rather than a lease object used as a context manager:
+    the successful attempt, the one that counts, then costs no object and no ``__exit__``.
     """
 
-    __slots__ = ("_attempts", "_endpoint", "_refusal", "_sent", "remaining")
+    __slots__ = (
+        "_endpoint",
+        "_replayable",
+        "_route",
+        "_sent",
+        "_tried",
+        "call",
+        "number",
+        "pause",
+        "remaining",
+    )
 
-    def __init__(
-        self,
-        attempts: Attempts[C],
-        endpoint: Endpoint[C] | None,
-        remaining: float,
-        refusal: ServiceBridgeError | None,
-    ) -> None:
-        self._attempts = attempts
-        self._endpoint = endpoint
-        self._refusal = refusal
+    # Set by lease(), which comes first: not set here, as every assignment costs per call.
+    _endpoint: Endpoint[C] | None
+    _sent: bool
+    remaining: float
+
+    def __init__(self, call: OutgoingCall, route: Route[C], replayable: bool) -> None:
+        self.call = call
+        self._route = route
+        self._replayable = replayable
+        self._tried = _NONE_TRIED
+        self.number = 0
+        self.pause = 0.0
+
+    def lease(self) -> Endpoint[C]:
+        """Choose and take an endpoint for the next attempt, with ``remaining`` seconds to its
+        deadline. Raises NoLiveInstanceError if none serves the method, or the refusal (every
+        breaker open, deadline passed), which ``failed`` judges like any failure."""
+        self.number += 1
+        self._endpoint = None
         self._sent = False
+        call = self.call
+        route = self._route
+        endpoints = route.target.endpoints(route.pool, call.method)
+        endpoint = balancer.pick(endpoints, route.rng, self._tried)
+        if endpoint is None:
+            raise ConnectionFailedError(
+                f"every endpoint of {route.target.name} has an open circuit breaker",
+                not_dispatched=True,
+            )
+        if call.observer is not NO_RPC_CLIENT:
+            call.observer.attempt(self.number, endpoint.address)
+        remaining = call.deadline - time.monotonic()
+        if remaining <= 0:
+            raise CallTimeoutError(f"{call.method.path}: deadline passed")
+        if not endpoint.breaker.acquire():
+            raise ConnectionFailedError(
+                f"open circuit breaker for {endpoint.address}", not_dispatched=True
+            )
+        endpoint.inflight += 1
+        self._endpoint = endpoint
         self.remaining = remaining
-
-    @property
-    def endpoint(self) -> Endpoint[C]:
-        """The endpoint taken; raises the refusal when none could be."""
-        if self._endpoint is None:
-            assert self._refusal is not None
-            raise self._refusal
-        return self._endpoint
-
-    @property
-    def connection(self) -> C:
-        """The endpoint's connection; raises the refusal when no endpoint could be taken."""
-        return self.endpoint.connection
+        return endpoint
 
     def send(self) -> float:
         """Mark the request as (possibly) leaving now; the seconds left to the deadline."""
         self._sent = True
-        return self._attempts.call.deadline - time.monotonic()
+        return self.call.deadline - time.monotonic()
 
-    def __enter__(self) -> Lease[C]:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
-        if exc is None:
-            return False
-        endpoint = self._endpoint
+    def failed(self, exc: BaseException) -> bool:
+        """Judge what the attempt raised: ``True`` when another attempt follows; ``False`` when
+        ``exc`` is not a ``ServiceBridgeError`` (the lease ends with no verdict; raise it on);
+        else raises the error that ends the call."""
+        endpoint, self._endpoint = self._endpoint, None
         if not isinstance(exc, ServiceBridgeError):
             if endpoint is not None:
                 finish(endpoint, None)
@@ -203,72 +232,18 @@ class Lease(Generic[C]):
         if endpoint is not None:
             if self._sent:
                 finish(endpoint, verdict(error))
-                error = _timed_out(self._attempts.call, error)
+                error = _timed_out(self.call, error)
             else:
                 finish(endpoint, False)
-                error = _spent(self._attempts.call, error)
-        self._attempts.again(error, sent=self._sent, endpoint=endpoint)
+                error = _spent(self.call, error)
+        self._again(error, endpoint)
         return True
 
-
-class Attempts(Generic[C]):
-    """The attempts of one call: ``lease()`` the next, ``pause`` to wait before it."""
-
-    __slots__ = ("_pool", "_replayable", "_rng", "_target", "_tried", "call", "number", "pause")
-
-    def __init__(
-        self,
-        call: OutgoingCall,
-        target: Target,
-        pool: EndpointPool[C],
-        rng: random.Random,
-        *,
-        replayable: bool,
-    ) -> None:
-        self.call = call
-        self._target = target
-        self._pool = pool
-        self._rng = rng
-        self._replayable = replayable
-        self._tried = _NONE_TRIED
-        self.number = 0
-        self.pause = 0.0
-
-    def lease(self) -> Lease[C]:
-        """Choose and take an endpoint for the next attempt (NoLiveInstanceError if none serves
-        the method). A refusal found here (every breaker open, deadline passed) is raised by
-        ``lease.connection``, inside the ``with``, so that it is judged like any failure."""
-        self.number += 1
-        call = self.call
-        endpoints = self._target.endpoints(self._pool, call.method)
-        endpoint = balancer.pick(endpoints, self._rng, self._tried)
-        if endpoint is None:
-            refusal = ConnectionFailedError(
-                f"every endpoint of {self._target.name} has an open circuit breaker",
-                not_dispatched=True,
-            )
-            return Lease(self, None, 0.0, refusal)
-        if call.observer is not NO_RPC_CLIENT:
-            call.observer.attempt(self.number, endpoint.address)
-        remaining = call.deadline - time.monotonic()
-        if remaining <= 0:
-            timeout = CallTimeoutError(f"{call.method.path}: deadline passed")
-            return Lease(self, None, 0.0, timeout)
-        if not endpoint.breaker.acquire():
-            refusal = ConnectionFailedError(
-                f"open circuit breaker for {endpoint.address}", not_dispatched=True
-            )
-            return Lease(self, None, 0.0, refusal)
-        endpoint.inflight += 1
-        return Lease(self, endpoint, remaining, None)
-
-    def again(
-        self, error: ServiceBridgeError, *, sent: bool, endpoint: Endpoint[Any] | None
-    ) -> None:
+    def _again(self, error: ServiceBridgeError, endpoint: Endpoint[Any] | None) -> None:
         """Set ``pause`` before the next attempt, or raise ``error`` when there is none: the
         rules forbid a retry, the attempts are used up, or the deadline comes first."""
         call = self.call
-        can_replay = self._replayable or not sent
+        can_replay = self._replayable or not self._sent
         idempotent = call.idempotency_key is not None
         if not (can_replay and retry.may_retry(error, idempotent=idempotent)):
             raise error from None
@@ -276,7 +251,7 @@ class Attempts(Generic[C]):
             raise error from None
         if endpoint is not None:
             self._tried = self._tried | {endpoint.address}
-        delay = retry.backoff(call.retry, self.number, self._rng)
+        delay = retry.backoff(call.retry, self.number, self._route.rng)
         if time.monotonic() + delay >= call.deadline:
             raise error from None
         self.pause = delay
@@ -286,7 +261,7 @@ class Route(Generic[C]):
     """What every call of one client shares, in either invoker: where the calls go
     (``target``, through ``pool``), as whom (``caller``), and from which ``call_defaults``."""
 
-    __slots__ = ("_calls", "_pool", "_rng", "caller", "target")
+    __slots__ = ("_calls", "caller", "pool", "rng", "target")
 
     def __init__(
         self,
@@ -298,10 +273,10 @@ class Route(Generic[C]):
     ) -> None:
         self.target = target
         self.caller = caller
-        self._pool = pool
+        self.pool = pool
         # Under mutual TLS the server reads the caller from its certificate, so no sb-caller.
         self._calls = CallPreparer(caller, defaults, claim_caller=not pool.secured)
-        self._rng = rng or random.Random()
+        self.rng = rng or random.Random()
 
     def prepare(self, method: MethodSpec[Any, Any], options: CallOptions) -> OutgoingCall:
         """One call from its options (see ``outgoing.py``)."""
@@ -309,4 +284,4 @@ class Route(Generic[C]):
 
     def attempts(self, call: OutgoingCall, *, replayable: bool) -> Attempts[C]:
         """The attempts of ``call`` over this route's endpoints."""
-        return Attempts(call, self.target, self._pool, self._rng, replayable=replayable)
+        return Attempts(call, self, replayable)

@@ -68,23 +68,29 @@ class CircuitBreaker:
     def record(self, ok: bool) -> None:
         """The outcome of a call that ``acquire`` let through."""
         now = self._clock()
+        if self._state is BreakerState.CLOSED:
+            outcomes = self._outcomes
+            outcomes.append((now, ok))
+            if not ok:
+                self._failures += 1
+            horizon = now - self._policy.window
+            while outcomes[0][0] < horizon:
+                if not outcomes.popleft()[1]:
+                    self._failures -= 1
+            # With no failure in the window (every call of a healthy endpoint) it cannot open.
+            if self._failures:
+                total = len(outcomes)
+                policy = self._policy
+                if total >= policy.min_calls and self._failures > policy.failure_ratio * total:
+                    self._open(now)
+            return
         if self._state is BreakerState.OPEN:
             return  # a call sent before the breaker opened says nothing new
-        if self._state is BreakerState.HALF_OPEN:
-            self._probing = False
-            self._forget()
-            if ok:
-                self._state = BreakerState.CLOSED
-            else:
-                self._open(now)
-            return
-        self._outcomes.append((now, ok))
-        self._failures += not ok
-        horizon = now - self._policy.window
-        while self._outcomes[0][0] < horizon:
-            self._failures -= not self._outcomes.popleft()[1]
-        total = len(self._outcomes)
-        if total >= self._policy.min_calls and self._failures > self._policy.failure_ratio * total:
+        self._probing = False  # half-open: this was the probe
+        self._forget()
+        if ok:
+            self._state = BreakerState.CLOSED
+        else:
             self._open(now)
 
     def release(self) -> None:

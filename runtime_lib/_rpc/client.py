@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
@@ -25,7 +25,7 @@ from runtime_lib._rpc.dispatch import Dispatcher, closing
 from runtime_lib._rpc.endpoints import Endpoint
 from runtime_lib._rpc.options import CallOptions
 from runtime_lib._rpc.outgoing import as_reply
-from runtime_lib._rpc.spec import MethodSpec
+from runtime_lib._rpc.spec import Cardinality, MethodSpec
 from runtime_lib._rpc.transports.base import Connection, Outgoing, OutgoingCall
 from runtime_lib._rpc.transports.inproc import InprocConnection
 from runtime_lib._telemetry.api import DISABLED, Telemetry
@@ -54,17 +54,44 @@ class RpcInvoker:
 
     # -- the four cardinalities ------------------------------------------------------------
 
-    # unary and client_stream hand back _single_reply's coroutine un-awaited: one frame less
-    # on the hottest path.
-    def unary(
-        self, method: MethodSpec[Req, Rep], request: Req, options: CallOptions
-    ) -> Coroutine[Any, Any, Rep]:
-        return self._single_reply(method, options, request, replayable=True)
+    async def _single_reply(
+        self, method: MethodSpec[Req, Rep], outgoing: Outgoing, options: CallOptions
+    ) -> Rep:
+        """A unary or client-streaming call: in process when the bridge serves it, else over
+        the network with the retry rules (a request stream cannot be sent again once sent)."""
+        call = self._route.prepare(method, options)
+        local = self._local(call)
+        with self._telemetry.rpc_client(method.path) as observer:
+            call = call.observed(observer)
+            try:
+                if local is not None:
+                    left = call.deadline - time.monotonic()
+                    return as_reply(method.reply, await local.unary(call, outgoing, left))
+                # The retry loop of _retrying, written out here for the hottest path: no
+                # coroutine of its own to resume whenever the call wakes up, no closure.
+                attempts = self._route.attempts(
+                    call, replayable=method.cardinality is Cardinality.UNARY
+                )
+                while True:
+                    try:
+                        endpoint = attempts.lease()
+                        connection = endpoint.connection
+                        if not connection.is_ready():
+                            await connection.ready(attempts.remaining)
+                        reply = await connection.unary(call, outgoing, attempts.send())
+                        break
+                    except BaseException as exc:
+                        if not attempts.failed(exc):
+                            raise
+                    await asyncio.sleep(attempts.pause)
+            except AccessDeniedError as refused:
+                self._refused(method, refused)
+                raise
+            finish(endpoint, True)
+            return as_reply(method.reply, reply)
 
-    def client_stream(
-        self, method: MethodSpec[Req, Rep], requests: AsyncIterable[Req], options: CallOptions
-    ) -> Coroutine[Any, Any, Rep]:
-        return self._single_reply(method, options, requests, replayable=False)
+    # The generated client's awaitable is _single_reply's coroutine itself: no frame between.
+    unary = client_stream = _single_reply
 
     def server_stream(
         self, method: MethodSpec[Req, Rep], request: Req, options: CallOptions
@@ -75,35 +102,6 @@ class RpcInvoker:
         self, method: MethodSpec[Req, Rep], requests: AsyncIterable[Req], options: CallOptions
     ) -> AsyncIterator[Rep]:
         return self._streaming(method, options, requests, replayable=False)
-
-    async def _single_reply(
-        self,
-        method: MethodSpec[Req, Rep],
-        options: CallOptions,
-        outgoing: Outgoing,
-        *,
-        replayable: bool,
-    ) -> Rep:
-        """A unary or client-streaming call: in process when the bridge serves it, else over
-        the network with the retry rules."""
-        call = self._route.prepare(method, options)
-        local = self._local(call)
-        with self._telemetry.rpc_client(method.path) as observer:
-            call = call.observed(observer)
-            try:
-                if local is not None:
-                    left = call.deadline - time.monotonic()
-                    return as_reply(method.reply, await local.unary(call, outgoing, left))
-
-                def attempt(connection: Connection, left: float) -> Awaitable[Message]:
-                    return connection.unary(call, outgoing, left)
-
-                endpoint, reply = await self._retrying(call, attempt, replayable=replayable)
-            except AccessDeniedError as refused:
-                self._refused(method, refused)
-                raise
-            finish(endpoint, True)
-            return as_reply(method.reply, reply)
 
     def _streaming(
         self,
@@ -123,13 +121,13 @@ class RpcInvoker:
 
     def _local(self, call: OutgoingCall) -> Connection | None:
         """The in-process connection when this call runs in process, else None."""
-        if call.transport == "direct":
+        transport = call.transport
+        if transport == "direct" or (transport == "auto" and not self._route.target.local):
             return None
         route = self._dispatcher.route(call.method.path)
-        if call.transport == "inproc":
-            if route is None:
+        if route is None:
+            if transport == "inproc":
                 raise NoLiveInstanceError(f"{call.method.path} is not served by this bridge")
-        elif route is None or not self._route.target.local:
             return None
         Dispatcher.check_contract(route, call.method.contract_hash)
         return self._inproc
@@ -146,13 +144,15 @@ class RpcInvoker:
         """Run attempts until one succeeds; the winner's endpoint is returned still leased."""
         attempts = self._route.attempts(call, replayable=replayable)
         while True:
-            # The attempt itself, written out here rather than in a coroutine of its own:
-            # every coroutine in the chain is resumed again whenever the call wakes up.
-            with attempts.lease() as lease:
-                connection = lease.connection
+            try:
+                endpoint = attempts.lease()
+                connection = endpoint.connection
                 if not connection.is_ready():
-                    await connection.ready(lease.remaining)
-                return lease.endpoint, await attempt(connection, lease.send())
+                    await connection.ready(attempts.remaining)
+                return endpoint, await attempt(connection, attempts.send())
+            except BaseException as exc:
+                if not attempts.failed(exc):
+                    raise
             await asyncio.sleep(attempts.pause)
 
     async def _observed(

@@ -101,9 +101,13 @@ class SyncInvoker:
         """Attempts until one succeeds (``attempts.py`` decides); the winner stays leased."""
         attempts = self._route.attempts(call, replayable=replayable)
         while True:
-            with attempts.lease() as lease:
-                lease.connection.ready(lease.remaining)  # at once when connected
-                return lease.endpoint, attempt(lease.connection, lease.send())
+            try:
+                endpoint = attempts.lease()
+                endpoint.connection.ready(attempts.remaining)  # at once when connected
+                return endpoint, attempt(endpoint.connection, attempts.send())
+            except BaseException as exc:
+                if not attempts.failed(exc):
+                    raise
             time.sleep(attempts.pause)
 
     def _replies(

@@ -190,7 +190,13 @@ def test_deprecated_method_warns(corpus_package: Path) -> None:
 
 
 class _NeverCalled:
-    """An invoker the deprecation test never reaches (the coroutine is closed unawaited)."""
+    """An invoker the deprecation test never reaches (the coroutine is closed unawaited). It
+    has the Invoker protocol's methods: a client binds them when it is built."""
+
+    def _never(self, *args: object) -> None:
+        raise AssertionError("the deprecation test called the invoker")
+
+    unary = server_stream = client_stream = bidi_stream = _never
 
 
 def test_the_stub_worker_is_not_forked_from_a_threaded_process(

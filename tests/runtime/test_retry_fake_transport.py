@@ -67,6 +67,7 @@ class FakeConnection:
         self.connected = False
         self.dispatched = 0
         self.sent: list[Any] = []
+        self.request_ids: list[str] = []
 
     def is_ready(self) -> bool:
         return self.connected
@@ -81,6 +82,7 @@ class FakeConnection:
         return self.outcomes.pop(0) if self.outcomes else self.default
 
     async def unary(self, call: OutgoingCall, outgoing: Outgoing, left: float) -> Message:
+        self.request_ids.append(call.request_id)
         outcome = self._next()
         if not isinstance(outgoing, Message):
             self.sent.append([m async for m in outgoing])
@@ -162,6 +164,37 @@ async def test_never_ready_channel_is_retried_on_another_endpoint() -> None:
         assert (await harness.call()).value == "up"
     assert down.dispatched == 0
     assert up.dispatched == 8
+
+
+async def test_every_attempt_of_a_call_sends_its_one_request_id() -> None:
+    refused = _error(sb.ErrorCode.CONNECTION, not_dispatched=True)
+    first = FakeConnection("first", outcomes=[refused])
+    second = FakeConnection("second", outcomes=[refused])
+    harness = Harness(first, second)
+    await harness.call(retry=sb.RetryPolicy(max_attempts=3, base_delay=0.001))
+    await harness.call()
+    ids = first.request_ids + second.request_ids
+    assert len(ids) == 4  # three attempts of the first call, one of the second
+    assert len(set(ids)) == 2
+    assert ids.count(first.request_ids[0]) == 3
+
+
+class _Interrupted(FakeConnection):
+    """Its calls end in an exception that is not the runtime's (the caller's cancellation)."""
+
+    async def unary(self, call: OutgoingCall, outgoing: Outgoing, left: float) -> Message:
+        self.dispatched += 1
+        raise asyncio.CancelledError
+
+
+async def test_an_attempt_ended_by_cancellation_releases_its_endpoint_and_is_not_retried() -> None:
+    only = _Interrupted("only")
+    harness = Harness(only)
+    with pytest.raises(asyncio.CancelledError):
+        await harness.call()
+    endpoint = harness.pool.get("only")
+    assert (only.dispatched, endpoint.inflight) == (1, 0)
+    assert endpoint.breaker.state is BreakerState.CLOSED
 
 
 async def test_open_breaker_is_skipped_for_another_endpoint() -> None:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import operator
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -66,11 +66,17 @@ class GrpcioConnection:
                 await asyncio.wait_for(self.channel.wait_for_state_change(state), left)
             state = self.channel.get_state(try_to_connect=True)
 
-    def unary(self, call: OutgoingCall, outgoing: Outgoing, left: float) -> Awaitable[Message]:
+    async def unary(self, call: OutgoingCall, outgoing: Outgoing, left: float) -> Message:
         grpc_call = self._stub(call)(outgoing, timeout=left, metadata=call.wire(left))
-        if call.reply_metadata is None:
-            return _decoded(grpc_call)
-        return _with_metadata(grpc_call, call.reply_metadata)
+        md = call.reply_metadata
+        try:
+            reply: Message = await grpc_call
+        except grpc.aio.AioRpcError as exc:
+            raise failure(exc, md) from None
+        if md is not None:
+            await _fill_headers(grpc_call, md)
+            md.trailers.update(as_dict(await grpc_call.trailing_metadata()))
+        return reply
 
     def stream(self, call: OutgoingCall, outgoing: Outgoing, left: float) -> GrpcioStream:
         grpc_call = self._stub(call)(outgoing, timeout=left, metadata=call.wire(left))
@@ -104,23 +110,6 @@ class GrpcioStream:
     async def close(self) -> None:
         # Cancelling an ended call is a no-op; an abandoned one must stop.
         self._call.cancel()
-
-
-async def _decoded(grpc_call: Awaitable[Message]) -> Message:
-    try:
-        return await grpc_call
-    except grpc.aio.AioRpcError as exc:
-        raise failure(exc, None) from None
-
-
-async def _with_metadata(grpc_call: Any, md: ReplyMetadata) -> Message:
-    try:
-        reply: Message = await grpc_call
-    except grpc.aio.AioRpcError as exc:
-        raise failure(exc, md) from None
-    await _fill_headers(grpc_call, md)
-    md.trailers.update(as_dict(await grpc_call.trailing_metadata()))
-    return reply
 
 
 async def _fill_headers(grpc_call: Any, md: ReplyMetadata | None) -> None:
