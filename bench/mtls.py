@@ -26,9 +26,7 @@ from runtime_lib._security import certs
 
 SB = "sb-gen client + handler, mTLS"
 RAW = "grpc.aio stub + servicer, same mTLS credentials"
-LIKE_SB = (
-    "experiment: the same grpc.aio stub with a 30 s deadline + the sb-call entry sb-gen sends"
-)
+LIKE_SB = "experiment: the same grpc.aio stub with a 30 s deadline + the sb-call entry sb-gen sends"
 TARGET = 1.05
 
 
