@@ -88,9 +88,9 @@ class PubAckBatcher:
     ) -> Awaitable[list[BaseException | None]]:
         """Write every row to the stream (in order) now; the awaitable gives one result per row.
 
-        The drainer's fast path: the rows' stored headers go out as they are, the PubAcks come back on one wildcard inbox, and the whole batch has
-        one future and one timeout, where ``js.publish`` pays a task, a future, a timer and a
-        reply inbox per message.
+        The drainer's fast path: the rows' stored headers go out as they are, the PubAcks come
+        back on one wildcard inbox, and the whole batch has one future and one timeout, where
+        ``js.publish`` pays a task, a future, a timer and a reply inbox per message.
         """
         nc = self._nc
         if not self._ack_prefix:

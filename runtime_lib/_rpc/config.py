@@ -80,3 +80,11 @@ class RpcConfig:
         ):
             if not seconds > 0:
                 raise ConfigError(f"{name}={seconds!r}: seconds, more than 0")
+
+
+def listen_refused(listen: str) -> ConfigError:
+    """What either server raises when it cannot bind ``listen=``."""
+    return ConfigError(
+        f"cannot listen on {listen}: the address is in use (another server is serving it) or "
+        "not available on this host; choose another listen= address"
+    )

@@ -36,6 +36,7 @@ from h2.errors import ErrorCodes
 
 from runtime_lib._errors import ConfigError, ServiceBridgeError
 from runtime_lib._rpc import wire, wire_errors
+from runtime_lib._rpc.config import listen_refused
 from runtime_lib._rpc.context import CallContext
 from runtime_lib._rpc.dispatch import Dispatcher, Route, closing
 from runtime_lib._rpc.grpclib_services import HealthService, ReflectionService
@@ -90,10 +91,7 @@ class GrpclibServer:
             # No SO_REUSEPORT (asyncio's default): a second server on a served port fails here.
             await server.start(host, port, ssl=ssl)
         except OSError as exc:
-            raise ConfigError(
-                f"cannot listen on {self._listen}: the address is in use (another server is "
-                "serving it) or not available on this host; choose another listen= address"
-            ) from exc
+            raise listen_refused(self._listen) from exc
         self._server = server
         self.port = server.port()
         for spec in specs:

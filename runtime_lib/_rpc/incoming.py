@@ -66,9 +66,7 @@ def call_context(
             claimed = ""
         else:
             raise _malformed(packed)
-        if not (
-            budget_ms.isdigit() and budget_ms.isascii() and len(budget_ms) <= _MAX_TIMEOUT_DIGITS
-        ):
+        if not _whole_ms(budget_ms):
             raise _malformed(packed)
         if "%" in request_id or "%" in claimed:
             request_id, claimed = _percent_decoded(packed, request_id, claimed)
@@ -116,13 +114,13 @@ def _text(value: MetadataValue | None) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _whole_ms(text: str) -> bool:
+    """A budget as both wire forms state it: 1 to 12 ASCII digits."""
+    return text.isdigit() and text.isascii() and len(text) <= _MAX_TIMEOUT_DIGITS
+
+
 def _timeout_ms(stated: MetadataValue) -> int:
-    if (
-        isinstance(stated, str)
-        and stated.isascii()
-        and stated.isdigit()
-        and len(stated) <= _MAX_TIMEOUT_DIGITS
-    ):
+    if isinstance(stated, str) and _whole_ms(stated):
         return int(stated)
     raise BadRequestError(
         f"metadata {wire.TIMEOUT_MS} must be a whole number of milliseconds "

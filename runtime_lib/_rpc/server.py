@@ -21,8 +21,9 @@ import grpc
 from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from runtime_lib._errors import ConfigError, ServiceBridgeError
+from runtime_lib._errors import ServiceBridgeError
 from runtime_lib._rpc import wire_errors
+from runtime_lib._rpc.config import listen_refused
 from runtime_lib._rpc.context import CallContext, MetadataValue
 from runtime_lib._rpc.dispatch import Dispatcher, Route, closing
 from runtime_lib._rpc.incoming import call_context, decode, decoded
@@ -88,10 +89,7 @@ class RpcServer:
             else:
                 self.port = server.add_secure_port(self._listen, self._tls.server_credentials())
         except RuntimeError as exc:
-            raise ConfigError(
-                f"cannot listen on {self._listen}: the address is in use (another server is "
-                "serving it) or not available on this host; choose another listen= address"
-            ) from exc
+            raise listen_refused(self._listen) from exc
         await server.start()
         self._server = server
         await self._health.set("", _SERVING)

@@ -47,4 +47,6 @@ def encode_field(text: str) -> str:
 
 
 def decode_field(text: str) -> str:
-    return unquote(text, errors="strict") if "%" in text else text
+    """``encode_field`` undone (UnicodeDecodeError for escapes that are not UTF-8); readers
+    call it only for a field holding a ``%``."""
+    return unquote(text, errors="strict")
