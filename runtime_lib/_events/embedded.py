@@ -15,6 +15,9 @@ subscribers would never see the others' events).
 With a :class:`BrokerSecurity` (bridges with ``tls=``) the server is started from its config
 (TLS, one user per service, their permissions; written to ``<data_dir>/nats/nats.conf``) and
 provisioned before the lock is let go, so no process ever joins a broker without its streams.
+A bridge joining it when the config it would start it with differs (a service added to
+``services.json``, permissions changed) rewrites the file and has the running server reload it
+before connecting (SIGHUP, confirmed in the server's log ``<data_dir>/nats/nats.log``).
 Secured and plaintext bridges cannot share a broker: joining the other kind is a ConfigError.
 """
 
@@ -34,7 +37,7 @@ from pathlib import Path
 from typing import Protocol
 
 from runtime_lib._errors import ConfigError
-from runtime_lib._nats_server import NatsServer
+from runtime_lib._nats_server import NatsServer, reload_config
 from runtime_lib._private_files import open_private, private_dir, write_private
 
 log = logging.getLogger("runtime_lib.events")
@@ -118,9 +121,13 @@ class EmbeddedNats:
     def config_file(self) -> Path:
         return self.root / "nats.conf"
 
+    @property
+    def log_file(self) -> Path:
+        return self.root / "nats.log"
+
     def acquire(self, timeout: float = 10.0) -> str:
         with _locked(self.root):
-            url = self._running_url()
+            url = self._running_url(timeout)
             if url is None:
                 url = self._start(timeout)
             private_dir(self._user_file.parent)
@@ -133,7 +140,9 @@ class EmbeddedNats:
         if security is not None:
             config_file = self.config_file
             write_private(config_file, security.server_config())
-        server = NatsServer(store_dir=self.root / "store", config_file=config_file).start(timeout)
+        server = NatsServer(
+            store_dir=self.root / "store", config_file=config_file, log_file=self.log_file
+        ).start(timeout)
         assert server.process is not None
         url = f"tls://{server.host}:{server.port}" if security is not None else server.url
         if security is not None:
@@ -152,7 +161,7 @@ class EmbeddedNats:
         write_private(self.state_file, json.dumps(state))
         return url
 
-    def _running_url(self) -> str | None:
+    def _running_url(self, timeout: float = 10.0) -> str | None:
         try:
             state = json.loads(self.state_file.read_text())
             pid, host, port = int(state["pid"]), str(state["host"]), int(state["port"])
@@ -163,6 +172,8 @@ class EmbeddedNats:
             return None  # gone (or its pid reused): start a new one
         if _listening(host, port):
             self._check_joinable(pid, tls)
+            if self._security is not None:
+                self._update_permissions(pid, self._security.server_config(), timeout)
             return f"tls://{host}:{port}" if tls else f"nats://{host}:{port}"
         raise ConfigError(
             f"the embedded broker in {self.state_file} (nats-server pid {pid}) does not answer"
@@ -185,17 +196,31 @@ class EmbeddedNats:
                 " TLS, started by a bridge without tls=; this bridge will not use it. Stop the"
                 " processes using it so the next starts it with TLS, or use another data_dir"
             )
-        if security is not None:
-            wanted = security.server_config()  # also: is this service in the file at all?
-            with contextlib.suppress(OSError):
-                if self.config_file.read_text() != wanted:
-                    log.warning(
-                        "the embedded broker (nats-server pid %d) runs with permissions older"
-                        " than the services file: services added or changed since may be"
-                        " refused until it restarts (stop every process using %s)",
-                        pid,
-                        self.root.parent,
-                    )
+
+    def _update_permissions(self, pid: int, wanted: str, timeout: float) -> None:
+        """Reload the running broker when the services file changed since it was configured."""
+        try:
+            running = self.config_file.read_text()
+        except OSError:
+            running = ""
+        if running == wanted:
+            return
+        if not self.log_file.exists():  # started by an sb-gen that did not log: cannot confirm
+            log.warning(
+                "the embedded broker (nats-server pid %d) runs with permissions older than the"
+                " services file: services added or changed since may be refused until it"
+                " restarts (stop every process using %s)",
+                pid,
+                self.root.parent,
+            )
+            return
+        write_private(self.config_file, wanted)
+        try:
+            reload_config(pid, self.log_file, timeout)
+        except ConfigError:
+            write_private(self.config_file, running)  # the file says what the broker runs
+            raise
+        log.info("the embedded broker (nats-server pid %d) reloaded its permissions", pid)
 
     def release(self, timeout: float = 10.0) -> None:
         with _locked(self.root):

@@ -126,6 +126,67 @@ async def test_processes_share_the_secured_embedded_broker(cert_dir: Path, tmp_p
             await subscriber.wait()
 
 
+async def test_a_service_added_to_the_file_joins_the_running_embedded_broker(
+    tmp_path: Path,
+) -> None:
+    """audit, added to services.json while payment and orders use the broker, gets in: the
+    joining bridge rewrites the broker's config and has it reload, no restart. Before, the
+    running broker refused audit's certificate until every process had stopped."""
+    cert_dir = tmp_path / "certs"
+    certs.init_ca(cert_dir, TRUST_DOMAIN)
+    for service in ("payment", "orders", "audit"):
+        certs.issue(cert_dir, service)
+    write_services(cert_dir)
+    shared = tmp_path / "data"
+    received: list[tuple[str, str]] = []
+    arrived = asyncio.Event()
+
+    async def on_order(event: OrderPlaced, ctx: sb.EventContext) -> None:
+        received.append((event.order_id, ctx.publisher))
+        arrived.set()
+
+    payment = embedded_bridge("payment", cert_dir, shared)
+    payment.subscribe(OrderPlaced, on_nothing)
+    orders = embedded_bridge("orders", cert_dir, shared)
+    async with payment, orders:
+        pid = json.loads((shared / "nats" / "server.json").read_text())["pid"]
+        services = json.loads((cert_dir / SERVICES_FILE).read_text())
+        services["audit"] = {"publishes": [], "subscribes": ["order.placed"]}
+        (cert_dir / SERVICES_FILE).write_text(json.dumps(services))
+        audit = embedded_bridge("audit", cert_dir, shared)
+        audit.subscribe(OrderPlaced, on_order)
+        async with audit:
+            await orders.publish(OrderPlaced(order_id="o-9"))
+            await asyncio.wait_for(arrived.wait(), WAIT)
+        # The same broker, reloaded, not a new one.
+        assert json.loads((shared / "nats" / "server.json").read_text())["pid"] == pid
+        assert "Reloaded server configuration" in (shared / "nats" / "nats.log").read_text()
+    assert received == [("o-9", "orders")]
+
+
+async def test_a_broker_that_cannot_confirm_a_reload_is_joined_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A broker started without a log (an older sb-gen) is not signalled: a service already in
+    its config still joins, and the warning says a restart applies the file."""
+    cert_dir = tmp_path / "certs"
+    certs.init_ca(cert_dir, TRUST_DOMAIN)
+    for service in ("payment", "orders"):
+        certs.issue(cert_dir, service)
+    write_services(cert_dir)
+    shared = tmp_path / "data"
+    payment = embedded_bridge("payment", cert_dir, shared)
+    payment.subscribe(OrderPlaced, on_nothing)
+    async with payment:
+        (shared / "nats" / "nats.log").unlink()
+        services = json.loads((cert_dir / SERVICES_FILE).read_text())
+        services["audit"] = {"publishes": [], "subscribes": []}
+        (cert_dir / SERVICES_FILE).write_text(json.dumps(services))
+        async with embedded_bridge("orders", cert_dir, shared) as orders:
+            await orders.publish(OrderPlaced(order_id="o-1"))
+    assert "runs with permissions older than the services file" in caplog.text
+
+
 async def test_the_embedded_broker_names_what_it_is_missing(tmp_path: Path) -> None:
     cert_dir = tmp_path / "certs"
     certs.init_ca(cert_dir, TRUST_DOMAIN)
