@@ -7,7 +7,8 @@ certificate against its CA, reads the service from it as it does for RPC callers
 signature. Without TLS on that service the name is taken as claimed (it proves nothing, like
 the caller an RPC names in ``sb-call``). The access policy is then the RPC one (runtime_lib._access): ``AccessPolicy.
 workflows`` over the graph's ``allowed_callers``, else ``AccessPolicy.default``; a service may
-always drive its own runs.
+always drive its own runs. A refusal is a :class:`PolicyViolation` whose ``method`` is
+:func:`action_name`, reported on the bridge's ``policy_violation`` event as a refused call is.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+from collections.abc import Callable
 from typing import Any
 
 from cryptography import x509
@@ -22,11 +24,16 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
-from runtime_lib._access.policy import AccessPolicy
+from runtime_lib._access.policy import AccessPolicy, PolicyViolation
 from runtime_lib._errors import ConfigError
 from runtime_lib._security.bridge_tls import BridgeTls
 from runtime_lib._security.identity import PeerIdentityError, service_of
 from runtime_lib.workflows.steps import Workflow
+
+
+def action_name(action: str, workflow: str) -> str:
+    """A workflow action where a refused RPC names its method (``PolicyViolation.method``)."""
+    return f"workflow {workflow}: {action}"
 
 
 def _signed(action: str, run_id: str, workflow: str) -> bytes:
@@ -64,16 +71,22 @@ class Gate:
     """The access check of one service's runs (the interpreter asks it before a step runs)."""
 
     def __init__(
-        self, service: str, policy: AccessPolicy, tls: BridgeTls | None, graphs: dict[str, Workflow]
+        self,
+        service: str,
+        policy: AccessPolicy,
+        tls: BridgeTls | None,
+        graphs: dict[str, Workflow],
+        report: Callable[[PolicyViolation], None],
     ) -> None:
         self._service = service
         self._policy = policy
         self._tls = tls
         self._graphs = graphs
+        self.report = report  # the bridge's policy_violation event; the interpreter calls it
 
     def refusal(
         self, workflow: str, action: str, run_id: str, caller: Any, child: bool, now: dt.datetime
-    ) -> str | None:
+    ) -> PolicyViolation | None:
         """Why ``caller`` may not ``action`` the run ``run_id`` of ``workflow``; None: it may.
         ``now`` is the run's own time (deterministic on replay)."""
         claimed = caller.get("service", "") if isinstance(caller, dict) else ""
@@ -82,7 +95,8 @@ class Gate:
             try:
                 who = self._verified(caller, action, run_id, workflow, now)
             except PeerIdentityError as exc:
-                return f"{action} of workflow {workflow} refused: {exc}"
+                reason = f"{action} of workflow {workflow} refused: {exc}"
+                return self._violation(workflow, action, claimed, reason)
         if who == self._service:
             return None
         graph = self._graphs.get(workflow)
@@ -90,11 +104,15 @@ class Gate:
         allowed = self._policy.allowed_workflow(workflow, declared)
         if allowed is None or who in allowed:
             return None
-        return (
+        reason = (
             f"{who!r} may not {action} workflow {workflow}"
             if who
             else (f"an anonymous caller may not {action} workflow {workflow}")
         )
+        return self._violation(workflow, action, who, reason)
+
+    def _violation(self, workflow: str, action: str, who: str, reason: str) -> PolicyViolation:
+        return PolicyViolation("server", self._service, action_name(action, workflow), who, reason)
 
     def _verified(
         self, caller: Any, action: str, run_id: str, workflow: str, now: dt.datetime

@@ -80,9 +80,17 @@ def _graph(name: str) -> Workflow:
     return graphs[name]
 
 
-def _refusal(name: str, action: str, caller: Any, child: bool) -> str | None:
-    run_id = workflow.info().workflow_id
-    return _host().gate.refusal(name, action, run_id, caller, child, workflow.now())
+def _refusal(name: str, action: str, caller: Any, child: bool) -> ApplicationError | None:
+    """The failure a refused start, signal or cancel ends in; None: the caller may."""
+    gate = _host().gate
+    violation = gate.refusal(
+        name, action, workflow.info().workflow_id, caller, child, workflow.now()
+    )
+    if violation is None:
+        return None
+    if not workflow.unsafe.is_replaying():  # reported once, not again when history is replayed
+        gate.report(violation)
+    return ApplicationError(violation.reason, type=ACCESS_DENIED, non_retryable=True)
 
 
 def _ns(instant: Any) -> int:
@@ -119,7 +127,7 @@ class GraphRun:
         if refusal is not None:
             self._set_state("refused")
             self._write_memo()
-            raise ApplicationError(refusal, type=ACCESS_DENIED, non_retryable=True)
+            raise refusal
         replay = args.get("replay")
         if replay is not None:  # replay(run_id, from_step=): reuse what does not follow from_step
             rerun = graph.downstream(replay["from_step"])
@@ -379,7 +387,7 @@ class GraphRun:
     def _check(self, caller: Any, action: str) -> None:
         refusal = _refusal(self._name, action, caller, False)
         if refusal is not None:
-            raise ApplicationError(refusal, type=ACCESS_DENIED, non_retryable=True)
+            raise refusal
 
     @workflow.signal(name=EVENT_SIGNAL)
     def event(self, name: str, data: dict[str, Any]) -> None:

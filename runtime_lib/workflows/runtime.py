@@ -30,10 +30,17 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from runtime_lib import AccessDeniedError, AccessPolicy, ConfigError, ConflictError, EventContext
+from runtime_lib import (
+    AccessDeniedError,
+    AccessPolicy,
+    ConfigError,
+    ConflictError,
+    EventContext,
+    PolicyViolation,
+)
 from runtime_lib._events.data_dir import resolve_data_dir
 from runtime_lib.codegen import EventType
-from runtime_lib.workflows.callers import Gate, caller_proof
+from runtime_lib.workflows.callers import Gate, action_name, caller_proof
 from runtime_lib.workflows.dev_server import EmbeddedTemporal
 from runtime_lib.workflows.effects import W3C, Effects
 from runtime_lib.workflows.errors import (
@@ -177,7 +184,7 @@ class Workflows:
         HOSTS[self.task_queue] = Host(
             self._graphs,
             bridge.telemetry,
-            Gate(bridge.service, self._access, bridge.tls, self._graphs),
+            Gate(bridge.service, self._access, bridge.tls, self._graphs, bridge._lifecycle.emit),
         )
         self._worker = Worker(
             client,
@@ -295,7 +302,9 @@ class Workflows:
                 raise WorkflowCancelledError(f"run {run_id} was cancelled") from None
             cause = exc.cause
             if isinstance(cause, TemporalFailure) and _failure_type(cause) == ACCESS_DENIED:
-                raise AccessDeniedError(cause.message) from None
+                refused = AccessDeniedError(cause.message)
+                self._refused("start", (await self.query(run_id)).workflow, refused)
+                raise refused from None
             message = cause.message if isinstance(cause, TemporalFailure) else "failed"
             raise WorkflowFailedError(f"run {run_id}: {message}") from None
         return dict(result["outputs"])
@@ -339,8 +348,21 @@ class Workflows:
         handle = await self._running(run_id, action)
         workflow = (await self.query(run_id)).workflow
         caller = self._caller(action, run_id, workflow)
-        with _engine(f"{action} run {run_id!r}"):
-            await handle.execute_update(update, {**message, "caller": caller})
+        try:
+            with _engine(f"{action} run {run_id!r}"):
+                await handle.execute_update(update, {**message, "caller": caller})
+        except AccessDeniedError as refused:
+            self._refused(action, workflow, refused)
+            raise
+
+    def _refused(self, action: str, workflow: str, error: AccessDeniedError) -> None:
+        """The driving side's ``policy_violation`` event, as a refused call's client reports."""
+        service = self._bridge.service
+        self._bridge._lifecycle.emit(
+            PolicyViolation(
+                "client", service, action_name(action, workflow), service, error.message
+            )
+        )
 
     async def replay(self, run_id: str, *, from_step: str) -> str:
         """Start a new run of the same workflow and input, reusing the outputs of every step

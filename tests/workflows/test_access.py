@@ -42,19 +42,35 @@ def stranger_dir(tmp_path: Path) -> Path:
 
 Make = Callable[[str, Path | None], sb.Bridge]
 
+# Every bridge's policy_violation events, in order, as (side, reporting service, method, caller).
+Seen = list[tuple[str, str, str, str]]
+
 
 @pytest.fixture
-async def checkout(temporal: DevServer, cert_dir: Path) -> AsyncIterator[Make]:
+def violations() -> Seen:
+    return []
+
+
+@pytest.fixture
+async def checkout(temporal: DevServer, cert_dir: Path, violations: Seen) -> AsyncIterator[Make]:
     """Runs APPROVE under TLS; ``make(service, cert_dir or None)`` builds a driving bridge."""
     config = WorkflowsConfig(address=temporal.address)
-    bridge = sb.Bridge(
-        "checkout", tls=sb.TlsConfig.from_dir(cert_dir, "checkout"), workflows=config
+
+    def watched(bridge: sb.Bridge) -> sb.Bridge:
+        bridge.on(
+            "policy_violation",
+            lambda v: violations.append((v.side, v.service_name, v.method, v.caller)),
+        )
+        return bridge
+
+    bridge = watched(
+        sb.Bridge("checkout", tls=sb.TlsConfig.from_dir(cert_dir, "checkout"), workflows=config)
     )
     bridge.workflows.register(APPROVE)
 
     def make(service: str, directory: Path | None) -> sb.Bridge:
         tls = sb.TlsConfig.from_dir(directory, service) if directory else None
-        return sb.Bridge(service, tls=tls, workflows=config)
+        return watched(sb.Bridge(service, tls=tls, workflows=config))
 
     async with bridge:
         yield make
@@ -68,7 +84,7 @@ async def waiting(bridge: sb.Bridge, run_id: str) -> None:
 
 
 async def test_an_allowed_caller_drives_a_run_and_others_are_refused(
-    checkout: Make, cert_dir: Path
+    checkout: Make, cert_dir: Path, violations: Seen
 ) -> None:
     async with checkout("shop", cert_dir) as shop, checkout("intruder", cert_dir) as intruder:
         run_id = await shop.workflows.start("approve", service="checkout")
@@ -86,9 +102,22 @@ async def test_an_allowed_caller_drives_a_run_and_others_are_refused(
         status = await intruder.workflows.query(refused)
         assert status.state == "refused"
         assert status.steps == status.outputs == {}  # refused before any step
+    # Each refusal once on the run's service, once on the refused bridge (as a refused call).
+    assert sorted(violations) == sorted(
+        [
+            ("server", "checkout", f"workflow approve: {action}", "intruder")
+            for action in ("signal", "cancel", "start")
+        ]
+        + [
+            ("client", "intruder", f"workflow approve: {action}", "intruder")
+            for action in ("signal", "cancel", "start")
+        ]
+    )
 
 
-async def test_a_caller_must_prove_its_name_under_tls(checkout: Make, stranger_dir: Path) -> None:
+async def test_a_caller_must_prove_its_name_under_tls(
+    checkout: Make, stranger_dir: Path, violations: Seen
+) -> None:
     async with checkout("shop", stranger_dir) as forged, checkout("shop", None) as plain:
         run_id = await forged.workflows.start("approve", service="checkout")
         with pytest.raises(sb.AccessDeniedError, match="not issued by our CA"):
@@ -96,6 +125,10 @@ async def test_a_caller_must_prove_its_name_under_tls(checkout: Make, stranger_d
         run_id = await plain.workflows.start("approve", service="checkout")
         with pytest.raises(sb.AccessDeniedError, match="the caller presented no certificate"):
             await plain.workflows.await_result(run_id)
+    # The server names the service each caller claimed; it proved none.
+    assert [v for v in violations if v[0] == "server"] == [
+        ("server", "checkout", "workflow approve: start", "shop")
+    ] * 2
 
 
 def test_the_policy_overrides_a_graphs_callers_and_must_name_its_workflows() -> None:
