@@ -84,12 +84,29 @@ class GrpclibServer:
         services.append(self._health)
         if self._reflection:
             services.append(ReflectionService(spec.full_name for spec in specs))
-        server = _Server(services, codec=_Codec(), status_details_codec=RawDetails())
         host, port = _split(self._listen)
         ssl = None if self._tls is None else self._tls.server_ssl_context(alpn=["h2"])
-        try:
+
+        async def listening(port: int) -> _Server:
+            server = _Server(services, codec=_Codec(), status_details_codec=RawDetails())
             # No SO_REUSEPORT (asyncio's default): a second server on a served port fails here.
             await server.start(host, port, ssl=ssl)
+            return server
+
+        try:
+            server = await listening(port)
+            for _ in range(_SAME_PORT_TRIES):
+                if port != 0 or len(server.ports()) == 1:
+                    break
+                # A name with several addresses ("localhost", all interfaces) got a free port
+                # per address; grpcio serves one port on all: listen again on the first's.
+                chosen = server.port()
+                server.close()
+                await server.wait_closed()
+                try:
+                    server = await listening(chosen)
+                except OSError:  # taken meanwhile on another address: a new pick
+                    server = await listening(0)
         except OSError as exc:
             raise listen_refused(self._listen) from exc
         self._server = server
@@ -116,11 +133,17 @@ class GrpclibServer:
         await server.wait_closed()
 
 
+_SAME_PORT_TRIES = 5
+
+
 def _split(listen: str) -> tuple[str | None, int]:
     host, _, port = listen.rpartition(":")
     if not port.isdigit():
         raise ConfigError(f"listen={listen!r}: give host:port, e.g. 127.0.0.1:0")
-    return host.strip("[]") or None, int(port)
+    host = host.strip("[]")
+    # "[::]" is gRPC's spelling of every interface (grpcio listens dual-stack there); asyncio
+    # would listen on IPv6 alone, so it is asked for all interfaces instead.
+    return (None if host in ("", "::") else host), int(port)
 
 
 class _Codec(ProtoCodec):
@@ -214,6 +237,11 @@ class _Server(Server):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._protocols: weakref.WeakSet[H2Protocol] = weakref.WeakSet()
+
+    def ports(self) -> set[int]:
+        """The port of each address listened on."""
+        assert isinstance(self._server, asyncio.Server)  # what grpclib's start made
+        return {int(sock.getsockname()[1]) for sock in self._server.sockets}
 
     def _protocol_factory(self) -> H2Protocol:
         # As grpclib's, with our handler.
