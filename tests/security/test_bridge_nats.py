@@ -60,18 +60,31 @@ async def test_events_and_discovery_flow_over_the_secured_broker(
     assert received == [("o-1", "orders")]
 
 
+def init_with_services(tmp_path: Path, *services: str) -> Path:
+    """``sb-certs init`` and the services' leaves only (the broker's and sb-admin's are issued
+    on the spot from the CA key), with :data:`SERVICES` as the services file."""
+    cert_dir = tmp_path / "certs"
+    certs.init_ca(cert_dir, TRUST_DOMAIN)
+    for service in services:
+        certs.issue(cert_dir, service)
+    write_services(cert_dir)
+    return cert_dir
+
+
+def add_service(cert_dir: Path, service: str, subscribes: list[str]) -> None:
+    """What a deployment does to admit a new service: one more entry in the services file."""
+    path = cert_dir / SERVICES_FILE
+    services = json.loads(path.read_text())
+    services[service] = {"publishes": [], "subscribes": subscribes}
+    path.write_text(json.dumps(services))
+
+
 def embedded_bridge(service: str, cert_dir: Path, data_dir: Path) -> sb.Bridge:
     return sb.Bridge(service, tls=sb.TlsConfig.from_dir(cert_dir, service), data_dir=data_dir)
 
 
 async def test_bridges_with_tls_share_a_secured_embedded_broker(tmp_path: Path) -> None:
-    # sb-certs init and the services' leaves only: the broker's and sb-admin's are issued on the
-    # spot from the CA key.
-    cert_dir = tmp_path / "certs"
-    certs.init_ca(cert_dir, TRUST_DOMAIN)
-    for service in ("payment", "orders"):
-        certs.issue(cert_dir, service)
-    write_services(cert_dir)
+    cert_dir = init_with_services(tmp_path, "payment", "orders")
     shared = tmp_path / "data"
     payment = embedded_bridge("payment", cert_dir, shared)
     orders = embedded_bridge("orders", cert_dir, shared)
@@ -132,11 +145,7 @@ async def test_a_service_added_to_the_file_joins_the_running_embedded_broker(
     """audit, added to services.json while payment and orders use the broker, gets in: the
     joining bridge rewrites the broker's config and has it reload, no restart. Before, the
     running broker refused audit's certificate until every process had stopped."""
-    cert_dir = tmp_path / "certs"
-    certs.init_ca(cert_dir, TRUST_DOMAIN)
-    for service in ("payment", "orders", "audit"):
-        certs.issue(cert_dir, service)
-    write_services(cert_dir)
+    cert_dir = init_with_services(tmp_path, "payment", "orders", "audit")
     shared = tmp_path / "data"
     received: list[tuple[str, str]] = []
     arrived = asyncio.Event()
@@ -150,9 +159,7 @@ async def test_a_service_added_to_the_file_joins_the_running_embedded_broker(
     orders = embedded_bridge("orders", cert_dir, shared)
     async with payment, orders:
         pid = json.loads((shared / "nats" / "server.json").read_text())["pid"]
-        services = json.loads((cert_dir / SERVICES_FILE).read_text())
-        services["audit"] = {"publishes": [], "subscribes": ["order.placed"]}
-        (cert_dir / SERVICES_FILE).write_text(json.dumps(services))
+        add_service(cert_dir, "audit", subscribes=["order.placed"])
         audit = embedded_bridge("audit", cert_dir, shared)
         audit.subscribe(OrderPlaced, on_order)
         async with audit:
@@ -169,19 +176,13 @@ async def test_a_broker_that_cannot_confirm_a_reload_is_joined_with_a_warning(
 ) -> None:
     """A broker started without a log (an older sb-gen) is not signalled: a service already in
     its config still joins, and the warning says a restart applies the file."""
-    cert_dir = tmp_path / "certs"
-    certs.init_ca(cert_dir, TRUST_DOMAIN)
-    for service in ("payment", "orders"):
-        certs.issue(cert_dir, service)
-    write_services(cert_dir)
+    cert_dir = init_with_services(tmp_path, "payment", "orders")
     shared = tmp_path / "data"
     payment = embedded_bridge("payment", cert_dir, shared)
     payment.subscribe(OrderPlaced, on_nothing)
     async with payment:
         (shared / "nats" / "nats.log").unlink()
-        services = json.loads((cert_dir / SERVICES_FILE).read_text())
-        services["audit"] = {"publishes": [], "subscribes": []}
-        (cert_dir / SERVICES_FILE).write_text(json.dumps(services))
+        add_service(cert_dir, "audit", subscribes=[])
         async with embedded_bridge("orders", cert_dir, shared) as orders:
             await orders.publish(OrderPlaced(order_id="o-1"))
     assert "runs with permissions older than the services file" in caplog.text
