@@ -67,7 +67,7 @@ class GrpcioConnection:
             state = self.channel.get_state(try_to_connect=True)
 
     async def unary(self, call: OutgoingCall, outgoing: Outgoing, left: float) -> Message:
-        grpc_call = self._stub(call)(outgoing, timeout=left, metadata=call.wire(left))
+        grpc_call = self._stub(call)(outgoing, timeout=left, metadata=_metadata(call, left))
         md = call.reply_metadata
         try:
             reply: Message = await grpc_call
@@ -79,11 +79,17 @@ class GrpcioConnection:
         return reply
 
     def stream(self, call: OutgoingCall, outgoing: Outgoing, left: float) -> GrpcioStream:
-        grpc_call = self._stub(call)(outgoing, timeout=left, metadata=call.wire(left))
+        grpc_call = self._stub(call)(outgoing, timeout=left, metadata=_metadata(call, left))
         return GrpcioStream(grpc_call, call.reply_metadata)
 
     async def close(self) -> None:
         await self.channel.close(grace=None)
+
+
+def _metadata(call: OutgoingCall, left: float) -> grpc.aio.Metadata:
+    """The call's metadata as grpc.aio's own type: given a tuple, grpc.aio checks it against
+    ``Sequence`` and copies it into one (callgrind: 3-5k of the client's ~335k per call)."""
+    return grpc.aio.Metadata(*call.wire(left))
 
 
 class GrpcioStream:
