@@ -16,6 +16,7 @@ from nats.aio.subscription import Subscription
 
 from runtime_lib._events.bus import Delivery
 from runtime_lib._events.envelope import EventEnvelope
+from runtime_lib._events.held_acks import HeldAcks
 from runtime_lib._events.names import parse_subject
 from runtime_lib._events.waits import within
 
@@ -37,13 +38,20 @@ def _num_delivered(msg: Msg) -> int:
 
 
 class NatsDelivery:
-    def __init__(self, msg: Msg, envelope: EventEnvelope) -> None:
+    """``acks``: where the ack goes to be sent with the next pull request (:mod:`held_acks`);
+    without, it is published at once."""
+
+    def __init__(self, msg: Msg, envelope: EventEnvelope, acks: HeldAcks | None = None) -> None:
         self.msg = msg
         self.envelope = envelope
         self.attempt = _num_delivered(msg)
+        self._acks = acks
 
     async def ack(self) -> None:
-        await self.msg.ack()
+        if self._acks is None:
+            await self.msg.ack()
+        else:
+            await self._acks.ack(self.msg)
 
     async def nak(self, delay: float) -> None:
         await self.msg.nak(delay=delay)
@@ -68,11 +76,13 @@ class NatsConsumer:
     has its own reply subject, so a status that ends an earlier request (say, one that expired
     after its fetch gave up) is told apart; an event such a request still brings waits here for
     the next fetch. ``PullSubscription.fetch`` instead pays a task, a timer and a uuid per
-    message.
+    message. With ``acks`` (the connection's :class:`HeldAcks`), its deliveries' acks are held
+    while no fetch waits and go out in the same write as the next pull request.
     """
 
-    def __init__(self, nc: Client, stream: str, durable: str) -> None:
+    def __init__(self, nc: Client, stream: str, durable: str, acks: HeldAcks | None = None) -> None:
         self._nc = nc
+        self._acks = acks
         self._next = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
         self._prefix = ""
         self._tokens = itertools.count()
@@ -93,6 +103,9 @@ class NatsConsumer:
             wakeup.set_result(None)
 
     async def fetch(self, batch: int, timeout_s: float) -> list[Delivery]:
+        acks = self._acks
+        if acks is not None:
+            await acks.send()  # into the client's buffer: one write with the request below
         msgs: list[Msg] = []
         reply = ""
         if self._take(msgs, batch, reply) or len(msgs) >= batch:
@@ -103,6 +116,18 @@ class NatsConsumer:
             # Without expires a no_wait request ends at once; with it, it waits for a first one.
             request["expires"] = max(int(timeout_s * 1e9) - 100_000, 1_000_000)
         await self._nc.publish(self._next, json.dumps(request).encode(), reply=reply)
+        if acks is not None:
+            acks.waiting += 1
+        try:
+            await self._wait(msgs, batch, reply, timeout_s)
+        finally:
+            if acks is not None:
+                acks.waiting -= 1
+        return await self._deliveries(msgs)
+
+    async def _wait(self, msgs: list[Msg], batch: int, reply: str, timeout_s: float) -> None:
+        """Until the request answered on ``reply`` has ended, ``batch`` messages are in, or
+        ``timeout_s`` has passed."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while not self._take(msgs, batch, reply) and len(msgs) < batch:
@@ -115,7 +140,6 @@ class NatsConsumer:
                     break
             finally:
                 self._wakeup = None
-        return await self._deliveries(msgs)
 
     def _take(self, msgs: list[Msg], batch: int, reply: str) -> bool:
         """Move queued data messages into ``msgs`` (up to ``batch``); True once the pull request
@@ -145,10 +169,12 @@ class NatsConsumer:
                 log.warning("dropping a message that is not an event on %s: %s", msg.subject, exc)
                 await msg.term()
                 continue
-            out.append(NatsDelivery(msg, envelope))
+            out.append(NatsDelivery(msg, envelope, self._acks))
         return out
 
     async def close(self) -> None:
+        if self._acks is not None:
+            await self._acks.send()
         sub, self._sub = self._sub, None
         if sub is not None:
             with contextlib.suppress(Exception):
