@@ -38,20 +38,21 @@ def _num_delivered(msg: Msg) -> int:
 
 
 class NatsDelivery:
-    """``acks``: where the ack goes to be sent with the next pull request (:mod:`held_acks`);
-    without, it is published at once."""
+    """``consumer``: the one that fetched it, which holds its ack while it has no fetch waiting
+    (:mod:`held_acks`); without, the ack is published at once."""
 
-    def __init__(self, msg: Msg, envelope: EventEnvelope, acks: HeldAcks | None = None) -> None:
+    def __init__(
+        self, msg: Msg, envelope: EventEnvelope, consumer: NatsConsumer | None = None
+    ) -> None:
         self.msg = msg
         self.envelope = envelope
         self.attempt = _num_delivered(msg)
-        self._acks = acks
+        self._consumer = consumer
 
     async def ack(self) -> None:
-        if self._acks is None:
+        consumer = self._consumer
+        if consumer is None or not consumer.hold_ack(self.msg):
             await self.msg.ack()
-        else:
-            await self._acks.ack(self.msg)
 
     async def nak(self, delay: float) -> None:
         await self.msg.nak(delay=delay)
@@ -77,12 +78,14 @@ class NatsConsumer:
     after its fetch gave up) is told apart; an event such a request still brings waits here for
     the next fetch. ``PullSubscription.fetch`` instead pays a task, a timer and a uuid per
     message. With ``acks`` (the connection's :class:`HeldAcks`), its deliveries' acks are held
-    while no fetch waits and go out in the same write as the next pull request.
+    while it has no fetch waiting, and any consumer's next fetch sends them in the write of its
+    pull request.
     """
 
     def __init__(self, nc: Client, stream: str, durable: str, acks: HeldAcks | None = None) -> None:
         self._nc = nc
         self._acks = acks
+        self._waiting = False  # a fetch of ours waits for events: acks go at once
         self._next = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
         self._prefix = ""
         self._tokens = itertools.count()
@@ -95,6 +98,13 @@ class NatsConsumer:
         inbox = self._nc.new_inbox()
         self._sub = await self._nc.subscribe(f"{inbox}.*", cb=self._arrived)
         self._prefix = f"{inbox}."
+
+    def hold_ack(self, msg: Msg) -> bool:
+        """Hold ``msg``'s ack for the next fetch's write; False: send it now."""
+        if self._acks is None or self._waiting:
+            return False
+        self._acks.hold(msg)
+        return True
 
     async def _arrived(self, msg: Msg) -> None:
         self._queue.append(msg)
@@ -116,13 +126,11 @@ class NatsConsumer:
             # Without expires a no_wait request ends at once; with it, it waits for a first one.
             request["expires"] = max(int(timeout_s * 1e9) - 100_000, 1_000_000)
         await self._nc.publish(self._next, json.dumps(request).encode(), reply=reply)
-        if acks is not None:
-            acks.waiting += 1
+        self._waiting = True
         try:
             await self._wait(msgs, batch, reply, timeout_s)
         finally:
-            if acks is not None:
-                acks.waiting -= 1
+            self._waiting = False
         return await self._deliveries(msgs)
 
     async def _wait(self, msgs: list[Msg], batch: int, reply: str, timeout_s: float) -> None:
@@ -169,12 +177,13 @@ class NatsConsumer:
                 log.warning("dropping a message that is not an event on %s: %s", msg.subject, exc)
                 await msg.term()
                 continue
-            out.append(NatsDelivery(msg, envelope, self._acks))
+            out.append(NatsDelivery(msg, envelope, self))
         return out
 
     async def close(self) -> None:
-        if self._acks is not None:
-            await self._acks.send()
+        acks, self._acks = self._acks, None  # an ack after this goes at once
+        if acks is not None:
+            await acks.send()
         sub, self._sub = self._sub, None
         if sub is not None:
             with contextlib.suppress(Exception):

@@ -19,6 +19,7 @@ from runtime_lib._nats_server import NatsServer
 from tests.events.helpers import wait_until
 
 SPEC = ConsumerSpec("held", compile_pattern("held.ack"), "sb_held_acks", 6, 30.0)
+IDLE = ConsumerSpec("held", compile_pattern("held.idle"), "sb_held_idle", 6, 30.0)
 WAIT = 30.0
 
 
@@ -65,13 +66,27 @@ class Recorder:
 
 
 @contextlib.asynccontextmanager
-async def subscribed(url: str) -> AsyncIterator[tuple[NatsBus, NatsConsumer]]:
+async def subscribed(url: str) -> AsyncIterator[tuple[NatsConsumer, NatsConsumer]]:
+    """Two consumers on one connection: one for the events published here, one idle."""
     bus = NatsBus(NatsConfig(url=url, name="held"))
     await bus.connect()
     try:
-        yield bus, await bus.consumer(SPEC)
+        yield await bus.consumer(SPEC), await bus.consumer(IDLE)
     finally:
         await bus.close()
+
+
+@contextlib.asynccontextmanager
+async def waiting(consumer: NatsConsumer) -> AsyncIterator[None]:
+    """A fetch of ``consumer`` waiting for an event throughout."""
+    fetch = asyncio.create_task(consumer.fetch(1, WAIT))
+    await wait_until(lambda: consumer._wakeup is not None, what="the fetch to wait")
+    try:
+        yield
+        assert not fetch.done()
+    finally:
+        fetch.cancel()
+        await asyncio.gather(fetch, return_exceptions=True)
 
 
 async def publish(publisher: Client, count: int, first: int = 0) -> None:
@@ -109,7 +124,11 @@ async def test_a_batch_s_acks_go_in_the_write_of_the_next_pull_request(
     recorder = Recorder(nats_server.port)
     publisher = await nats.connect(nats_server.url)
     try:
-        async with recorder.serve() as url, subscribed(url) as (_, consumer):
+        async with (
+            recorder.serve() as url,
+            subscribed(url) as (consumer, idle),
+            waiting(idle),  # another subscription's waiting fetch does not send them
+        ):
             await publish(publisher, 3)
             batch = await consumer.fetch(3, WAIT)
             assert len(batch) == 3
@@ -118,11 +137,12 @@ async def test_a_batch_s_acks_go_in_the_write_of_the_next_pull_request(
             await publish(publisher, 1, first=3)
             assert await ack_pending(publisher) == 3  # held: the server has not seen them
             assert len(await consumer.fetch(1, WAIT)) == 1
-            pulls = [chunk for chunk in recorder.chunks if b"CONSUMER.MSG.NEXT" in chunk]
+            pull = f"CONSUMER.MSG.NEXT.SB_EVENTS.{SPEC.durable} ".encode()
+            pulls = [chunk for chunk in recorder.chunks if pull in chunk]
             assert len(pulls) == 2
             acks = ack_lines(pulls[1])
             assert len(acks) == 3
-            assert pulls[1].index(acks[-1]) < pulls[1].index(b"CONSUMER.MSG.NEXT")
+            assert pulls[1].index(acks[-1]) < pulls[1].index(pull)
             # Plain publishes: no reply subject (PUB <subject> <size>), nothing to answer.
             assert all(len(line.split()) == 3 for line in acks)
             await acked_but(publisher, 1)
@@ -130,19 +150,29 @@ async def test_a_batch_s_acks_go_in_the_write_of_the_next_pull_request(
         await publisher.close()
 
 
-async def test_an_ack_goes_at_once_while_a_fetch_waits(nats_server: NatsServer) -> None:
+async def test_an_ack_goes_at_once_while_its_consumer_s_fetch_waits(
+    nats_server: NatsServer,
+) -> None:
     publisher = await nats.connect(nats_server.url)
     try:
-        async with subscribed(nats_server.url) as (_, consumer):
+        async with subscribed(nats_server.url) as (consumer, _):
             await publish(publisher, 1)
             (delivery,) = await consumer.fetch(1, WAIT)
-            waiting = asyncio.create_task(consumer.fetch(1, WAIT))
-            await wait_until(lambda: consumer._wakeup is not None, what="the fetch to wait")
-            await delivery.ack()
-            await acked_but(publisher, 0)
-            assert not waiting.done()
-            waiting.cancel()
-            await asyncio.gather(waiting, return_exceptions=True)
+            async with waiting(consumer):
+                await delivery.ack()
+                await acked_but(publisher, 0)
+    finally:
+        await publisher.close()
+
+
+async def test_another_consumer_s_fetch_sends_the_held_acks(nats_server: NatsServer) -> None:
+    publisher = await nats.connect(nats_server.url)
+    try:
+        async with subscribed(nats_server.url) as (consumer, idle):
+            await publish(publisher, 2)
+            await ack_as_handlers_do(await consumer.fetch(2, WAIT))
+            async with waiting(idle):
+                await acked_but(publisher, 0)
     finally:
         await publisher.close()
 
@@ -150,10 +180,9 @@ async def test_an_ack_goes_at_once_while_a_fetch_waits(nats_server: NatsServer) 
 async def test_close_sends_the_held_acks(nats_server: NatsServer) -> None:
     publisher = await nats.connect(nats_server.url)
     try:
-        async with subscribed(nats_server.url) as (_, consumer):
+        async with subscribed(nats_server.url) as (consumer, _):
             await publish(publisher, 2)
-            batch = await consumer.fetch(2, WAIT)
-            await ack_as_handlers_do(batch)
+            await ack_as_handlers_do(await consumer.fetch(2, WAIT))
             await consumer.close()
             await acked_but(publisher, 0)
     finally:
