@@ -25,7 +25,7 @@ from bench.events_subscriber import raw_names
 from bench.generated import Generated, shared
 from bench.nats import nats_server_process, small_event
 from bench.outbox import Scratch
-from bench.procs import REPO, Server, cpu_seconds
+from bench.procs import REPO, Server, cpu_seconds, read_syscalls
 from bench.report import Report, Row, verdict
 from bench.runner import Options, alternate
 from bench.stats import percentile, ratio
@@ -141,12 +141,14 @@ async def measure(
             await publish(base + task * per_task + i)
 
     cpu = (time.process_time(), cpu_seconds(subscriber.pid), cpu_seconds(broker_pid))
+    reads = read_syscalls(broker_pid)
     start = time.monotonic()
     async with asyncio.TaskGroup() as group:
         for task in range(PUBLISHERS):
             group.create_task(publisher(task))
     rate = count / (await subscriber.all_in() - start)
     used = (time.process_time(), cpu_seconds(subscriber.pid), cpu_seconds(broker_pid))
+    broker_reads = (read_syscalls(broker_pid) - reads) / count
     pub_us, sub_us, broker_us = (
         (after - before) * 1e6 / count for before, after in zip(cpu, used, strict=True)
     )
@@ -158,6 +160,7 @@ async def measure(
         "cpu_sub": sub_us,
         "cpu_broker": broker_us,
         "cpu_all": pub_us + sub_us + broker_us,
+        "broker_reads": broker_reads,
     }
 
 
@@ -260,6 +263,7 @@ def main(options: Options) -> Report:
         ("cpu_sub", "CPU per delivered event: subscriber process", "µs", ""),
         ("cpu_broker", "CPU per delivered event: nats-server", "µs", ""),
         ("cpu_all", "CPU per delivered event: all three processes", "µs", ""),
+        ("broker_reads", "nats-server read syscalls per delivered event", "reads", ""),
     ]
     for key, case, unit, _ in rows:
         for subject in (OURS, OURS_NORMAL):
@@ -280,14 +284,19 @@ def main(options: Options) -> Report:
         "on 127.0.0.1. Latency: from calling "
         "publish to the handler running, one event at a time (ours includes the durable outbox "
         "commit and the drainer's hop). Rate: events published by "
-        f"{PUBLISHERS} tasks until the handler has seen all of them. Each run uses fresh services "
-        "(new durable consumers); handlers do nothing but record the arrival. Durability: by "
+        f"{PUBLISHERS} tasks until the handler has seen all of them. Each run of ours has a fresh "
+        "publishing service and the same subscribing one, so one durable consumer (a new one "
+        "per run would leave the last run's holding interest in every event, and interest "
+        "retention would stop deleting them); each nats-py run a stream of its own, deleted "
+        "after it. Handlers do nothing but record the arrival. Durability: by "
         "default our publish returns after an fsynced outbox commit, so 64 publishers are bound "
         "by the disk's commit latency; nats-server acknowledges after writing to its file store "
         "and fsyncs every two minutes by default, which outbox_sync='normal' matches (a publish "
         "survives its process being killed, not a power loss). CPU per delivered event: user + "
         "system time of each process (/proc/<pid>/stat; the publisher's own process_time) over "
-        "the sustained burst, divided by its events; on a loaded machine the figure to trust."
+        "the sustained burst, divided by its events; on a loaded machine the figure to trust. "
+        "nats-server read syscalls (/proc/<pid>/io syscr) over the burst, per event: how often "
+        "it woke up to read its clients, a count that load does not blur."
     )
     report.notes.append(
         f"'{RAW_WIRE}' is not a target: nats-py publishing the runtime's envelope headers "

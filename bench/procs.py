@@ -61,6 +61,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def read_syscalls(pid: int) -> int:
+    """How many read syscalls process ``pid`` has made so far (``/proc/<pid>/io`` ``syscr``):
+    for a server, about how often it woke up to read its clients."""
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name == "syscr":
+            return int(value)
+    raise RuntimeError(f"/proc/{pid}/io has no syscr")
+
+
 def rpc_server(
     kind: str, gen: Generated, *extra: str, wrapper: Sequence[str] = ()
 ) -> contextlib.AbstractContextManager[Server]:

@@ -32,6 +32,7 @@ from runtime_lib._events.bus import ConsumerSpec, DeadLetter, Delivery, PublishR
 from runtime_lib._events.dead_letters import read_dead_letters, write_dead_letter
 from runtime_lib._events.dedupe import DedupeMarks
 from runtime_lib._events.envelope import EventEnvelope
+from runtime_lib._events.held_acks import HeldAcks
 from runtime_lib._events.names import service_token, subject_for
 from runtime_lib._events.nats_config import NatsConfig, NatsTls
 from runtime_lib._events.pub_acks import PubAckBatcher
@@ -63,6 +64,8 @@ class NatsBus:
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._batcher: PubAckBatcher | None = None
+        # One for the connection: any consumer's fetch sends the acks every consumer holds.
+        self._acks = HeldAcks()
         self._dedupe = DedupeMarks(lambda: self.js, config.dedupe_bucket, config.dedupe_ttl)
         self._reconnect_callbacks: list[Callable[[], None]] = []
         self._watch: NatsWatch | None = None
@@ -170,7 +173,7 @@ class NatsBus:
             )
         if self._nc is None:
             raise ConnectionFailedError("the NATS bus is not connected")
-        consumer = NatsConsumer(self._nc, self.config.stream, spec.durable)
+        consumer = NatsConsumer(self._nc, self.config.stream, spec.durable, self._acks)
         await consumer.open()
         return consumer
 

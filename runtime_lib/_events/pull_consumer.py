@@ -16,6 +16,7 @@ from nats.aio.subscription import Subscription
 
 from runtime_lib._events.bus import Delivery
 from runtime_lib._events.envelope import EventEnvelope
+from runtime_lib._events.held_acks import HeldAcks
 from runtime_lib._events.names import parse_subject
 from runtime_lib._events.waits import within
 
@@ -37,13 +38,21 @@ def _num_delivered(msg: Msg) -> int:
 
 
 class NatsDelivery:
-    def __init__(self, msg: Msg, envelope: EventEnvelope) -> None:
+    """``consumer``: the one that fetched it, which holds its ack while it has no fetch waiting
+    (:mod:`held_acks`); without, the ack is published at once."""
+
+    def __init__(
+        self, msg: Msg, envelope: EventEnvelope, consumer: NatsConsumer | None = None
+    ) -> None:
         self.msg = msg
         self.envelope = envelope
         self.attempt = _num_delivered(msg)
+        self._consumer = consumer
 
     async def ack(self) -> None:
-        await self.msg.ack()
+        consumer = self._consumer
+        if consumer is None or not consumer.hold_ack(self.msg):
+            await self.msg.ack()
 
     async def nak(self, delay: float) -> None:
         await self.msg.nak(delay=delay)
@@ -68,11 +77,15 @@ class NatsConsumer:
     has its own reply subject, so a status that ends an earlier request (say, one that expired
     after its fetch gave up) is told apart; an event such a request still brings waits here for
     the next fetch. ``PullSubscription.fetch`` instead pays a task, a timer and a uuid per
-    message.
+    message. With ``acks`` (the connection's :class:`HeldAcks`), its deliveries' acks are held
+    while it has no fetch waiting, and any consumer's next fetch sends them in the write of its
+    pull request.
     """
 
-    def __init__(self, nc: Client, stream: str, durable: str) -> None:
+    def __init__(self, nc: Client, stream: str, durable: str, acks: HeldAcks | None = None) -> None:
         self._nc = nc
+        self._acks = acks
+        self._waiting = False  # a fetch of ours waits for events: acks go at once
         self._next = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
         self._prefix = ""
         self._tokens = itertools.count()
@@ -86,6 +99,13 @@ class NatsConsumer:
         self._sub = await self._nc.subscribe(f"{inbox}.*", cb=self._arrived)
         self._prefix = f"{inbox}."
 
+    def hold_ack(self, msg: Msg) -> bool:
+        """Hold ``msg``'s ack for the next fetch's write; False: send it now."""
+        if self._acks is None or self._waiting:
+            return False
+        self._acks.hold(msg)
+        return True
+
     async def _arrived(self, msg: Msg) -> None:
         self._queue.append(msg)
         wakeup = self._wakeup
@@ -93,6 +113,9 @@ class NatsConsumer:
             wakeup.set_result(None)
 
     async def fetch(self, batch: int, timeout_s: float) -> list[Delivery]:
+        acks = self._acks
+        if acks is not None:
+            await acks.send()  # into the client's buffer: one write with the request below
         msgs: list[Msg] = []
         reply = ""
         if self._take(msgs, batch, reply) or len(msgs) >= batch:
@@ -103,6 +126,16 @@ class NatsConsumer:
             # Without expires a no_wait request ends at once; with it, it waits for a first one.
             request["expires"] = max(int(timeout_s * 1e9) - 100_000, 1_000_000)
         await self._nc.publish(self._next, json.dumps(request).encode(), reply=reply)
+        self._waiting = True
+        try:
+            await self._wait(msgs, batch, reply, timeout_s)
+        finally:
+            self._waiting = False
+        return await self._deliveries(msgs)
+
+    async def _wait(self, msgs: list[Msg], batch: int, reply: str, timeout_s: float) -> None:
+        """Until the request answered on ``reply`` has ended, ``batch`` messages are in, or
+        ``timeout_s`` has passed."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while not self._take(msgs, batch, reply) and len(msgs) < batch:
@@ -115,7 +148,6 @@ class NatsConsumer:
                     break
             finally:
                 self._wakeup = None
-        return await self._deliveries(msgs)
 
     def _take(self, msgs: list[Msg], batch: int, reply: str) -> bool:
         """Move queued data messages into ``msgs`` (up to ``batch``); True once the pull request
@@ -145,10 +177,13 @@ class NatsConsumer:
                 log.warning("dropping a message that is not an event on %s: %s", msg.subject, exc)
                 await msg.term()
                 continue
-            out.append(NatsDelivery(msg, envelope))
+            out.append(NatsDelivery(msg, envelope, self))
         return out
 
     async def close(self) -> None:
+        acks, self._acks = self._acks, None  # an ack after this goes at once
+        if acks is not None:
+            await acks.send()
         sub, self._sub = self._sub, None
         if sub is not None:
             with contextlib.suppress(Exception):
