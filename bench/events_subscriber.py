@@ -26,7 +26,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolic
 import runtime_lib as sb
 from bench.generated import Generated
 
-RAW_FETCH = 64
+PULL_BATCH = 64
 
 
 class Reporter:
@@ -57,7 +57,9 @@ async def sb_subscriber(
     async def handler(event: Any, ctx: sb.EventContext) -> None:
         arrived(event.order_id)
 
-    bridge = sb.Bridge(f"bench-sub-{tag}", data_dir=data_dir, events=url)
+    # A subscription fetches max_in_flight events per pull request: the peer's batch.
+    events = sb.EventsConfig(broker=url, max_in_flight=PULL_BATCH)
+    bridge = sb.Bridge(f"bench-sub-{tag}", data_dir=data_dir, events=events)
     bridge.subscribe(module.OrderPlaced, handler)
     async with bridge:
         yield
@@ -87,7 +89,7 @@ async def raw_subscriber(
     async def fetch_loop() -> None:
         while True:
             try:
-                messages = await sub.fetch(RAW_FETCH, timeout=0.5)
+                messages = await sub.fetch(PULL_BATCH, timeout=0.5)
             except nats.errors.TimeoutError:
                 continue
             for message in messages:
