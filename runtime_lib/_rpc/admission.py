@@ -86,7 +86,8 @@ class Admission:
                 waiter.set_result(None)
                 return
         self._running -= 1
-        self._maybe_idle()
+        if self._idle is not None:  # a drain is waiting (tested here: leave() is per call)
+            self._maybe_idle()
 
     def _maybe_idle(self) -> None:
         if self._idle is not None and not self.active:

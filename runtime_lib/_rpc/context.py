@@ -34,6 +34,9 @@ class CallContext:
     _headers: dict[str, MetadataValue] | None = field(default=None, init=False, repr=False)
     _trailers: dict[str, MetadataValue] | None = field(default=None, init=False, repr=False)
     _headers_sent: bool = field(default=False, init=False, repr=False)
+    # Whether set_header or set_trailer was called: a field rather than a property computed
+    # from the two above, since the server reads it on every call.
+    has_reply_metadata: bool = field(default=False, init=False, repr=False)
 
     def time_remaining(self) -> float | None:
         """Seconds left before the caller's deadline, or None if there is none."""
@@ -52,6 +55,7 @@ class CallContext:
         check_metadata_entry(key, value, "set_header: key")
         if self._headers is None:
             self._headers = {}
+            self.has_reply_metadata = True
         self._headers[key] = value
 
     def set_trailer(self, key: str, value: MetadataValue) -> None:
@@ -60,6 +64,7 @@ class CallContext:
         check_metadata_entry(key, value, "set_trailer: key")
         if self._trailers is None:
             self._trailers = {}
+            self.has_reply_metadata = True
         self._trailers[key] = value
 
     @property
@@ -71,10 +76,6 @@ class CallContext:
     def reply_trailers(self) -> Mapping[str, MetadataValue]:
         """What ``set_trailer`` collected, for the transport that sends the status."""
         return self._trailers if self._trailers is not None else _EMPTY
-
-    @property
-    def has_reply_metadata(self) -> bool:
-        return self._headers is not None or self._trailers is not None
 
     @property
     def headers_sent(self) -> bool:

@@ -52,6 +52,6 @@ def current() -> float | None:
     return _inherited.get()
 
 
-def inherit(deadline: float | None) -> None:
-    """Make ``deadline`` bind the calls made from the current task (a handler's task)."""
-    _inherited.set(deadline)
+# inherit(deadline): make ``deadline`` bind the calls made from the current task (a handler's
+# task). The ContextVar's own method, not a function around it: servers call it on every call.
+inherit = _inherited.set

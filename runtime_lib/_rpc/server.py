@@ -111,13 +111,6 @@ class RpcServer:
         await server.stop(grace=1.0)
 
 
-def _opened(open_calls: OpenCalls, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-    """Count the call open until gRPC has sent its status (its done callback)."""
-    open_calls.opened()
-    # grpc-stubs type the callback as a private class; any callable of the context works.
-    context.add_done_callback(open_calls.closed)  # type: ignore[arg-type]
-
-
 class _Handlers(grpc.GenericRpcHandler):
     """The method handlers, built once from the routes. An unknown path is answered by gRPC
     (``UNIMPLEMENTED``) and stored nowhere: a per-path cache grew with every distinct path.
@@ -172,15 +165,25 @@ def _method_handler(
     method = route.method
     request_class = method.request
     encode = method.reply.SerializeToString
+    # Each call counts as open until gRPC has sent its status (the context's done callback);
+    # grpc-stubs type the callback as a private class, any callable of the context works.
+    opened = open_calls.opened
+    closed: Any = open_calls.closed
+    path = method.path
+    run = dispatcher.unary
 
     async def unary(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> Message:
-        _opened(open_calls, context)
+        opened()
+        context.add_done_callback(closed)
         ctx: CallContext | None = None
         try:
-            ctx = _context(route, context, tls)
-            reply = await dispatcher.unary(
-                route, decode(request_class, raw, route.method.path), ctx
+            ctx = call_context(
+                route,
+                dict(context.invocation_metadata() or ()),
+                context.time_remaining(),
+                None if tls is None else tls.caller(context),
             )
+            reply = await run(route, decode(request_class, raw, path), ctx)
         except ServiceBridgeError as exc:
             await _abort(context, ctx, exc)
         if ctx.has_reply_metadata:
@@ -191,7 +194,8 @@ def _method_handler(
     async def client_stream(
         raw: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]
     ) -> Message:
-        _opened(open_calls, context)
+        opened()
+        context.add_done_callback(closed)
         ctx: CallContext | None = None
         try:
             ctx = _context(route, context, tls)
@@ -210,7 +214,8 @@ def _method_handler(
     ) -> AsyncIterator[Message]:
         """Server-streaming and bidi calls: one body, the request side chosen once per method
         (gRPC wants an async generator function here, so no wrapper layer per message)."""
-        _opened(open_calls, context)
+        opened()
+        context.add_done_callback(closed)
         ctx: CallContext | None = None
         try:
             ctx = _context(route, context, tls)

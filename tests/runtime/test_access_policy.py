@@ -184,3 +184,24 @@ def test_a_bare_string_of_callers_is_a_config_error() -> None:
         sb.AccessPolicy(methods={ECHO: "billing"})
     with pytest.raises(sb.ConfigError, match=r'use "allow" or "deny"'):
         sb.AccessPolicy(default="closed")  # type: ignore[arg-type]
+
+
+async def test_a_refused_call_is_in_the_servers_span_with_telemetry_on(echo: ModuleType) -> None:
+    """The server span wraps the access check (the unary path enters it only when telemetry
+    records): a refused call over gRPC ends its span with PERMISSION_DENIED, an allowed one OK."""
+    server = sb.Bridge(
+        "payment",
+        access=sb.AccessPolicy(methods={ECHO: ["billing"]}),
+        telemetry=sb.TelemetryConfig(exporter="memory"),
+    )
+    handler = make_handler(echo)
+    server.serve(handler)
+    async with server, sb.Bridge("orders") as orders:
+        client = orders.client(echo.CalleeClient, address=server.address, service="payment")
+        with pytest.raises(sb.AccessDeniedError):
+            await client.echo(pb().Echo(text="a"))
+        await client.info(pb().Echo())
+    spans = [s for s in server.telemetry.memory.spans() if s.kind.name == "SERVER"]
+    codes = {s.name: (s.attributes or {}).get("rpc.grpc.status_code") for s in spans}
+    assert codes == {ECHO: 7, "conformance.Callee/Info": 0}
+    assert handler.served == {"info": 1}
