@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import nats
+import pytest
 from nats.aio.client import Client
 
 from runtime_lib._events.bus import ConsumerSpec, Delivery
@@ -118,72 +119,70 @@ def ack_lines(chunk: bytes) -> list[bytes]:
     return [line for line in chunk.split(b"\r\n") if line.startswith(b"PUB $JS.ACK.")]
 
 
+@pytest.fixture
+async def publisher(nats_server: NatsServer) -> AsyncIterator[Client]:
+    """A plain nats-py connection that publishes the events the tests fetch."""
+    nc = await nats.connect(nats_server.url)
+    try:
+        yield nc
+    finally:
+        await nc.close()
+
+
 async def test_a_batch_s_acks_go_in_the_write_of_the_next_pull_request(
     nats_server: NatsServer,
+    publisher: Client,
 ) -> None:
     recorder = Recorder(nats_server.port)
-    publisher = await nats.connect(nats_server.url)
-    try:
-        async with (
-            recorder.serve() as url,
-            subscribed(url) as (consumer, idle),
-            waiting(idle),  # another subscription's waiting fetch does not send them
-        ):
-            await publish(publisher, 3)
-            batch = await consumer.fetch(3, WAIT)
-            assert len(batch) == 3
-            await ack_as_handlers_do(batch)
-            # A broker round trip elsewhere: time for the client to write an ack sent at once.
-            await publish(publisher, 1, first=3)
-            assert await ack_pending(publisher) == 3  # held: the server has not seen them
-            assert len(await consumer.fetch(1, WAIT)) == 1
-            pull = f"CONSUMER.MSG.NEXT.SB_EVENTS.{SPEC.durable} ".encode()
-            pulls = [chunk for chunk in recorder.chunks if pull in chunk]
-            assert len(pulls) == 2
-            acks = ack_lines(pulls[1])
-            assert len(acks) == 3
-            assert pulls[1].index(acks[-1]) < pulls[1].index(pull)
-            # Plain publishes: no reply subject (PUB <subject> <size>), nothing to answer.
-            assert all(len(line.split()) == 3 for line in acks)
-            await acked_but(publisher, 1)
-    finally:
-        await publisher.close()
+    async with (
+        recorder.serve() as url,
+        subscribed(url) as (consumer, idle),
+        waiting(idle),  # another subscription's waiting fetch does not send them
+    ):
+        await publish(publisher, 3)
+        batch = await consumer.fetch(3, WAIT)
+        assert len(batch) == 3
+        await ack_as_handlers_do(batch)
+        # A broker round trip elsewhere: time for the client to write an ack sent at once.
+        await publish(publisher, 1, first=3)
+        assert await ack_pending(publisher) == 3  # held: the server has not seen them
+        assert len(await consumer.fetch(1, WAIT)) == 1
+        pull = f"CONSUMER.MSG.NEXT.SB_EVENTS.{SPEC.durable} ".encode()
+        pulls = [chunk for chunk in recorder.chunks if pull in chunk]
+        assert len(pulls) == 2
+        acks = ack_lines(pulls[1])
+        assert len(acks) == 3
+        assert pulls[1].index(acks[-1]) < pulls[1].index(pull)
+        # Plain publishes: no reply subject (PUB <subject> <size>), nothing to answer.
+        assert all(len(line.split()) == 3 for line in acks)
+        await acked_but(publisher, 1)
 
 
 async def test_an_ack_goes_at_once_while_its_consumer_s_fetch_waits(
     nats_server: NatsServer,
+    publisher: Client,
 ) -> None:
-    publisher = await nats.connect(nats_server.url)
-    try:
-        async with subscribed(nats_server.url) as (consumer, _):
-            await publish(publisher, 1)
-            (delivery,) = await consumer.fetch(1, WAIT)
-            async with waiting(consumer):
-                await delivery.ack()
-                await acked_but(publisher, 0)
-    finally:
-        await publisher.close()
-
-
-async def test_another_consumer_s_fetch_sends_the_held_acks(nats_server: NatsServer) -> None:
-    publisher = await nats.connect(nats_server.url)
-    try:
-        async with subscribed(nats_server.url) as (consumer, idle):
-            await publish(publisher, 2)
-            await ack_as_handlers_do(await consumer.fetch(2, WAIT))
-            async with waiting(idle):
-                await acked_but(publisher, 0)
-    finally:
-        await publisher.close()
-
-
-async def test_close_sends_the_held_acks(nats_server: NatsServer) -> None:
-    publisher = await nats.connect(nats_server.url)
-    try:
-        async with subscribed(nats_server.url) as (consumer, _):
-            await publish(publisher, 2)
-            await ack_as_handlers_do(await consumer.fetch(2, WAIT))
-            await consumer.close()
+    async with subscribed(nats_server.url) as (consumer, _):
+        await publish(publisher, 1)
+        (delivery,) = await consumer.fetch(1, WAIT)
+        async with waiting(consumer):
+            await delivery.ack()
             await acked_but(publisher, 0)
-    finally:
-        await publisher.close()
+
+
+async def test_another_consumer_s_fetch_sends_the_held_acks(
+    nats_server: NatsServer, publisher: Client
+) -> None:
+    async with subscribed(nats_server.url) as (consumer, idle):
+        await publish(publisher, 2)
+        await ack_as_handlers_do(await consumer.fetch(2, WAIT))
+        async with waiting(idle):
+            await acked_but(publisher, 0)
+
+
+async def test_close_sends_the_held_acks(nats_server: NatsServer, publisher: Client) -> None:
+    async with subscribed(nats_server.url) as (consumer, _):
+        await publish(publisher, 2)
+        await ack_as_handlers_do(await consumer.fetch(2, WAIT))
+        await consumer.close()
+        await acked_but(publisher, 0)
