@@ -95,11 +95,11 @@ class GrpclibServer:
 
         try:
             server = await listening(port)
-            for _ in range(_SAME_PORT_TRIES):
-                if port != 0 or len(server.ports()) == 1:
-                    break
-                # A name with several addresses ("localhost", all interfaces) got a free port
-                # per address; grpcio serves one port on all: listen again on the first's.
+            # A name with several addresses ("localhost", all interfaces) and port 0 got a free
+            # port per address; grpcio serves one port on all: listen again on the first's.
+            tries = _SAME_PORT_TRIES if port == 0 else 0
+            while tries and len(server.ports()) > 1:
+                tries -= 1
                 chosen = server.port()
                 server.close()
                 await server.wait_closed()

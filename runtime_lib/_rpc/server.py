@@ -177,6 +177,7 @@ def _method_handler(
         context.add_done_callback(closed)
         ctx: CallContext | None = None
         try:
+            # _context(route, context, tls) written out: one Python call less on every unary call.
             ctx = call_context(
                 route,
                 dict(context.invocation_metadata() or ()),

@@ -75,7 +75,7 @@ class GrpcioConnection:
             raise failure(exc, md) from None
         if md is not None:
             await _fill_headers(grpc_call, md)
-            md.trailers.update(as_dict(await grpc_call.trailing_metadata()))
+            await _fill_trailers(grpc_call, md)
         return reply
 
     def stream(self, call: OutgoingCall, outgoing: Outgoing, left: float) -> GrpcioStream:
@@ -96,19 +96,20 @@ class GrpcioStream:
     def __init__(self, call: Any, md: ReplyMetadata | None) -> None:
         self._call = call
         self._md = md
-        self._headers_read = md is None
+        self._headers_wanted = md  # None once filled in, or when no one asked for them
 
     async def read(self) -> Message | None:
         try:
             message = await self._call.read()
         except grpc.aio.AioRpcError as exc:
             raise failure(exc, self._md) from None
-        if not self._headers_read:
-            self._headers_read = True
-            await _fill_headers(self._call, self._md)
+        wanted = self._headers_wanted
+        if wanted is not None:
+            self._headers_wanted = None
+            await _fill_headers(self._call, wanted)
         if message is grpc.aio.EOF:
             if self._md is not None:
-                self._md.trailers.update(as_dict(await self._call.trailing_metadata()))
+                await _fill_trailers(self._call, self._md)
             return None
         reply: Message = message
         return reply
@@ -118,9 +119,12 @@ class GrpcioStream:
         self._call.cancel()
 
 
-async def _fill_headers(grpc_call: Any, md: ReplyMetadata | None) -> None:
-    if md is not None:
-        md.headers.update(as_dict(await grpc_call.initial_metadata()))
+async def _fill_headers(grpc_call: Any, md: ReplyMetadata) -> None:
+    md.headers.update(as_dict(await grpc_call.initial_metadata()))
+
+
+async def _fill_trailers(grpc_call: Any, md: ReplyMetadata) -> None:
+    md.trailers.update(as_dict(await grpc_call.trailing_metadata()))
 
 
 def method_stub(channel: grpc.Channel | grpc.aio.Channel, method: MethodSpec[Any, Any]) -> Any:
