@@ -1,4 +1,8 @@
-"""The grpcio transport (the default): one ``grpc.aio`` channel per endpoint address."""
+"""The grpcio transport (the default): one ``grpc.aio`` channel per endpoint address.
+
+Unary calls go through grpc.aio's own call object, awaited in the caller's task (the reasons and
+the limits are in ``grpcio_direct.py``); client streaming and the reply streams use its public API.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,17 @@ import asyncio
 import contextlib
 import operator
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, cast
 
 import grpc
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 
-from runtime_lib._errors import ConnectionFailedError, ServiceBridgeError
+from runtime_lib._errors import ConnectionFailedError, InternalError, ServiceBridgeError
 from runtime_lib._rpc import wire_errors
 from runtime_lib._rpc.options import ReplyMetadata
 from runtime_lib._rpc.spec import Cardinality, MethodSpec
+from runtime_lib._rpc.transports import grpcio_direct
 from runtime_lib._rpc.transports.base import CONNECT_TIMEOUT, Outgoing, OutgoingCall
 
 if TYPE_CHECKING:
@@ -29,6 +34,9 @@ CHANNEL_OPTIONS = (
 )
 
 _READY = grpc.ChannelConnectivity.READY
+_UNARY = Cardinality.UNARY
+# What grpc.aio sends when its caller's task is cancelled.
+_CANCELLED = "Locally cancelled by application!"
 _serialize = operator.methodcaller("SerializeToString")
 
 
@@ -42,6 +50,8 @@ class GrpcioConnection:
             options = (*CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", tls.server_name))
             self.channel = grpc.aio.secure_channel(address, tls.grpcio_credentials(), options)
         self._stubs: dict[str, Any] = {}
+        self._cython = grpcio_direct.cython_channel(self.channel)
+        self._open: set[Any] = set()  # direct calls not ended, cancelled by close()
 
     def _stub(self, call: OutgoingCall) -> Any:
         """The channel's multi-callable for one method, made once and reused by every call."""
@@ -66,13 +76,73 @@ class GrpcioConnection:
                 await asyncio.wait_for(self.channel.wait_for_state_change(state), left)
             state = self.channel.get_state(try_to_connect=True)
 
-    async def unary(self, call: OutgoingCall, outgoing: Outgoing, left: float) -> Message:
+    def unary(self, call: OutgoingCall, outgoing: Outgoing, left: float) -> Awaitable[Message]:
+        # Not a coroutine itself: the caller awaits the chosen path's coroutine, no frame between.
+        if self._cython is not None and call.method.cardinality is _UNARY:
+            return self._direct_unary(call, cast(Message, outgoing), left)
+        return self._public_unary(call, outgoing, left)
+
+    async def _direct_unary(self, call: OutgoingCall, request: Message, left: float) -> Message:
+        method = call.method
+        try:
+            grpc_call = self._cython.call(method.path.encode(), time.time() + left, None, None, 0)
+            sent = grpc_call.unary_unary(request.SerializeToString(), call.wire(left), None)
+        except (TypeError, AttributeError) as exc:  # grpcio's internals changed: nothing sent
+            grpcio_direct.give_up(exc)
+            self._cython = None
+            return await self._public_unary(call, request, left)
+        open_calls = self._open
+        open_calls.add(grpc_call)
+        try:
+            raw = await sent
+        except asyncio.CancelledError:
+            if not grpc_call.done():
+                grpc_call.cancel(_CANCELLED)
+            raise
+        finally:
+            open_calls.discard(grpc_call)
+        md = call.reply_metadata
+        if raw is not None:  # the status was OK
+            if md is not None:
+                md.headers.update(as_dict(grpc_call._initial_metadata))
+                md.trailers.update(as_dict(grpc_call._status.trailing_metadata()))
+            return self._reply(method, raw)
+        if grpc_call.is_locally_cancelled():
+            raise asyncio.CancelledError  # close() cancelled it, as grpc.aio's close() does
+        status = grpc_call._status
+        if grpc_call.is_ok():
+            raise InternalError(f"{self.address} ended {method.path} with OK but sent no reply")
+        raise failed(
+            grpcio_direct.STATUS_CODES.get(status.code(), grpc.StatusCode.UNKNOWN),
+            status.details(),
+            grpc_call._initial_metadata,
+            status.trailing_metadata(),
+            md,
+        )
+
+    def _reply(self, method: MethodSpec[Any, Any], raw: bytes) -> Message:
+        try:
+            reply: Message = method.reply.FromString(raw)
+        except DecodeError:
+            raise self._undecodable(method) from None
+        return reply
+
+    def _undecodable(self, method: MethodSpec[Any, Any]) -> InternalError:
+        return InternalError(
+            f"the reply of {self.address} to {method.path} is not a valid "
+            f"{method.reply.DESCRIPTOR.full_name} message (protobuf could not parse its bytes); "
+            "check that both sides use the same .proto"
+        )
+
+    async def _public_unary(self, call: OutgoingCall, outgoing: Outgoing, left: float) -> Message:
         grpc_call = self._stub(call)(outgoing, timeout=left, metadata=_metadata(call, left))
         md = call.reply_metadata
         try:
-            reply: Message = await grpc_call
+            reply: Message | None = await grpc_call
         except grpc.aio.AioRpcError as exc:
             raise failure(exc, md) from None
+        if reply is None:  # grpc.aio logs a reply it cannot decode and gives None
+            raise self._undecodable(call.method)
         if md is not None:
             await _fill_headers(grpc_call, md)
             await _fill_trailers(grpc_call, md)
@@ -83,6 +153,7 @@ class GrpcioConnection:
         return GrpcioStream(grpc_call, call.reply_metadata)
 
     async def close(self) -> None:
+        grpcio_direct.close_all(self._open)
         await self.channel.close(grace=None)
 
 
@@ -141,11 +212,23 @@ def method_stub(channel: grpc.Channel | grpc.aio.Channel, method: MethodSpec[Any
 def failure(exc: Any, md: ReplyMetadata | None) -> ServiceBridgeError:
     """The runtime error for a failed grpcio call (an ``AioRpcError``, or a sync ``RpcError``,
     which is a ``grpc.Call`` too), filling ``md`` with what the server sent."""
-    trailers = tuple(exc.trailing_metadata() or ())
+    return failed(exc.code(), exc.details(), exc.initial_metadata(), exc.trailing_metadata(), md)
+
+
+def failed(
+    code: grpc.StatusCode,
+    details: str | None,
+    headers: Iterable[tuple[str, str | bytes]] | None,
+    trailers: Iterable[tuple[str, str | bytes]] | None,
+    md: ReplyMetadata | None,
+) -> ServiceBridgeError:
+    """The runtime error for a call that ended with ``code``, filling ``md`` with what the server
+    sent."""
+    trailers = tuple(trailers or ())
     if md is not None:
-        md.headers.update(as_dict(exc.initial_metadata()))
+        md.headers.update(as_dict(headers))
         md.trailers.update(as_dict(trailers))
-    return wire_errors.decode(exc.code(), exc.details(), trailers)
+    return wire_errors.decode(code, details, trailers)
 
 
 def as_dict(metadata: Any) -> dict[str, str | bytes]:
