@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
@@ -51,6 +52,14 @@ _SERVER_OPTIONS = (
     ("grpc.server.max_pending_requests", PENDING_CALL_LIMIT),
     ("grpc.server.max_pending_requests_hard_limit", PENDING_CALL_LIMIT),
 )
+
+
+# The call's metadata as grpc.aio converted it to look the method up. grpc.aio looks a method up
+# in the task it then runs the handler in (each call's own task, so its own context), so the
+# handler takes it from here rather than have ``invocation_metadata()`` convert it from C again
+# (callgrind: ~10k instructions per call; a check that the task is the same cost most of that
+# back). tests/runtime/test_call_entry.py checks concurrent calls each read their own.
+_LOOKED_UP: ContextVar[Sequence[tuple[str, MetadataValue]]] = ContextVar("sb_looked_up_metadata")
 
 
 class RpcServer:
@@ -115,9 +124,9 @@ class _Handlers(grpc.GenericRpcHandler):
     """The method handlers, built once from the routes. An unknown path is answered by gRPC
     (``UNIMPLEMENTED``) and stored nowhere: a per-path cache grew with every distinct path.
 
-    Handlers are shared by all calls of a method, so each reads its call's metadata from the
-    context: a handler made per call, bound to the metadata gRPC converted for this lookup, was
-    measured dearer (~4k instructions per call) than converting it again."""
+    Handlers are shared by all calls of a method (one made per call, bound to the lookup's
+    metadata, was measured ~4k instructions dearer); the lookup leaves the call's metadata in
+    ``_LOOKED_UP`` for the handler."""
 
     def __init__(
         self, dispatcher: Dispatcher, tls: BridgeTls | None, open_calls: OpenCalls
@@ -132,7 +141,10 @@ class _Handlers(grpc.GenericRpcHandler):
     def service(
         self, handler_call_details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        return self.methods.get(handler_call_details.method)
+        handler = self.methods.get(handler_call_details.method)
+        if handler is not None:
+            _LOOKED_UP.set(handler_call_details.invocation_metadata)
+        return handler
 
 
 class _GenericOnly:
@@ -180,7 +192,7 @@ def _method_handler(
             # _context(route, context, tls) written out: one Python call less on every unary call.
             ctx = call_context(
                 route,
-                dict(context.invocation_metadata() or ()),
+                dict(_LOOKED_UP.get(None) or context.invocation_metadata() or ()),
                 context.time_remaining(),
                 None if tls is None else tls.caller(context),
             )
@@ -249,7 +261,9 @@ def _context(
     route: Route, context: grpc.aio.ServicerContext[Any, Any], tls: BridgeTls | None
 ) -> CallContext:
     # One pass over the (key, value) pairs; binary ("-bin") entries have bytes values.
-    metadata: dict[str, MetadataValue] = dict(context.invocation_metadata() or ())
+    metadata: dict[str, MetadataValue] = dict(
+        _LOOKED_UP.get(None) or context.invocation_metadata() or ()
+    )
     caller = None if tls is None else tls.caller(context)
     return call_context(route, metadata, context.time_remaining(), caller)
 

@@ -3,6 +3,7 @@ server reads from it, and the separate entries older callers send, still read.""
 
 from __future__ import annotations
 
+import asyncio
 from types import ModuleType
 from typing import Any
 
@@ -173,3 +174,25 @@ async def test_sb_call_in_a_callers_metadata_is_a_config_error(echo: ModuleType)
         client = bridge.client(echo.CalleeClient, address="127.0.0.1:1")
         with pytest.raises(sb.ConfigError, match="'SB-Call' is the entry the runtime sends"):
             await client.info(pb().Echo(), metadata={"SB-Call": "1 2 3"})
+
+
+async def test_calls_in_flight_together_each_read_their_own_metadata(
+    echo: ModuleType, server_transport: sb.NetworkTransport
+) -> None:
+    """The grpc.aio server hands each handler the metadata its method lookup converted (kept in
+    the call's own task context): with 64 calls in flight, each sees its own key and request id."""
+    handler = make_handler(echo)
+    server = sb.Bridge("echo", rpc=sb.RpcConfig(transport=server_transport))
+    server.serve(handler)
+    async with server, sb.Bridge("caller") as caller:
+        client = caller.client(echo.CalleeClient, address=server.address)
+        replies = await asyncio.gather(
+            *(
+                client.info(pb().Echo(), idempotency_key=f"k-{n}", request_id=f"r-{n}")
+                for n in range(64)
+            )
+        )
+    assert [r.handled_by for r in replies] == [f"k-{n}" for n in range(64)]
+    assert sorted((c.idempotency_key, c.request_id) for c in handler.contexts) == sorted(
+        (f"k-{n}", f"r-{n}") for n in range(64)
+    )
