@@ -35,8 +35,6 @@ CHANNEL_OPTIONS = (
 
 _READY = grpc.ChannelConnectivity.READY
 _UNARY = Cardinality.UNARY
-# What grpc.aio sends when its caller's task is cancelled.
-_CANCELLED = "Locally cancelled by application!"
 _serialize = operator.methodcaller("SerializeToString")
 
 
@@ -97,7 +95,7 @@ class GrpcioConnection:
             raw = await sent
         except asyncio.CancelledError:
             if not grpc_call.done():
-                grpc_call.cancel(_CANCELLED)
+                grpc_call.cancel(grpcio_direct.CANCELLED)
             raise
         finally:
             open_calls.discard(grpc_call)
@@ -110,10 +108,11 @@ class GrpcioConnection:
         if grpc_call.is_locally_cancelled():
             raise asyncio.CancelledError  # close() cancelled it, as grpc.aio's close() does
         status = grpc_call._status
-        if grpc_call.is_ok():
+        code = grpcio_direct.STATUS_CODES.get(status.code(), grpc.StatusCode.UNKNOWN)
+        if code is grpc.StatusCode.OK:
             raise InternalError(f"{self.address} ended {method.path} with OK but sent no reply")
         raise failed(
-            grpcio_direct.STATUS_CODES.get(status.code(), grpc.StatusCode.UNKNOWN),
+            code,
             status.details(),
             grpc_call._initial_metadata,
             status.trailing_metadata(),

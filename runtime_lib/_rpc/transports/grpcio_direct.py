@@ -26,14 +26,24 @@ import grpc
 
 log = logging.getLogger("runtime_lib.rpc")
 
-_CALL_API = ("unary_unary", "cancel", "done", "is_ok", "is_locally_cancelled", "_status")
+_CALL_API = (
+    "unary_unary",
+    "cancel",
+    "done",
+    "is_locally_cancelled",
+    "_status",
+    "_initial_metadata",
+)
 _STATUS_API = ("code", "details", "trailing_metadata")
 
 STATUS_CODES: dict[int, grpc.StatusCode] = {code.value[0]: code for code in grpc.StatusCode}
 """gRPC core's status number to grpc's enum (the Cython status holds the number)."""
 
+CANCELLED = "Locally cancelled by application!"
+"""The cancellation detail of a call whose caller was cancelled (what grpc.aio sends)."""
+
 CLOSED = "the connection was closed"
-"""The cancellation detail of calls open when their connection closes (what grpc.aio sends)."""
+"""The cancellation detail of calls open when their connection closes."""
 
 
 def _api_present() -> bool:
