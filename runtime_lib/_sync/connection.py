@@ -16,7 +16,13 @@ from google.protobuf.message import Message
 from runtime_lib._errors import ConnectionFailedError
 from runtime_lib._rpc.options import ReplyMetadata
 from runtime_lib._rpc.transports.base import CONNECT_TIMEOUT, OutgoingCall
-from runtime_lib._rpc.transports.grpcio import CHANNEL_OPTIONS, as_dict, failure, method_stub
+from runtime_lib._rpc.transports.grpcio import (
+    CHANNEL_OPTIONS,
+    as_dict,
+    failure,
+    method_stub,
+    reply_of,
+)
 
 if TYPE_CHECKING:
     from runtime_lib._security.bridge_tls import TargetTls
@@ -114,7 +120,7 @@ class SyncConnection:
         md = call.reply_metadata
         sent = _requests(outgoing)
         try:
-            reply, grpc_call = self._stub(call).with_call(
+            raw, grpc_call = self._stub(call).with_call(
                 sent, timeout=left, metadata=call.wire(left)
             )
         except grpc.RpcError as exc:
@@ -122,8 +128,7 @@ class SyncConnection:
         if md is not None:
             md.headers.update(as_dict(grpc_call.initial_metadata()))
             md.trailers.update(as_dict(grpc_call.trailing_metadata()))
-        message: Message = reply
-        return message
+        return reply_of(self.address, call.method, raw)
 
     def stream(self, call: OutgoingCall, outgoing: SyncOutgoing, left: float) -> SyncReplyStream:
         """A call with a reply stream (server streaming or bidi)."""

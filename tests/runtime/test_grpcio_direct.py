@@ -12,6 +12,9 @@ from types import ModuleType
 from typing import Any
 
 import grpc
+import h2.config
+import h2.connection
+import h2.events
 import pytest
 from echo_service import SDK, make_handler, pb, until
 
@@ -36,7 +39,8 @@ def unary_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
     if request.param == "public":
         monkeypatch.setattr(grpcio_direct, "usable", False)
     yield request.param
-    assert (public_calls > 0) == (request.param == "public")
+    if request.node.callspec.params.get("transport", "grpcio") == "grpcio":
+        assert (public_calls > 0) == (request.param == "public")
 
 
 @pytest.fixture
@@ -133,6 +137,68 @@ async def test_an_undecodable_reply_is_an_internal_error_naming_the_method(
                 await client.echo(pb().Echo())
     finally:
         await server.stop(None)
+
+
+class _OkWithoutReply(asyncio.Protocol):
+    """A bare HTTP/2 server (h2 on a real socket) that ends every call with ``grpc-status: 0``
+    and no message, which no gRPC server library lets a handler do."""
+
+    def __init__(self) -> None:
+        self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.h2.initiate_connection()
+        transport.write(self.h2.data_to_send())
+
+    def data_received(self, data: bytes) -> None:
+        assert self.transport is not None
+        for event in self.h2.receive_data(data):
+            if isinstance(event, h2.events.DataReceived):
+                self.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            if isinstance(event, h2.events.StreamEnded):
+                headers = [(":status", "200"), ("content-type", "application/grpc")]
+                self.h2.send_headers(event.stream_id, headers)
+                self.h2.send_headers(event.stream_id, [("grpc-status", "0")], end_stream=True)
+        self.transport.write(self.h2.data_to_send())
+
+
+@pytest.fixture
+async def ok_without_reply() -> AsyncIterator[str]:
+    """The address of an _OkWithoutReply server."""
+    server = await asyncio.get_running_loop().create_server(_OkWithoutReply, "127.0.0.1", 0)
+    try:
+        yield f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+NO_REPLY = r"127\.0\.0\.1:\d+ ended /conformance\.Callee/Echo with OK but sent no reply"
+
+
+@pytest.mark.parametrize("transport", ["grpcio", "grpclib"])
+async def test_an_ok_status_without_a_reply_is_an_internal_error_naming_the_method(
+    echo: ModuleType, ok_without_reply: str, unary_path: str, transport: sb.NetworkTransport
+) -> None:
+    async with sb.Bridge("caller", rpc=sb.RpcConfig(transport=transport)) as caller:
+        client = caller.client(echo.CalleeClient, address=ok_without_reply)
+        with pytest.raises(sb.InternalError, match=NO_REPLY):
+            await client.echo(pb().Echo())
+
+
+async def test_a_sync_client_given_an_ok_status_without_a_reply_raises_too(
+    echo: ModuleType, ok_without_reply: str
+) -> None:
+    def call() -> None:
+        with sb.SyncBridge("script") as caller:
+            client = caller.client(echo.CalleeSyncClient, address=ok_without_reply)
+            with pytest.raises(sb.InternalError, match=NO_REPLY):
+                client.echo(pb().Echo())
+
+    await asyncio.to_thread(call)  # the server answers on this loop
 
 
 class _Changed:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from google.protobuf.message import Message
 
+from runtime_lib._errors import InternalError
 from runtime_lib._rpc import wire
 from runtime_lib._rpc.context import CallContext
 from runtime_lib._rpc.options import ReplyMetadata, RetryPolicy
@@ -109,6 +110,11 @@ class OutgoingCall:
             deadline=self.deadline,
             metadata=dict(self.metadata),
         )
+
+
+def no_reply(address: str, method: MethodSpec[Any, Any]) -> InternalError:
+    """A call that ended OK without the one reply its method promises (a broken peer)."""
+    return InternalError(f"{address} ended {method.path} with OK but sent no reply")
 
 
 class ReplyStream(Protocol):

@@ -21,7 +21,7 @@ from runtime_lib._rpc import wire_errors
 from runtime_lib._rpc.options import ReplyMetadata
 from runtime_lib._rpc.spec import Cardinality, MethodSpec
 from runtime_lib._rpc.transports import grpcio_direct
-from runtime_lib._rpc.transports.base import CONNECT_TIMEOUT, Outgoing, OutgoingCall
+from runtime_lib._rpc.transports.base import CONNECT_TIMEOUT, Outgoing, OutgoingCall, no_reply
 
 if TYPE_CHECKING:
     from runtime_lib._security.bridge_tls import TargetTls
@@ -104,13 +104,13 @@ class GrpcioConnection:
             if md is not None:
                 md.headers.update(as_dict(grpc_call._initial_metadata))
                 md.trailers.update(as_dict(grpc_call._status.trailing_metadata()))
-            return self._reply(method, raw)
+            return reply_of(self.address, method, raw)
         if grpc_call.is_locally_cancelled():
             raise asyncio.CancelledError  # close() cancelled it, as grpc.aio's close() does
         status = grpc_call._status
         code = grpcio_direct.STATUS_CODES.get(status.code(), grpc.StatusCode.UNKNOWN)
         if code is grpc.StatusCode.OK:
-            raise InternalError(f"{self.address} ended {method.path} with OK but sent no reply")
+            raise no_reply(self.address, method)
         raise failed(
             code,
             status.details(),
@@ -119,33 +119,17 @@ class GrpcioConnection:
             md,
         )
 
-    def _reply(self, method: MethodSpec[Any, Any], raw: bytes) -> Message:
-        try:
-            reply: Message = method.reply.FromString(raw)
-        except DecodeError:
-            raise self._undecodable(method) from None
-        return reply
-
-    def _undecodable(self, method: MethodSpec[Any, Any]) -> InternalError:
-        return InternalError(
-            f"the reply of {self.address} to {method.path} is not a valid "
-            f"{method.reply.DESCRIPTOR.full_name} message (protobuf could not parse its bytes); "
-            "check that both sides use the same .proto"
-        )
-
     async def _public_unary(self, call: OutgoingCall, outgoing: Outgoing, left: float) -> Message:
         grpc_call = self._stub(call)(outgoing, timeout=left, metadata=_metadata(call, left))
         md = call.reply_metadata
         try:
-            reply: Message | None = await grpc_call
+            raw: bytes | None = await grpc_call
         except grpc.aio.AioRpcError as exc:
             raise failure(exc, md) from None
-        if reply is None:  # grpc.aio logs a reply it cannot decode and gives None
-            raise self._undecodable(call.method)
         if md is not None:
             await _fill_headers(grpc_call, md)
             await _fill_trailers(grpc_call, md)
-        return reply
+        return reply_of(self.address, call.method, raw)
 
     def stream(self, call: OutgoingCall, outgoing: Outgoing, left: float) -> GrpcioStream:
         grpc_call = self._stub(call)(outgoing, timeout=left, metadata=_metadata(call, left))
@@ -205,7 +189,26 @@ def method_stub(channel: grpc.Channel | grpc.aio.Channel, method: MethodSpec[Any
         Cardinality.SERVER_STREAMING: channel.unary_stream,
         Cardinality.BIDI_STREAMING: channel.stream_stream,
     }[method.cardinality]
-    return make(method.path, _serialize, method.reply.FromString)
+    # A single reply comes as bytes, decoded by reply_of: grpc's own decoding cannot tell a
+    # missing reply from an undecodable one (None for both, and an ERROR logged).
+    one_reply = method.cardinality in (Cardinality.UNARY, Cardinality.CLIENT_STREAMING)
+    return make(method.path, _serialize, None if one_reply else method.reply.FromString)
+
+
+def reply_of(address: str, method: MethodSpec[Any, Any], raw: bytes | None) -> Message:
+    """The reply a call that ended OK brought from ``address``: ``raw``, its bytes (None: the
+    server sent no message), decoded; InternalError naming the method if there is none to decode."""
+    if raw is None:
+        raise no_reply(address, method)
+    try:
+        reply: Message = method.reply.FromString(raw)
+    except DecodeError:
+        raise InternalError(
+            f"the reply of {address} to {method.path} is not a valid "
+            f"{method.reply.DESCRIPTOR.full_name} message (protobuf could not parse its bytes); "
+            "check that both sides use the same .proto"
+        ) from None
+    return reply
 
 
 def failure(exc: Any, md: ReplyMetadata | None) -> ServiceBridgeError:

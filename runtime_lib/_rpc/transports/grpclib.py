@@ -30,13 +30,12 @@ from grpclib.protocol import H2Protocol
 from runtime_lib._errors import (
     CallTimeoutError,
     ConnectionFailedError,
-    InternalError,
     ServiceBridgeError,
 )
 from runtime_lib._rpc import wire, wire_errors
 from runtime_lib._rpc.options import ReplyMetadata
 from runtime_lib._rpc.spec import Cardinality
-from runtime_lib._rpc.transports.base import CONNECT_TIMEOUT, Outgoing, OutgoingCall
+from runtime_lib._rpc.transports.base import CONNECT_TIMEOUT, Outgoing, OutgoingCall, no_reply
 from runtime_lib._rpc.transports.grpclib_goaway import GoawayChannel, NotProcessedError
 
 if TYPE_CHECKING:
@@ -138,7 +137,7 @@ class GrpclibConnection:
         finally:
             _fill(md, stream)
         if reply is None:
-            raise InternalError(f"{call.method.path}: the server sent no reply")
+            raise no_reply(self.address, call.method)
         result: Message = reply
         return result
 
