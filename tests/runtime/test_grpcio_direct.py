@@ -12,11 +12,9 @@ from types import ModuleType
 from typing import Any
 
 import grpc
-import h2.config
-import h2.connection
-import h2.events
 import pytest
 from echo_service import SDK, make_handler, pb, until
+from h2_peer import GRPC_HEADERS, H2Peer
 
 import runtime_lib as sb
 from runtime_lib._rpc.transports import grpcio, grpcio_direct
@@ -139,30 +137,13 @@ async def test_an_undecodable_reply_is_an_internal_error_naming_the_method(
         await server.stop(None)
 
 
-class _OkWithoutReply(asyncio.Protocol):
-    """A bare HTTP/2 server (h2 on a real socket) that ends every call with ``grpc-status: 0``
-    and no message, which no gRPC server library lets a handler do."""
+class _OkWithoutReply(H2Peer):
+    """Ends every call with ``grpc-status: 0`` and no message, which no gRPC server library
+    lets a handler do."""
 
-    def __init__(self) -> None:
-        self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        self.h2.initiate_connection()
-        transport.write(self.h2.data_to_send())
-
-    def data_received(self, data: bytes) -> None:
-        assert self.transport is not None
-        for event in self.h2.receive_data(data):
-            if isinstance(event, h2.events.DataReceived):
-                self.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
-            if isinstance(event, h2.events.StreamEnded):
-                headers = [(":status", "200"), ("content-type", "application/grpc")]
-                self.h2.send_headers(event.stream_id, headers)
-                self.h2.send_headers(event.stream_id, [("grpc-status", "0")], end_stream=True)
-        self.transport.write(self.h2.data_to_send())
+    def request_ended(self, stream_id: int) -> None:
+        self.h2.send_headers(stream_id, GRPC_HEADERS)
+        self.h2.send_headers(stream_id, [("grpc-status", "0")], end_stream=True)
 
 
 @pytest.fixture

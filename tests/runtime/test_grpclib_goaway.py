@@ -16,6 +16,7 @@ import h2.events
 import hyperframe.frame
 import pytest
 from echo_service import pb, slow_call_in_flight, until
+from h2_peer import GRPC_HEADERS, H2Peer
 from processes import start_callee
 
 import runtime_lib as sb
@@ -38,35 +39,22 @@ async def test_a_reply_read_together_with_the_drain_goaway_is_kept(
         callee.close()
 
 
-class _TakesOnlyTheFirst(asyncio.Protocol):
-    """A bare HTTP/2 server (h2 on a real socket): once two calls are open it declines the second
-    (a GOAWAY naming the first as the last it took, or the second reset with REFUSED_STREAM), then
-    answers the first. No gRPC server can be made to do either on cue; grpc core sends such
-    frames when it stops during a burst of new calls."""
+class _TakesOnlyTheFirst(H2Peer):
+    """Once two calls are open it declines the second (a GOAWAY naming the first as the last it
+    took, or the second reset with REFUSED_STREAM), then answers the first. No gRPC server can
+    be made to do either on cue; grpc core sends such frames when it stops during a burst of new
+    calls."""
 
     def __init__(self, reply: bytes, how: str) -> None:
+        super().__init__()
         self.reply = reply
         self.how = how
-        self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
         self.requests: list[int] = []
-        self.transport: asyncio.Transport | None = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        self.h2.initiate_connection()
-        transport.write(self.h2.data_to_send())
-
-    def data_received(self, data: bytes) -> None:
-        assert self.transport is not None
-        for event in self.h2.receive_data(data):
-            if isinstance(event, h2.events.DataReceived):
-                self.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
-            if isinstance(event, h2.events.StreamEnded):
-                self.requests.append(event.stream_id)
-                if len(self.requests) == 2:
-                    self._decline_the_second_answer_the_first()
-        self.transport.write(self.h2.data_to_send())
+    def request_ended(self, stream_id: int) -> None:
+        self.requests.append(stream_id)
+        if len(self.requests) == 2:
+            self._decline_the_second_answer_the_first()
 
     def _decline_the_second_answer_the_first(self) -> None:
         assert self.transport is not None
@@ -77,7 +65,7 @@ class _TakesOnlyTheFirst(asyncio.Protocol):
             self.transport.write(self.h2.data_to_send() + goaway.serialize())
         else:
             self.h2.reset_stream(declined, h2.errors.ErrorCodes.REFUSED_STREAM)
-        self.h2.send_headers(taken, [(":status", "200"), ("content-type", "application/grpc")])
+        self.h2.send_headers(taken, GRPC_HEADERS)
         self.h2.send_data(taken, b"\0" + len(self.reply).to_bytes(4, "big") + self.reply)
         self.h2.send_headers(taken, [("grpc-status", "0")], end_stream=True)
 
