@@ -9,10 +9,7 @@ import asyncio
 from pathlib import Path
 from types import ModuleType
 
-import h2.config
-import h2.connection
 import h2.errors
-import h2.events
 import hyperframe.frame
 import pytest
 from echo_service import pb, slow_call_in_flight, until
