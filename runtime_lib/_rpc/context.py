@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 from runtime_lib._errors import ConfigError
@@ -15,28 +14,70 @@ MetadataValue = str | bytes
 _EMPTY: Mapping[str, MetadataValue] = MappingProxyType({})
 
 
-@dataclass(slots=True)
 class CallContext:
     """Passed to every handler method as ``ctx``.
 
     ``deadline`` is a ``time.monotonic()`` instant (None when the caller set none); calls made
     through the bridge from inside the handler inherit what is left of it. ``metadata`` holds the
-    call's incoming metadata, keys lower-case, ``-bin`` entries as ``bytes``.
+    call's incoming metadata, keys lower-case, ``-bin`` entries as ``bytes``; a server passes it
+    as the ``pairs`` it received, made a dict only if something reads ``metadata`` (most
+    handlers never do, and the dict was ~5k instructions of a served call under load).
     """
 
-    method: str
-    caller: str = ""
-    request_id: str = ""
-    idempotency_key: str | None = None
-    deadline: float | None = None
-    metadata: Mapping[str, MetadataValue] = field(default_factory=dict)
-    # Reply metadata, allocated on first use: most calls set none.
-    _headers: dict[str, MetadataValue] | None = field(default=None, init=False, repr=False)
-    _trailers: dict[str, MetadataValue] | None = field(default=None, init=False, repr=False)
-    _headers_sent: bool = field(default=False, init=False, repr=False)
-    # Whether set_header or set_trailer was called: a field rather than a property computed
-    # from the two above, since the server reads it on every call.
-    has_reply_metadata: bool = field(default=False, init=False, repr=False)
+    __slots__ = (
+        "_headers",
+        "_headers_sent",
+        "_metadata",
+        "_pairs",
+        "_trailers",
+        "caller",
+        "deadline",
+        "has_reply_metadata",
+        "idempotency_key",
+        "method",
+        "request_id",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        caller: str = "",
+        request_id: str = "",
+        idempotency_key: str | None = None,
+        deadline: float | None = None,
+        metadata: Mapping[str, MetadataValue] | None = None,
+        *,
+        pairs: Iterable[tuple[str, MetadataValue]] = (),
+    ) -> None:
+        self.method = method
+        self.caller = caller
+        self.request_id = request_id
+        self.idempotency_key = idempotency_key
+        self.deadline = deadline
+        self._metadata = metadata
+        self._pairs = pairs  # read only while _metadata is None
+        # Reply metadata, allocated on first use: most calls set none.
+        self._headers: dict[str, MetadataValue] | None = None
+        self._trailers: dict[str, MetadataValue] | None = None
+        self._headers_sent = False
+        # Whether set_header or set_trailer was called: an attribute rather than a property
+        # computed from the two above, since the server reads it on every call.
+        self.has_reply_metadata = False
+
+    def __repr__(self) -> str:
+        return (
+            f"CallContext(method={self.method!r}, caller={self.caller!r}, "
+            f"request_id={self.request_id!r}, idempotency_key={self.idempotency_key!r}, "
+            f"deadline={self.deadline!r}, metadata={self.metadata!r})"
+        )
+
+    @property
+    def metadata(self) -> Mapping[str, MetadataValue]:
+        """The call's incoming metadata (the last value of a key sent twice)."""
+        metadata = self._metadata
+        if metadata is None:
+            metadata = self._metadata = dict(self._pairs)
+        return metadata
 
     def time_remaining(self) -> float | None:
         """Seconds left before the caller's deadline, or None if there is none."""

@@ -367,10 +367,10 @@ def _method_func(
 def _context(route: Route, stream: Stream[Any, Any], tls: BridgeTls | None) -> CallContext:
     # grpclib decoded the metadata ("-bin" values to bytes) and left out its own (grpc-*,
     # te, content-type, user-agent) keys.
-    metadata = dict(stream.metadata or ())
+    pairs = stream.metadata.items() if stream.metadata else ()
     deadline = stream.deadline
     remaining = None if deadline is None else deadline.time_remaining()
-    return call_context(route, metadata, remaining, None if tls is None else _caller(stream, tls))
+    return call_context(route, pairs, remaining, None if tls is None else _caller(stream, tls))
 
 
 def _caller(stream: Stream[Any, Any], tls: BridgeTls) -> str:

@@ -9,7 +9,7 @@ contract mismatch raise the error the caller receives. The call's own entries
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Collection
 from typing import TypeVar
 
 from google.protobuf.message import DecodeError, Message
@@ -20,6 +20,8 @@ from runtime_lib._rpc.context import CallContext, MetadataValue
 from runtime_lib._rpc.dispatch import Dispatcher, Route
 
 M = TypeVar("M", bound=Message)
+
+_CALL, _IDEMPOTENCY_KEY = wire.CALL, wire.IDEMPOTENCY_KEY
 
 # A longer ``sb-timeout-ms`` (over ~30 years) is not a deadline anyone meant.
 _MAX_TIMEOUT_DIGITS = 12
@@ -45,15 +47,21 @@ async def decoded(cls: type[M], raws: AsyncIterable[bytes], path: str) -> AsyncI
 
 def call_context(
     route: Route,
-    metadata: dict[str, MetadataValue],
+    pairs: Collection[tuple[str, MetadataValue]],
     remaining: float | None,
     caller: str | None,
 ) -> CallContext:
-    """The context of a call with this incoming ``metadata`` (keys lower-case, ``-bin`` values
-    bytes) and ``remaining`` seconds by its ``grpc-timeout``; ``caller`` is the one its verified
-    certificate names (None without TLS: the caller's own claim says)."""
-    get = metadata.get
-    packed = get(wire.CALL)
+    """The context of a call with this incoming metadata (``pairs``, keys lower-case, ``-bin``
+    values bytes) and ``remaining`` seconds by its ``grpc-timeout``; ``caller`` is the one its
+    verified certificate names (None without TLS: the caller's own claim says)."""
+    # One pass for the two entries every call is read for: cheaper than making the pairs a
+    # dict, which is left to the handler that reads ctx.metadata.
+    packed = key = metadata = None
+    for name, value in pairs:
+        if name == _CALL:
+            packed = value
+        elif name == _IDEMPOTENCY_KEY:
+            key = value
     contract: str | None
     if packed is not None:
         # sb-call (docs/wire.md): budget in ms, contract, request id[, caller]. Checked inline:
@@ -76,6 +84,8 @@ def call_context(
         # float() of the checked digits is exact and cheaper than int(), the quotient the same.
         budget: float | None = float(budget_ms) / 1000
     else:  # a caller of the wire before sb-call: the separate entries
+        metadata = dict(pairs)
+        get = metadata.get
         stated = get(wire.TIMEOUT_MS)
         budget = None if stated is None else _timeout_ms(stated) / 1000
         sent = get(wire.CONTRACT)
@@ -86,7 +96,6 @@ def call_context(
         Dispatcher.check_contract(route, contract)  # raises the mismatch
     if budget is not None and (remaining is None or budget < remaining):
         remaining = budget
-    key = get(wire.IDEMPOTENCY_KEY)
     return CallContext(
         route.method.path,
         claimed if caller is None else caller,
@@ -94,6 +103,7 @@ def call_context(
         None if key is None else _text(key) or None,
         None if remaining is None else time.monotonic() + remaining,
         metadata,
+        pairs=pairs,
     )
 
 

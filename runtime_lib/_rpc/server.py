@@ -59,7 +59,9 @@ _SERVER_OPTIONS = (
 # handler takes it from here rather than have ``invocation_metadata()`` convert it from C again
 # (callgrind: ~10k instructions per call; a check that the task is the same cost most of that
 # back). tests/runtime/test_call_entry.py checks concurrent calls each read their own.
-_LOOKED_UP: ContextVar[Sequence[tuple[str, MetadataValue]]] = ContextVar("sb_looked_up_metadata")
+_LOOKED_UP: ContextVar[Sequence[tuple[str, MetadataValue]]] = ContextVar(
+    "sb_looked_up_metadata", default=()
+)
 
 
 class RpcServer:
@@ -192,7 +194,7 @@ def _method_handler(
             # _context(route, context, tls) written out: one Python call less on every unary call.
             ctx = call_context(
                 route,
-                dict(_LOOKED_UP.get(None) or context.invocation_metadata() or ()),
+                _LOOKED_UP.get() or context.invocation_metadata() or (),
                 context.time_remaining(),
                 None if tls is None else tls.caller(context),
             )
@@ -260,12 +262,10 @@ def _method_handler(
 def _context(
     route: Route, context: grpc.aio.ServicerContext[Any, Any], tls: BridgeTls | None
 ) -> CallContext:
-    # One pass over the (key, value) pairs; binary ("-bin") entries have bytes values.
-    metadata: dict[str, MetadataValue] = dict(
-        _LOOKED_UP.get(None) or context.invocation_metadata() or ()
-    )
+    # Binary ("-bin") entries have bytes values.
+    pairs = _LOOKED_UP.get() or context.invocation_metadata() or ()
     caller = None if tls is None else tls.caller(context)
-    return call_context(route, metadata, context.time_remaining(), caller)
+    return call_context(route, pairs, context.time_remaining(), caller)
 
 
 async def _send_headers(context: grpc.aio.ServicerContext[Any, Any], ctx: CallContext) -> None:

@@ -108,7 +108,7 @@ class OutgoingCall:
             request_id=self.request_id,
             idempotency_key=self.idempotency_key,
             deadline=self.deadline,
-            metadata=dict(self.metadata),
+            pairs=self.metadata,
         )
 
 
