@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Mapping
 from types import MappingProxyType
 
 from runtime_lib._errors import ConfigError
@@ -47,7 +47,7 @@ class CallContext:
         deadline: float | None = None,
         metadata: Mapping[str, MetadataValue] | None = None,
         *,
-        pairs: Iterable[tuple[str, MetadataValue]] = (),
+        pairs: Collection[tuple[str, MetadataValue]] = (),
     ) -> None:
         self.method = method
         self.caller = caller
