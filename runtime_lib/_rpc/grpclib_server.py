@@ -8,9 +8,9 @@ runs the handler; failures leave as the rich error model of :mod:`runtime_lib._r
 (the same status, ``grpc-status-details-bin`` and trailers). Under TLS a client certificate from
 the bridge's CA is required and names the caller; rotated files apply from the next handshake.
 It serves the standard health service and, unless turned off, server reflection. ``stop()``
-drains: new calls are refused with the not-dispatched marker, every connection gets the first
-GOAWAY of RFC 9113 §6.8 (last stream 2^31-1: open no more streams here), in-flight calls finish
-and their replies are sent, then a GOAWAY with the last stream taken, and the server closes.
+drains: new calls are refused with the not-dispatched marker, in-flight calls finish and their
+replies are sent, then every connection gets RFC 9113 §6.8's GOAWAYs (last stream 2^31-1, then
+the last stream taken), and the server closes.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from grpclib.protocol import H2Protocol
 from grpclib.server import Handler, Server, Stream, request_handler
 from h2.connection import ConnectionInputs, ConnectionState, H2ConnectionStateMachine
 from h2.errors import ErrorCodes
+from h2.events import PingAckReceived
 
 from runtime_lib._errors import ConfigError, ServiceBridgeError
 from runtime_lib._rpc import wire, wire_errors
@@ -52,6 +53,10 @@ if TYPE_CHECKING:
 _STATUS = {status.value: status for status in Status}
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _LAST_STREAM_ID = 2**31 - 1  # RFC 9113 §6.8: "no stream refused yet" in a first GOAWAY
+_DRAIN_PING = b"sb-drain"  # the opaque data (8 bytes) of the PING a drain sends before GOAWAY
+# How long a drain waits for each caller to answer that PING: a loopback round trip takes well
+# under a millisecond; a caller that does not answer is not waited for longer.
+_PING_WAIT = 1.0
 
 MethodFunc = Callable[[Stream[Any, Any]], Coroutine[Any, Any, None]]
 
@@ -122,11 +127,20 @@ class GrpclibServer:
         self._dispatcher.admission.drain()
         started = time.monotonic()
         await self._health.drained(self._drain_timeout)
-        server.goaway(_LAST_STREAM_ID)
         await self._dispatcher.admission.wait_idle(self._drain_timeout)
         # A handler that returned has not always had its reply sent yet: wait until each call
         # sent its status.
         await self._in_flight.wait_closed(self._drain_timeout - (time.monotonic() - started))
+        # GOAWAY only once every caller has read every reply: upstream grpclib ends all open
+        # streams on any GOAWAY, a reply it received but had not handed over yet included, so
+        # one sent as the drain began lost every call such a caller had in flight. A caller's
+        # answer to a PING sent after the replies shows it read them (RFC 9113 §6.8 gives the
+        # same round trip to streams it was opening). Calls arriving meanwhile are refused as
+        # not dispatched.
+        await server.round_trip(
+            min(_PING_WAIT, max(0.0, self._drain_timeout - (time.monotonic() - started)))
+        )
+        server.goaway(_LAST_STREAM_ID)
         server.goaway(None)
         server.close()
         server.disconnect()
@@ -219,7 +233,10 @@ _EXPIRED = [
 
 class _Protocol(H2Protocol):
     """grpclib's HTTP/2 protocol, its writes batched per event-loop step, its h2 connection
-    still sending the replies of the streams it took after it sent GOAWAY."""
+    still sending the replies of the streams it took after it sent GOAWAY, and able to tell when
+    the caller answered a PING."""
+
+    _answered: asyncio.Future[None] | None = None  # while a drain's PING waits for its answer
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -228,6 +245,24 @@ class _Protocol(H2Protocol):
         machine = _StaysOpenAfterGoaway()
         machine.state = h2.state_machine.state
         h2.state_machine = machine
+        processors = self.processor.processors
+        acked = cast(Callable[[PingAckReceived], None], processors[PingAckReceived])
+
+        def ping_acked(event: PingAckReceived) -> None:
+            acked(event)
+            answered = self._answered
+            if event.ping_data == _DRAIN_PING and answered is not None and not answered.done():
+                answered.set_result(None)
+
+        processors[PingAckReceived] = ping_acked
+
+    def ping(self) -> asyncio.Future[None]:
+        """Send the drain's PING; the future is done once the caller answered it."""
+        if self._answered is None:
+            self._answered = asyncio.get_running_loop().create_future()
+            self.connection._connection.ping(_DRAIN_PING)
+            self.connection.flush()
+        return self._answered
 
 
 class _Server(Server):
@@ -267,6 +302,18 @@ class _Server(Server):
             processor = getattr(h2_protocol, "processor", None)  # set once connected
             if processor is not None:
                 processor.close("the server stopped")
+
+    async def round_trip(self, within: float) -> None:
+        """PING every open connection and wait, up to ``within`` seconds, for the answers."""
+        answers = [
+            h2_protocol.ping()
+            for h2_protocol in list(self._protocols)
+            if isinstance(h2_protocol, _Protocol)
+            and getattr(h2_protocol, "connection", None) is not None  # set once connected
+            and not h2_protocol.connection.is_closing()
+        ]
+        if answers:
+            await asyncio.wait(answers, timeout=within)
 
     def goaway(self, last_stream_id: int | None) -> None:
         """GOAWAY (NO_ERROR) on every open connection; ``None``: the last stream it took."""

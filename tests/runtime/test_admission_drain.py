@@ -10,6 +10,8 @@ import grpc
 import pytest
 from echo_service import make_handler, pb, until
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpclib.client import Channel
+from grpclib.const import Cardinality
 
 import runtime_lib as sb
 
@@ -75,6 +77,46 @@ async def test_stop_drains_in_flight_calls_and_refuses_new_ones(
         replies = await asyncio.gather(*in_flight)
         assert sorted(r.text for r in replies) == ["0", "1", "2"]
         await asyncio.wait_for(stopping, 10)
+
+
+async def test_stop_sends_every_reply_before_closing_to_a_plain_grpclib_client(
+    echo: ModuleType, server_transport: sb.NetworkTransport
+) -> None:
+    # Upstream grpclib ends its open streams on a server's GOAWAY, replies not yet read
+    # included (the bridge's own grpclib transport does not). A drain that closed the server
+    # once the handlers returned, before gRPC had sent their replies, lost ~50 of these 64.
+    handler = make_handler(echo)
+    handler.gate = asyncio.Event()
+    server = sb.Bridge("echo", rpc=sb.RpcConfig(transport=server_transport))
+    server.serve(handler)
+    await server.start()
+    host, port = server.address.rsplit(":", 1)
+    channel = Channel(host, int(port))
+
+    async def slow(n: int) -> Any:
+        request, reply = pb().Echo, pb().EchoReply
+        path = "/conformance.Callee/Slow"
+        async with channel.request(path, Cardinality.UNARY_UNARY, request, reply) as stream:
+            await stream.send_message(request(text=str(n)), end=True)
+            answer = await stream.recv_message()
+            await stream.recv_trailing_metadata()
+            return answer
+
+    try:
+        calls = [asyncio.create_task(slow(n)) for n in range(64)]
+        await until(lambda: handler.served["slow"] == 64, "64 calls running")
+        handler.gate.set()  # the handlers return while the drain begins
+        stopping = asyncio.create_task(server.stop())
+        replies = await asyncio.gather(*calls, return_exceptions=True)
+        await asyncio.wait_for(stopping, 10)
+    finally:
+        channel.close()
+        await server.stop()
+    lost = [r for r in replies if isinstance(r, BaseException)]
+    assert not lost, f"{len(lost)} of 64 replies lost, the first: {lost[0]!r}"
+    assert sorted(int(r.text) for r in replies if not isinstance(r, BaseException)) == list(
+        range(64)
+    )
 
 
 async def test_health_service_reports_serving(
