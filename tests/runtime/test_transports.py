@@ -2,7 +2,7 @@
 both ways (``-bin`` values, ``reply_metadata``) on the in-process transport.
 
 The network half of reply metadata is proven against a plain grpcio servicer in
-tests/interop/test_bridge_client_to_grpcio.py (custom_metadata).
+tests/interop/test_bridge_client_to_servers.py (custom_metadata).
 """
 
 from __future__ import annotations

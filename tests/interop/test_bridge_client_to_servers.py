@@ -1,5 +1,6 @@
 """gRPC's interop client cases (grpc/grpc doc/interop-test-descriptions.md), run by the sb-gen
-generated client on both network transports against a plain grpcio servicer.
+generated client on both network transports against two servers it did not come with: a plain
+grpcio servicer and @grpc/grpc-js's (Node, tests/interop/node/server.js).
 
 Status codes arrive as runtime_lib's error codes (UNKNOWN -> INTERNAL, UNIMPLEMENTED ->
 NOT_FOUND, DEADLINE_EXCEEDED -> TIMEOUT, errors.py's table); messages arrive unchanged.
@@ -8,15 +9,17 @@ NOT_FOUND, DEADLINE_EXCEEDED -> TIMEOUT, errors.py's table); messages arrive unc
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 import pytest
 
 import runtime_lib as sb
 from tests.interop.conftest import Interop
-from tests.interop.plain_servicer import ECHO_INITIAL, ECHO_TRAILING, PlainTestService, servicer
+from tests.interop.node_peer import node_ready, node_server
+from tests.interop.plain_servicer import ECHO_INITIAL, ECHO_TRAILING, servicer
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -25,18 +28,29 @@ RESPONSE_SIZES = (31415, 9, 2653, 58979)
 SPECIAL_MESSAGE = "\t\ntest with whitespace\r\nand Unicode BMP ☺ and non-BMP 😈\t\n"
 
 
-class Peer:
-    """The plain server and a bridge client of it."""
+class Watched(Protocol):
+    """The calls a server saw start and end, by method name."""
 
-    def __init__(self, interop: Interop, service: PlainTestService, address: str) -> None:
+    started: defaultdict[str, asyncio.Event]
+    ended: defaultdict[str, asyncio.Event]
+
+
+class Peer:
+    """The server under test and a bridge client of it."""
+
+    def __init__(self, interop: Interop, service: Watched, address: str) -> None:
         self.interop = interop
         self.pb2: Any = interop.pb2
         self.service = service
         self.address = address
 
 
-@pytest.fixture
-async def peer(interop: Interop) -> AsyncIterator[Peer]:
+@pytest.fixture(params=["grpcio", "grpc-js"])
+async def peer(interop: Interop, request: pytest.FixtureRequest) -> AsyncIterator[Peer]:
+    if request.param == "grpc-js":
+        async with node_server(node_ready()) as node:
+            yield Peer(interop, node, node.address)
+        return
     service = servicer(interop.plain, interop.pb2)
     server = grpc.aio.server()
     interop.plain.add_TestServiceServicer_to_server(service, server)

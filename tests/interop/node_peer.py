@@ -1,0 +1,103 @@
+"""@grpc/grpc-js, the Node gRPC implementation, as a peer of the interop tests: its packages
+installed from tests/interop/node's lock file on first use, its interop client and server run as
+``node`` subprocesses."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+NODE_DIR = Path(__file__).parent / "node"
+
+
+def node_ready() -> str:
+    """The ``node`` executable, with tests/interop/node's packages installed (``npm ci`` once)."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.fail("the grpc-js interop tests need Node.js and npm: apt-get install nodejs npm")
+    if not (NODE_DIR / "node_modules" / "@grpc" / "grpc-js").is_dir():
+        done = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=NODE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if done.returncode != 0:
+            pytest.fail(f"npm ci in {NODE_DIR} failed:\n{done.stdout}{done.stderr}")
+    return node
+
+
+async def run_client(node: str, address: str, case: str, within: float = 60.0) -> str:
+    """Run grpc-js's interop ``case`` against ``address``; '' if it passed, else what it said."""
+    process = await asyncio.create_subprocess_exec(
+        node,
+        str(NODE_DIR / "client.js"),
+        address,
+        case,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        output, _ = await asyncio.wait_for(process.communicate(), within)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        return f"{case}: grpc-js client still running after {within} s"
+    return "" if process.returncode == 0 else output.decode(errors="replace")
+
+
+class NodeServer:
+    """grpc-js's interop server (tests/interop/node/server.js) in a subprocess: its address, and
+    the calls it reported started and ended (the cancellation cases wait on those)."""
+
+    def __init__(self) -> None:
+        self.address = ""
+        self.started: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
+        self.ended: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
+
+    async def _follow(self, lines: asyncio.StreamReader) -> None:
+        while line := await lines.readline():
+            what, _, method = line.decode().strip().partition(" ")
+            if what == "started":
+                self.started[method].set()
+            elif what == "ended":
+                self.ended[method].set()
+
+
+@asynccontextmanager
+async def node_server(node: str) -> AsyncIterator[NodeServer]:
+    """grpc-js's interop server, listening on 127.0.0.1; shut down (stdin closed) on exit."""
+    process = await asyncio.create_subprocess_exec(
+        node,
+        str(NODE_DIR / "server.js"),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    server = NodeServer()
+    try:
+        line = await asyncio.wait_for(process.stdout.readline(), 30)
+        if not line.startswith(b"PORT "):
+            raise RuntimeError(f"grpc-js interop server did not start: {line!r}")
+        server.address = f"127.0.0.1:{int(line.split()[1])}"
+        following = asyncio.create_task(server._follow(process.stdout))
+        try:
+            yield server
+        finally:
+            following.cancel()
+    finally:
+        process.stdin.close()
+        try:
+            await asyncio.wait_for(process.wait(), 10)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
