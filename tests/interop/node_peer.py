@@ -5,6 +5,7 @@ installed from tests/interop/node's lock file on first use, its interop client a
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import subprocess
 from collections import defaultdict
@@ -36,7 +37,19 @@ def node_ready() -> str:
     return node
 
 
-async def run_client(node: str, address: str, case: str, within: float = 60.0) -> str:
+def tls_env(ca: Path, identity: Path | None = None, name: str = "") -> dict[str, str]:
+    """The environment under which client.js and server.js use mutual TLS (interop.js): the CA
+    certificate ``ca``, their own certificate ``identity``.crt/.key if any, and for a client the
+    name the server's certificate must hold."""
+    env = dict(os.environ, SB_TLS_CA=str(ca), SB_TLS_NAME=name)
+    if identity is not None:
+        env.update(SB_TLS_CERT=f"{identity}.crt", SB_TLS_KEY=f"{identity}.key")
+    return env
+
+
+async def run_client(
+    node: str, address: str, case: str, within: float = 60.0, env: dict[str, str] | None = None
+) -> str:
     """Run grpc-js's interop ``case`` against ``address``; '' if it passed, else what it said."""
     process = await asyncio.create_subprocess_exec(
         node,
@@ -45,6 +58,7 @@ async def run_client(node: str, address: str, case: str, within: float = 60.0) -
         case,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
+        env=env,
     )
     try:
         output, _ = await asyncio.wait_for(process.communicate(), within)
@@ -74,13 +88,14 @@ class NodeServer:
 
 
 @asynccontextmanager
-async def node_server(node: str) -> AsyncIterator[NodeServer]:
+async def node_server(node: str, env: dict[str, str] | None = None) -> AsyncIterator[NodeServer]:
     """grpc-js's interop server, listening on 127.0.0.1; shut down (stdin closed) on exit."""
     process = await asyncio.create_subprocess_exec(
         node,
         str(NODE_DIR / "server.js"),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
+        env=env,
     )
     assert process.stdin is not None and process.stdout is not None
     server = NodeServer()

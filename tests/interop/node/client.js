@@ -1,12 +1,16 @@
 // gRPC's interop client cases (grpc/grpc doc/interop-test-descriptions.md, "Client"), written
-// from the descriptions for @grpc/grpc-js. Usage: node client.js <host:port> <case>.
+// from the descriptions for @grpc/grpc-js. Usage: node client.js <host:port> <case>; mutual TLS
+// from the SB_TLS_* variables (interop.js).
 // Exits 0 when the case passed; otherwise prints what differed and exits 1.
 'use strict';
 
-const { grpc, testing, payload, ECHO_INITIAL, ECHO_TRAILING } = require('./interop');
+const {
+  grpc, testing, payload, channel, ECHO_INITIAL, ECHO_TRAILING,
+} = require('./interop');
 
 const [address, testCase] = process.argv.slice(2);
-const client = new testing.TestService(address, grpc.credentials.createInsecure());
+const { credentials, options } = channel();
+const client = new testing.TestService(address, credentials, options);
 const REQUEST_SIZES = [27182, 8, 1828, 45904];
 const RESPONSE_SIZES = [31415, 9, 2653, 58979];
 const SPECIAL_MESSAGE = '\t\ntest with whitespace\r\nand Unicode BMP \u263a and non-BMP \ud83d\ude08\t\n';
@@ -208,7 +212,7 @@ const cases = {
   },
 
   async unimplemented_service() {
-    const other = new testing.UnimplementedService(address, grpc.credentials.createInsecure());
+    const other = new testing.UnimplementedService(address, credentials, options);
     const done = new Promise((resolve, reject) => {
       other.UnimplementedCall({}, (error, r) => (error ? reject(error) : resolve(r)));
     });

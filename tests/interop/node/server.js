@@ -2,9 +2,12 @@
 // @grpc/grpc-js, written from the descriptions. Usage: node server.js. Prints "PORT <n>" once
 // it listens on 127.0.0.1, then "started <Method>" and "ended <Method>" for the calls the
 // cancellation cases watch. UnimplementedCall is left out: grpc-js answers it UNIMPLEMENTED.
+// Mutual TLS from the SB_TLS_* variables (interop.js).
 'use strict';
 
-const { grpc, testing, payload, ECHO_INITIAL, ECHO_TRAILING } = require('./interop');
+const {
+  grpc, testing, payload, serverCredentials, ECHO_INITIAL, ECHO_TRAILING,
+} = require('./interop');
 
 function echoedHeaders(call) {
   const md = new grpc.Metadata();
@@ -115,7 +118,7 @@ const service = {
 
 const server = new grpc.Server();
 server.addService(testing.TestService.service, service);
-server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, port) => {
+server.bindAsync('127.0.0.1:0', serverCredentials(), (error, port) => {
   if (error) {
     console.error(`cannot listen: ${error.message}`);
     process.exit(1);
