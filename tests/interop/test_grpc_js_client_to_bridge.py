@@ -30,6 +30,7 @@ CASES = (
     "special_status_message",
     "unimplemented_method",
     "unimplemented_service",
+    "rich_error",  # ours: the google.rpc.Status a handler's error sends, decoded by protobufjs
 )
 
 

@@ -4,9 +4,15 @@
 // Exits 0 when the case passed; otherwise prints what differed and exits 1.
 'use strict';
 
+const path = require('path');
+const protobuf = require('protobufjs');
 const {
   grpc, testing, payload, channel, ECHO_INITIAL, ECHO_TRAILING,
 } = require('./interop');
+
+// google/rpc/status.proto and error_details.proto as Google ships them (the generator's
+// real-world corpus holds them).
+const GOOGLE_RPC = path.join(__dirname, '..', '..', 'generator', 'real_world');
 
 const [address, testCase] = process.argv.slice(2);
 const { credentials, options } = channel();
@@ -205,6 +211,33 @@ const cases = {
     await expectCode(unary('EmptyCall', {}), grpc.status.UNAVAILABLE);
     const counts = (await Promise.all(calls)).map(({ replies }) => replies.length);
     check(counts.every((n) => n === REPLIES), `replies per stream: ${counts}`);
+  },
+
+  // Not an interop case: the rich error model (docs/wire.md) as another language reads it.
+  // A handler's HandlerError("ECHO_STATUS", message) arrives as UNKNOWN with the message, and
+  // grpc-status-details-bin holds a google.rpc.Status with an ErrorInfo saying which.
+  async rich_error() {
+    const message = 'card declined';
+    let failure;
+    try {
+      await unary('UnaryCall', { response_status: { code: 2, message } });
+    } catch (error) {
+      failure = error;
+    }
+    check(failure && failure.code === grpc.status.UNKNOWN, `status ${failure && failure.code}`);
+    const [raw] = failure.metadata.get('grpc-status-details-bin');
+    check(Buffer.isBuffer(raw), 'no grpc-status-details-bin trailer');
+    const root = new protobuf.Root();
+    root.resolvePath = (origin, target) => path.join(GOOGLE_RPC, target);
+    root.loadSync(['google/rpc/status.proto', 'google/rpc/error_details.proto']);
+    const status = root.lookupType('google.rpc.Status').decode(raw);
+    check(status.code === 2 && status.message === message, `Status ${JSON.stringify(status)}`);
+    check(status.details.length === 1, `${status.details.length} details`);
+    const [any] = status.details;
+    check(any.type_url === 'type.googleapis.com/google.rpc.ErrorInfo', `detail ${any.type_url}`);
+    const info = root.lookupType('google.rpc.ErrorInfo').decode(any.value);
+    check(info.domain === 'servicebridge' && info.reason === 'HANDLER', `ErrorInfo ${JSON.stringify(info)}`);
+    check(info.metadata.handler_code === 'ECHO_STATUS', `handler_code ${info.metadata.handler_code}`);
   },
 
   async unimplemented_method() {
