@@ -73,10 +73,26 @@ class NodeServer:
     """grpc-js's interop server (tests/interop/node/server.js) in a subprocess: its address, and
     the calls it reported started and ended (the cancellation cases wait on those)."""
 
-    def __init__(self) -> None:
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.address = ""
         self.started: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
         self.ended: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
+        self._process = process
+
+    def shut_down(self) -> None:
+        """Have it shut down as grpc-js does gracefully (``tryShutdown``: GOAWAY, no new calls,
+        those in flight finish), then exit."""
+        stdin = self._process.stdin
+        if stdin is not None and not stdin.is_closing():
+            stdin.close()
+
+    async def exited(self, within: float) -> int:
+        """Its exit status, once it exited (killed after ``within`` seconds)."""
+        try:
+            return await asyncio.wait_for(self._process.wait(), within)
+        except TimeoutError:
+            self._process.kill()
+            return await self._process.wait()
 
     async def _follow(self, lines: asyncio.StreamReader) -> None:
         while line := await lines.readline():
@@ -97,8 +113,8 @@ async def node_server(node: str, env: dict[str, str] | None = None) -> AsyncIter
         stdout=asyncio.subprocess.PIPE,
         env=env,
     )
-    assert process.stdin is not None and process.stdout is not None
-    server = NodeServer()
+    assert process.stdout is not None
+    server = NodeServer(process)
     try:
         line = await asyncio.wait_for(process.stdout.readline(), 30)
         if not line.startswith(b"PORT "):
@@ -110,9 +126,5 @@ async def node_server(node: str, env: dict[str, str] | None = None) -> AsyncIter
         finally:
             following.cancel()
     finally:
-        process.stdin.close()
-        try:
-            await asyncio.wait_for(process.wait(), 10)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        server.shut_down()
+        await server.exited(10)
