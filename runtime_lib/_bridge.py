@@ -137,7 +137,7 @@ class Bridge:
             )
         self.tls = BridgeTls(tls, service) if tls is not None else None
         rpc = rpc or RpcConfig()
-        self._connect = connector(rpc.transport)
+        self._connect = connector(rpc.transport, rpc.max_message_size)
         self.service = service
         self.telemetry = Telemetry(service, telemetry)
         self.telemetry.observe_breakers(
@@ -166,6 +166,7 @@ class Bridge:
         self._interceptors = tuple(rpc.interceptors)
         self._transport = rpc.transport
         self._reflection = rpc.reflection
+        self._max_message_size = rpc.max_message_size
         self._server: RpcServer | GrpclibServer | None = None
         self._pool: EndpointPool[Connection] | None = None
         self._address: str | None = None
@@ -368,6 +369,7 @@ class Bridge:
                     self._drain_timeout,
                     reflection=self._reflection,
                     tls=self.tls,
+                    max_message_size=self._max_message_size,
                 )
             else:
                 self._server = RpcServer(
@@ -377,6 +379,7 @@ class Bridge:
                     self._interceptors,
                     reflection=self._reflection,
                     tls=self.tls,
+                    max_message_size=self._max_message_size,
                 )
             port = await self._server.start()
             host = self._listen.rsplit(":", 1)[0]

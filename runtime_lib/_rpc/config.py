@@ -14,6 +14,7 @@ from runtime_lib._rpc.deadline import parse_timeout
 from runtime_lib._rpc.idempotency import IdempotencyPolicy
 from runtime_lib._rpc.options import CallOptions, NetworkTransport, check_call_options
 from runtime_lib._rpc.transports import NETWORK
+from runtime_lib._rpc.transports.base import DEFAULT_MAX_MESSAGE_SIZE
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,9 @@ class RpcConfig:
       traceback goes to the ``runtime_lib.rpc`` log).
     reflection: serve gRPC server reflection (on by default), so grpcurl, Postman and evans can
       list and call the served methods; ``False`` hides the service catalogue.
+    max_message_size: the largest message, in bytes, this bridge receives: a request its server
+      takes, a reply its client reads (4 MiB, gRPC's default). A larger one fails the call with
+      ``ValidationError``; the sender's own limit is the receiver's.
     """
 
     call_defaults: CallOptions = field(default_factory=lambda: CallOptions())
@@ -46,6 +50,7 @@ class RpcConfig:
     interceptors: Sequence[grpc.aio.ServerInterceptor] = ()
     expose_errors: bool = False
     reflection: bool = True
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
 
     def __post_init__(self) -> None:
         # A bad default fails here, not on the first call.
@@ -65,6 +70,7 @@ class RpcConfig:
             )
         if not self.drain_timeout >= 0:
             raise ConfigError(f"RpcConfig.drain_timeout={self.drain_timeout!r}: seconds, 0 or more")
+        check_at_least("RpcConfig.max_message_size", self.max_message_size, 1024)
         check_at_least("AdmissionLimits.max_concurrent", self.admission.max_concurrent, 1)
         check_at_least("AdmissionLimits.max_queued", self.admission.max_queued, 0)
         check_at_least("IdempotencyPolicy.max_entries", self.idempotency.max_entries, 0)

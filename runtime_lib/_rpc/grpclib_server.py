@@ -40,11 +40,13 @@ from runtime_lib._rpc import wire, wire_errors
 from runtime_lib._rpc.config import listen_refused
 from runtime_lib._rpc.context import CallContext
 from runtime_lib._rpc.dispatch import Dispatcher, Route, closing
+from runtime_lib._rpc.grpclib_limits import limit_messages
 from runtime_lib._rpc.grpclib_services import HealthService, ReflectionService
 from runtime_lib._rpc.grpclib_writes import BatchedWrites
 from runtime_lib._rpc.incoming import call_context, decode, decoded
 from runtime_lib._rpc.open_calls import OpenCalls
 from runtime_lib._rpc.spec import Cardinality, ServiceSpec
+from runtime_lib._rpc.transports.base import DEFAULT_MAX_MESSAGE_SIZE
 from runtime_lib._rpc.transports.grpclib import GRPCLIB_CARDINALITY, RawDetails
 
 if TYPE_CHECKING:
@@ -70,10 +72,12 @@ class GrpclibServer:
         tls: BridgeTls | None = None,
         *,
         reflection: bool = True,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     ) -> None:
         self._dispatcher = dispatcher
         self._tls = tls
         self._reflection = reflection
+        self._max_message_size = max_message_size
         self._listen = listen
         self._drain_timeout = drain_timeout
         self._server: _Server | None = None
@@ -94,6 +98,7 @@ class GrpclibServer:
 
         async def listening(port: int) -> _Server:
             server = _Server(services, codec=_Codec(), status_details_codec=RawDetails())
+            server.max_message_size = self._max_message_size
             # No SO_REUSEPORT (asyncio's default): a second server on a served port fails here.
             await server.start(host, port, ssl=ssl)
             return server
@@ -237,10 +242,12 @@ class _Protocol(H2Protocol):
     the caller answered a PING."""
 
     _answered: asyncio.Future[None] | None = None  # while a drain's PING waits for its answer
+    max_message_size = DEFAULT_MAX_MESSAGE_SIZE
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         super().connection_made(cast(asyncio.Transport, BatchedWrites(transport)))
+        limit_messages(self.connection, self.max_message_size)
         h2 = self.connection._connection  # grpclib builds it inside connection_made
         machine = _StaysOpenAfterGoaway()
         machine.state = h2.state_machine.state
@@ -256,6 +263,14 @@ class _Protocol(H2Protocol):
 
         processors[PingAckReceived] = ping_acked
 
+    def connection_lost(self, exc: BaseException | None) -> None:
+        super().connection_lost(exc)
+        # grpclib leaves write_ready cleared when the connection was lost while writes were
+        # paused. A handler whose call the client had reset waits in it to send trailers, its
+        # task no longer among those grpclib cancels, and the server's stop waited forever;
+        # woken, its write fails at once.
+        self.connection.write_ready.set()
+
     def ping(self) -> asyncio.Future[None]:
         """Send the drain's PING; the future is done once the caller answered it."""
         if self._answered is None:
@@ -268,6 +283,8 @@ class _Protocol(H2Protocol):
 class _Server(Server):
     """grpclib's server, with :class:`_Handler` and knowing its connections so that it can send
     them GOAWAY."""
+
+    max_message_size = DEFAULT_MAX_MESSAGE_SIZE
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -286,6 +303,7 @@ class _Server(Server):
         )
         self._handlers.add(handler)
         h2_protocol = _Protocol(handler, self._config, self._h2_config)
+        h2_protocol.max_message_size = self.max_message_size
         self._protocols.add(h2_protocol)
         return h2_protocol
 

@@ -31,6 +31,7 @@ from runtime_lib._rpc.incoming import call_context, decode, decoded
 from runtime_lib._rpc.open_calls import OpenCalls
 from runtime_lib._rpc.reflection import serve_reflection
 from runtime_lib._rpc.spec import Cardinality
+from runtime_lib._rpc.transports.base import DEFAULT_MAX_MESSAGE_SIZE
 
 if TYPE_CHECKING:
     from runtime_lib._security.bridge_tls import BridgeTls
@@ -74,10 +75,15 @@ class RpcServer:
         tls: BridgeTls | None = None,
         *,
         reflection: bool = True,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     ) -> None:
         self._dispatcher = dispatcher
         self._tls = tls
         self._reflection = reflection
+        self._options = (
+            *_SERVER_OPTIONS,
+            ("grpc.max_receive_message_length", max_message_size),
+        )
         self._interceptors = tuple(interceptors)
         self._listen = listen
         self._drain_timeout = drain_timeout
@@ -87,7 +93,7 @@ class RpcServer:
         self.port = 0
 
     async def start(self) -> int:
-        server = grpc.aio.server(interceptors=self._interceptors, options=_SERVER_OPTIONS)
+        server = grpc.aio.server(interceptors=self._interceptors, options=self._options)
         server.add_generic_rpc_handlers((_Handlers(self._dispatcher, self._tls, self._open),))
         generic_only = cast(grpc.aio.Server, _GenericOnly(server))
         self._health = health.aio.HealthServicer()

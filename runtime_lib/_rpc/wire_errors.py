@@ -4,11 +4,14 @@ A server failure travels as a gRPC status plus a ``google.rpc.Status`` whose ``E
 domain ``servicebridge``, ``reason`` = the error code and, for a handler error, the handler's
 own code and message in ``metadata``; a malformed call adds a ``BadRequest`` naming the field.
 Clients in any language can read it; a status without that detail (a plain gRPC server) maps
-through ``GRPC_STATUS_TO_CODE``.
+through ``GRPC_STATUS_TO_CODE``. A message over its receiver's size limit is gRPC core's
+``RESOURCE_EXHAUSTED`` "Received message larger than max (N vs. M)" whichever side and library
+refused it, and a ``ValidationError`` to the caller: not overload, and no retry can help.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import grpc
@@ -24,6 +27,7 @@ from runtime_lib._errors import (
     HandlerError,
     ServiceBridgeError,
     UnimplementedError,
+    ValidationError,
     error_for,
 )
 from runtime_lib._rpc import wire
@@ -33,16 +37,39 @@ Trailers = tuple[tuple[str, str | bytes], ...]
 
 _HANDLER_CODE = "handler_code"
 _HANDLER_MESSAGE = "handler_message"
+# gRPC core's words for a message over grpc.max_receive_message_length (grpc's
+# message_size_filter), which a grpclib receiver says too.
+_TOO_LARGE = re.compile(r"Received message larger than max \((\d+) vs\. (\d+)\)")
+
+
+class MessageTooLargeError(BadRequestError):
+    """A received message over this side's limit (``RpcConfig.max_message_size``): sent as gRPC
+    core sends it, so any client recognises it."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"Received message larger than max ({size} vs. {limit})", field="message")
+        self.size = size
+        self.limit = limit
+
+
+def too_large(size: int, limit: int) -> ValidationError:
+    """What the caller is told of a message of ``size`` bytes over its receiver's ``limit``."""
+    return ValidationError(
+        f"a message of this call ({size:,} bytes) is larger than its receiver accepts "
+        f"({limit:,} bytes): send less (a stream of smaller messages), or raise "
+        "RpcConfig.max_message_size on the receiving side (gRPC's default limit is 4 MiB)"
+    )
 
 
 def encode(error: ServiceBridgeError) -> tuple[grpc.StatusCode, str, Trailers]:
     """Status code, details and trailing metadata for ``error``."""
     # gRPC's own status for a method not implemented, so any client recognises it.
-    status = (
-        grpc.StatusCode.UNIMPLEMENTED
-        if isinstance(error, UnimplementedError)
-        else CODE_TO_GRPC_STATUS[error.code]
-    )
+    if isinstance(error, UnimplementedError):
+        status = grpc.StatusCode.UNIMPLEMENTED
+    elif isinstance(error, MessageTooLargeError):
+        status = grpc.StatusCode.RESOURCE_EXHAUSTED
+    else:
+        status = CODE_TO_GRPC_STATUS[error.code]
     info = error_details_pb2.ErrorInfo(reason=str(error.code), domain=wire.ERROR_DOMAIN)
     if isinstance(error, HandlerError):
         info.metadata[_HANDLER_CODE] = error.handler_code
@@ -72,6 +99,8 @@ def decode(
         elif key == wire.STATUS_DETAILS and isinstance(value, bytes):
             info = _error_info(value)
     message = details or ""
+    if code is grpc.StatusCode.RESOURCE_EXHAUSTED and (sizes := _TOO_LARGE.search(message)):
+        return too_large(int(sizes[1]), int(sizes[2]))
     if code is grpc.StatusCode.UNIMPLEMENTED:
         # The handler raised NotImplementedError, or the server has no such method.
         return UnimplementedError(message, not_dispatched=not_dispatched)

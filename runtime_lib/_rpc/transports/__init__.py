@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 
 from runtime_lib._errors import ConfigError
@@ -11,8 +12,9 @@ from runtime_lib._rpc.transports.base import Connect
 NETWORK = ("grpcio", "grpclib")
 
 
-def connector(name: str) -> Connect:
-    """The factory of connections (one per address) of network transport ``name``."""
+def connector(name: str, max_message_size: int) -> Connect:
+    """The factory of connections (one per address) of network transport ``name``, receiving
+    messages of at most ``max_message_size`` bytes."""
     if name not in NETWORK:
         raise ConfigError(f"unknown transport {name!r}: use grpcio (the default) or grpclib")
     try:
@@ -23,5 +25,5 @@ def connector(name: str) -> Connect:
         raise ConfigError(
             f"transport {name!r} needs the grpclib package: pip install 'sb-gen[grpclib]'"
         ) from None
-    factory: Connect = module.connect
+    factory: Connect = functools.partial(module.connect, max_message_size=max_message_size)
     return factory

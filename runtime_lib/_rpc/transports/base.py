@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 CONNECT_TIMEOUT = 5.0
 """The longest any transport waits for a connection, whatever the call's deadline."""
 
+DEFAULT_MAX_MESSAGE_SIZE = 4 * 1024 * 1024
+"""The largest message received unless ``RpcConfig.max_message_size`` says otherwise: gRPC's
+default ``grpc.max_receive_message_length``."""
+
 WireMetadata = tuple[tuple[str, str | bytes], ...]
 Outgoing = Message | AsyncIterable[Message]
 """What a call sends: one request, or a request stream (client and bidi streaming)."""

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import operator
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING, Any, cast
 
 import grpc
@@ -21,7 +21,13 @@ from runtime_lib._rpc import wire_errors
 from runtime_lib._rpc.options import ReplyMetadata
 from runtime_lib._rpc.spec import Cardinality, MethodSpec
 from runtime_lib._rpc.transports import grpcio_direct
-from runtime_lib._rpc.transports.base import CONNECT_TIMEOUT, Outgoing, OutgoingCall, no_reply
+from runtime_lib._rpc.transports.base import (
+    CONNECT_TIMEOUT,
+    DEFAULT_MAX_MESSAGE_SIZE,
+    Outgoing,
+    OutgoingCall,
+    no_reply,
+)
 
 if TYPE_CHECKING:
     from runtime_lib._security.bridge_tls import TargetTls
@@ -39,13 +45,23 @@ _serialize = operator.methodcaller("SerializeToString")
 
 
 class GrpcioConnection:
-    def __init__(self, address: str, tls: TargetTls | None = None) -> None:
+    def __init__(
+        self,
+        address: str,
+        tls: TargetTls | None = None,
+        *,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    ) -> None:
         self.address = address
+        options: tuple[tuple[str, int | str], ...] = (
+            *CHANNEL_OPTIONS,
+            ("grpc.max_receive_message_length", max_message_size),
+        )
         if tls is None:
-            self.channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+            self.channel = grpc.aio.insecure_channel(address, options=options)
         else:
             # The handshake succeeds only if the server's certificate names the service meant.
-            options = (*CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", tls.server_name))
+            options = (*options, ("grpc.ssl_target_name_override", tls.server_name))
             self.channel = grpc.aio.secure_channel(address, tls.grpcio_credentials(), options)
         self._stubs: dict[str, Any] = {}
         self._cython = grpcio_direct.cython_channel(self.channel)
@@ -237,4 +253,4 @@ def as_dict(metadata: Any) -> dict[str, str | bytes]:
     return {key: value for key, value in metadata or ()}
 
 
-connect: Callable[[str, TargetTls | None], GrpcioConnection] = GrpcioConnection
+connect = GrpcioConnection

@@ -35,8 +35,15 @@ from runtime_lib._errors import (
 from runtime_lib._rpc import wire, wire_errors
 from runtime_lib._rpc.options import ReplyMetadata
 from runtime_lib._rpc.spec import Cardinality
-from runtime_lib._rpc.transports.base import CONNECT_TIMEOUT, Outgoing, OutgoingCall, no_reply
+from runtime_lib._rpc.transports.base import (
+    CONNECT_TIMEOUT,
+    DEFAULT_MAX_MESSAGE_SIZE,
+    Outgoing,
+    OutgoingCall,
+    no_reply,
+)
 from runtime_lib._rpc.transports.grpclib_goaway import GoawayChannel, NotProcessedError
+from runtime_lib._rpc.wire_errors import MessageTooLargeError
 
 if TYPE_CHECKING:
     from runtime_lib._security.bridge_tls import TargetTls
@@ -70,7 +77,13 @@ def _split(address: str) -> tuple[str, int]:
 
 
 class GrpclibConnection:
-    def __init__(self, address: str, tls: TargetTls | None = None) -> None:
+    def __init__(
+        self,
+        address: str,
+        tls: TargetTls | None = None,
+        *,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    ) -> None:
         self.address = address
         host, port = _split(address)
         if tls is None:
@@ -85,6 +98,7 @@ class GrpclibConnection:
                 ssl=tls.ssl_context(),
                 config=Configuration(ssl_target_name_override=tls.server_name),
             )
+        self._channel.max_message_size = max_message_size
         self._protocol: H2Protocol | None = None
 
     def is_ready(self) -> bool:
@@ -132,7 +146,7 @@ class GrpclibConnection:
                 await _send(stream, outgoing)
                 reply = await stream.recv_message()
                 await stream.recv_trailing_metadata()
-        except (GRPCError, TimeoutError, *_BROKEN) as exc:
+        except (GRPCError, TimeoutError, MessageTooLargeError, *_BROKEN) as exc:
             raise _failure(exc, stream, call, sent=sent) from None
         finally:
             _fill(md, stream)
@@ -178,7 +192,7 @@ class GrpclibStream:
                 self._finished = True
                 _fill(self._call.reply_metadata, stream)
                 return None
-        except (GRPCError, TimeoutError, *_BROKEN) as exc:
+        except (GRPCError, TimeoutError, MessageTooLargeError, *_BROKEN) as exc:
             _fill(self._call.reply_metadata, stream)
             raise _failure(exc, stream, self._call, sent=self._sent) from None
         md = self._call.reply_metadata
@@ -234,6 +248,8 @@ def _failure(
             trailers.append((wire.STATUS_DETAILS, exc.details))
         code = _GRPC_STATUS.get(exc.status.value, grpc.StatusCode.UNKNOWN)
         return wire_errors.decode(code, exc.message, tuple(trailers))
+    if isinstance(exc, MessageTooLargeError):  # a reply over this bridge's limit
+        return wire_errors.too_large(exc.size, exc.limit)
     if isinstance(exc, TimeoutError):
         return CallTimeoutError(f"{call.method.path}: deadline exceeded")
     if isinstance(exc, NotProcessedError):

@@ -24,6 +24,9 @@ from h2.connection import ConnectionInputs, ConnectionState, H2ConnectionStateMa
 from h2.errors import ErrorCodes
 from h2.events import ConnectionTerminated, StreamEnded, StreamReset
 
+from runtime_lib._rpc.grpclib_limits import limit_messages
+from runtime_lib._rpc.transports.base import DEFAULT_MAX_MESSAGE_SIZE
+
 
 class NotProcessedError(StreamTerminatedError):
     """The server's GOAWAY names a last stream below this one: it never processed the call."""
@@ -108,8 +111,11 @@ class _Processor(EventsProcessor):
 
 
 class _Protocol(H2Protocol):
+    max_message_size = DEFAULT_MAX_MESSAGE_SIZE
+
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
+        limit_messages(self.connection, self.max_message_size)
         h2_connection = self.connection._connection  # grpclib builds it inside connection_made
         machine = _StaysOpenOnGoaway()
         machine.state = h2_connection.state_machine.state
@@ -118,7 +124,12 @@ class _Protocol(H2Protocol):
 
 
 class GoawayChannel(Channel):
-    """``grpclib.client.Channel`` with :class:`_Protocol` connections."""
+    """``grpclib.client.Channel`` with :class:`_Protocol` connections, which receive messages
+    of at most ``max_message_size`` bytes."""
+
+    max_message_size = DEFAULT_MAX_MESSAGE_SIZE
 
     def _protocol_factory(self) -> H2Protocol:
-        return _Protocol(Handler(), self._config, self._h2_config)
+        protocol = _Protocol(Handler(), self._config, self._h2_config)
+        protocol.max_message_size = self.max_message_size
+        return protocol
