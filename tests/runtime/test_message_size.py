@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from collections.abc import AsyncIterator
 from types import ModuleType
 
 import grpc
@@ -44,6 +45,21 @@ async def test_a_request_over_the_servers_limit_is_a_validation_error(
         assert not refused.value.retryable
         # Under the limit, the same server answers.
         assert (await client.echo(pb().Echo(text="x" * (4 * MiB - 64)))).text.startswith("x")
+
+
+async def test_a_streamed_request_over_the_limit_is_a_validation_error(
+    echo: ModuleType, server_transport: sb.NetworkTransport, transport: sb.NetworkTransport
+) -> None:
+    async def requests() -> AsyncIterator[object]:
+        yield pb().Echo(text="small")
+        yield pb().Echo(text="x" * (5 * MiB))
+
+    server = _served(echo, server_transport)
+    async with server, sb.Bridge("caller", rpc=sb.RpcConfig(transport=transport)) as caller:
+        client = caller.client(echo.CalleeClient, address=server.address)
+        with pytest.raises(sb.ValidationError) as refused:
+            await client.upload(requests())
+        assert "larger than its receiver accepts (4,194,304 bytes)" in refused.value.message
 
 
 async def test_a_reply_over_the_callers_limit_is_a_validation_error_and_both_may_raise_it(
