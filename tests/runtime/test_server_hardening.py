@@ -1,9 +1,11 @@
 """The gRPC server against a plain grpcio client: UNIMPLEMENTED for what it does not serve,
 reply metadata both ways, nothing kept per unknown path, crashes logged and not sent, malformed
-calls refused as the caller's error, and no second server on a served port."""
+calls refused as the caller's error, no second server on a served port, and a stranger
+speaking another protocol dropped without harm."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import tracemalloc
 from collections.abc import AsyncIterator
@@ -331,3 +333,32 @@ async def test_a_second_server_on_a_served_address_is_a_config_error(
                 pb().Echo(text="still here")
             )
         assert reply.text == "still here"
+
+
+# What a stranger may send to a gRPC port: another protocol, noise, a broken HTTP/2 start.
+STRANGERS = {
+    "HTTP/1.1": b"GET / HTTP/1.1\r\nHost: payment\r\n\r\n",
+    "noise": bytes(range(256)) * 16,
+    "HTTP/2 preface then noise": b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes(range(256)) * 2,
+    "TLS hello on plaintext": bytes.fromhex("16030100a5010000a10303") + bytes(160),
+}
+
+
+async def test_a_stranger_speaking_nonsense_is_dropped_and_the_server_serves_on(
+    echo: ModuleType, server_transport: sb.NetworkTransport, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = sb.Bridge("echo", rpc=sb.RpcConfig(transport=server_transport))
+    server.serve(make_handler(echo))
+    async with server, sb.Bridge("caller", rpc=sb.RpcConfig(transport=server_transport)) as caller:
+        client = caller.client(echo.CalleeClient, address=server.address)
+        host, port = server.address.rsplit(":", 1)
+        for what, data in STRANGERS.items():
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(data)
+            await writer.drain()
+            # The server answers with its HTTP/2 settings at most, then drops the connection.
+            await asyncio.wait_for(reader.read(), 10)
+            writer.close()
+            reply = await client.echo(pb().Echo(text=what), timeout="5s")
+            assert reply.text == what
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
