@@ -45,14 +45,21 @@ async def test_burst_beyond_running_plus_queued_is_refused_with_the_marker(
     assert handler.served["slow"] == 8
 
 
+async def _gated_server(echo: ModuleType, transport: sb.NetworkTransport) -> tuple[sb.Bridge, Any]:
+    """A started echo bridge on ``transport``'s server whose ``slow`` calls wait for
+    ``handler.gate``."""
+    handler = make_handler(echo)
+    handler.gate = asyncio.Event()
+    server = sb.Bridge("echo", rpc=sb.RpcConfig(transport=transport))
+    server.serve(handler)
+    await server.start()
+    return server, handler
+
+
 async def test_stop_drains_in_flight_calls_and_refuses_new_ones(
     echo: ModuleType, transport: sb.NetworkTransport, server_transport: sb.NetworkTransport
 ) -> None:
-    handler = make_handler(echo)
-    handler.gate = asyncio.Event()
-    server = sb.Bridge("echo", rpc=sb.RpcConfig(transport=server_transport))
-    server.serve(handler)
-    await server.start()
+    server, handler = await _gated_server(echo, server_transport)
     address = server.address
     async with (
         sb.Bridge("caller", rpc=sb.RpcConfig(transport=transport)) as caller,
@@ -85,11 +92,7 @@ async def test_stop_sends_every_reply_before_closing_to_a_plain_grpclib_client(
     # Upstream grpclib ends its open streams on a server's GOAWAY, replies not yet read
     # included (the bridge's own grpclib transport does not). A drain that closed the server
     # once the handlers returned, before gRPC had sent their replies, lost ~50 of these 64.
-    handler = make_handler(echo)
-    handler.gate = asyncio.Event()
-    server = sb.Bridge("echo", rpc=sb.RpcConfig(transport=server_transport))
-    server.serve(handler)
-    await server.start()
+    server, handler = await _gated_server(echo, server_transport)
     host, port = server.address.rsplit(":", 1)
     channel = Channel(host, int(port))
 
