@@ -38,7 +38,7 @@ class RpcConfig:
       list and call the served methods; ``False`` hides the service catalogue.
     max_message_size: the largest message, in bytes, this bridge receives: a request its server
       takes, a reply its client reads (4 MiB, gRPC's default). A larger one fails the call with
-      ``ValidationError``; the sender's own limit is the receiver's.
+      ``ValidationError``. What a bridge may send is bounded by its receiver's limit, not this.
     """
 
     call_defaults: CallOptions = field(default_factory=lambda: CallOptions())
