@@ -12,18 +12,20 @@ Services resolve through a static registry (a ``{"service": ["host:port", ...]}`
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TypeVar
 
-from runtime_lib._errors import ConfigError
+from runtime_lib._errors import ConfigError, check_at_least
 from runtime_lib._registry.static import StaticRegistry
 from runtime_lib._rpc.attempts import Route, client_target
 from runtime_lib._rpc.breaker import BreakerPolicy
 from runtime_lib._rpc.endpoints import EndpointPool
 from runtime_lib._rpc.options import CallOptions
 from runtime_lib._rpc.outgoing import checked_defaults
+from runtime_lib._rpc.transports.base import DEFAULT_MAX_MESSAGE_SIZE
 from runtime_lib._security.bridge_tls import BridgeTls
 from runtime_lib._security.tls import TlsConfig
 from runtime_lib._sync.client import SyncClientBase
@@ -40,7 +42,8 @@ class SyncBridge:
 
     Keyword options, as on ``Bridge``: ``registry`` (static), ``call_defaults``, ``breaker``,
     ``tls`` (mutual TLS: its certificate, and the server must be the service meant),
-    ``telemetry``. Close it (``with``, or ``close()``) to close its connections. It belongs to
+    ``telemetry``, ``max_message_size`` (the largest reply it reads, 4 MiB as
+    ``RpcConfig.max_message_size``). Close it (``with``, or ``close()``) to close its connections. It belongs to
     the thread that made it (a call from another thread is a ``ConfigError``): a threaded
     server keeps one per thread.
     """
@@ -54,7 +57,9 @@ class SyncBridge:
         breaker: BreakerPolicy | None = None,
         telemetry: TelemetryConfig | None = None,
         tls: TlsConfig | None = None,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     ) -> None:
+        check_at_least("max_message_size", max_message_size, 1024)
         if not service:
             raise ConfigError("a sync bridge needs a service name (the caller name it sends)")
         if registry is not None and not isinstance(registry, (Mapping, StaticRegistry)):
@@ -72,7 +77,7 @@ class SyncBridge:
         self._owner = threading.get_ident()
         self._pool: EndpointPool[SyncConnection] = EndpointPool(
             breaker or BreakerPolicy(),
-            SyncConnection,
+            functools.partial(SyncConnection, max_message_size=max_message_size),
             BridgeTls(tls, service) if tls is not None else None,
         )
         self.telemetry.observe_breakers(self._pool.breaker_states)

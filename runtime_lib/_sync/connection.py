@@ -15,10 +15,14 @@ from google.protobuf.message import Message
 
 from runtime_lib._errors import ConnectionFailedError
 from runtime_lib._rpc.options import ReplyMetadata
-from runtime_lib._rpc.transports.base import CONNECT_TIMEOUT, OutgoingCall
+from runtime_lib._rpc.transports.base import (
+    CONNECT_TIMEOUT,
+    DEFAULT_MAX_MESSAGE_SIZE,
+    OutgoingCall,
+)
 from runtime_lib._rpc.transports.grpcio import (
-    CHANNEL_OPTIONS,
     as_dict,
+    channel_options,
     failure,
     method_stub,
     reply_of,
@@ -51,14 +55,18 @@ class SyncConnection:
     """One grpcio channel. Its connectivity is followed through ``channel.subscribe`` (grpc's
     own watcher thread), so a connected channel's ``ready`` returns without waiting."""
 
-    def __init__(self, address: str, tls: TargetTls | None = None) -> None:
+    def __init__(
+        self,
+        address: str,
+        tls: TargetTls | None = None,
+        *,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    ) -> None:
         self.address = address
+        options = channel_options(tls, max_message_size)  # as the async grpcio transport's
         if tls is None:
-            self.channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+            self.channel = grpc.insecure_channel(address, options=options)
         else:
-            # As the async grpcio transport: the handshake succeeds only if the server's
-            # certificate names the service meant.
-            options = (*CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", tls.server_name))
             self.channel = grpc.secure_channel(address, tls.grpcio_credentials(), options)
         self._stubs: dict[str, Any] = {}
         self._changed = threading.Condition()

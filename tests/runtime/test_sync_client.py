@@ -296,3 +296,20 @@ def test_a_restarted_peer_is_reached_again(echo: ModuleType) -> None:
             # Not dispatched while the channel reconnects: retried until it has.
             reply = client.echo(pb().Echo(), retry=patient, timeout="30s")
             assert reply.handled_by == "second"
+
+
+def test_a_reply_over_the_sync_clients_limit_is_a_validation_error_unless_raised(
+    echo: ModuleType,
+) -> None:
+    served, _ = _serving(echo, rpc=sb.RpcConfig(max_message_size=8 * 1024 * 1024))
+    big = pb().Echo(text="x" * (5 * 1024 * 1024))
+    with served:
+        with sb.SyncBridge("script") as caller:
+            client = caller.client(echo.CalleeSyncClient, address=served.address)
+            with pytest.raises(sb.ValidationError, match="larger than its receiver accepts"):
+                client.echo(big)
+        with sb.SyncBridge("script", max_message_size=8 * 1024 * 1024) as caller:
+            client = caller.client(echo.CalleeSyncClient, address=served.address)
+            assert len(client.echo(big).text) == 5 * 1024 * 1024
+    with pytest.raises(sb.ConfigError, match="max_message_size=10: must be at least 1024"):
+        sb.SyncBridge("script", max_message_size=10)

@@ -44,6 +44,21 @@ _UNARY = Cardinality.UNARY
 _serialize = operator.methodcaller("SerializeToString")
 
 
+def channel_options(
+    tls: TargetTls | None, max_message_size: int
+) -> tuple[tuple[str, int | str], ...]:
+    """A grpcio channel's options (async and sync): quick reconnects, the receive limit, and
+    under TLS the name the server's certificate must hold."""
+    options: tuple[tuple[str, int | str], ...] = (
+        *CHANNEL_OPTIONS,
+        ("grpc.max_receive_message_length", max_message_size),
+    )
+    if tls is not None:
+        # The handshake succeeds only if the server's certificate names the service meant.
+        options = (*options, ("grpc.ssl_target_name_override", tls.server_name))
+    return options
+
+
 class GrpcioConnection:
     def __init__(
         self,
@@ -53,15 +68,10 @@ class GrpcioConnection:
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     ) -> None:
         self.address = address
-        options: tuple[tuple[str, int | str], ...] = (
-            *CHANNEL_OPTIONS,
-            ("grpc.max_receive_message_length", max_message_size),
-        )
+        options = channel_options(tls, max_message_size)
         if tls is None:
             self.channel = grpc.aio.insecure_channel(address, options=options)
         else:
-            # The handshake succeeds only if the server's certificate names the service meant.
-            options = (*options, ("grpc.ssl_target_name_override", tls.server_name))
             self.channel = grpc.aio.secure_channel(address, tls.grpcio_credentials(), options)
         self._stubs: dict[str, Any] = {}
         self._cython = grpcio_direct.cython_channel(self.channel)
