@@ -14,7 +14,7 @@ from runtime_lib._rpc.deadline import parse_timeout
 from runtime_lib._rpc.idempotency import IdempotencyPolicy
 from runtime_lib._rpc.options import CallOptions, NetworkTransport, check_call_options
 from runtime_lib._rpc.transports import NETWORK
-from runtime_lib._rpc.transports.base import DEFAULT_MAX_MESSAGE_SIZE
+from runtime_lib._rpc.transports.base import DEFAULT_MAX_MESSAGE_SIZE, check_max_message_size
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class RpcConfig:
             )
         if not self.drain_timeout >= 0:
             raise ConfigError(f"RpcConfig.drain_timeout={self.drain_timeout!r}: seconds, 0 or more")
-        check_at_least("RpcConfig.max_message_size", self.max_message_size, 1024)
+        check_max_message_size("RpcConfig.max_message_size", self.max_message_size)
         check_at_least("AdmissionLimits.max_concurrent", self.admission.max_concurrent, 1)
         check_at_least("AdmissionLimits.max_queued", self.admission.max_queued, 0)
         check_at_least("IdempotencyPolicy.max_entries", self.idempotency.max_entries, 0)

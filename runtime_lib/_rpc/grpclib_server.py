@@ -288,7 +288,7 @@ class _Server(Server):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._protocols: weakref.WeakSet[H2Protocol] = weakref.WeakSet()
+        self._protocols: weakref.WeakSet[_Protocol] = weakref.WeakSet()
 
     def ports(self) -> set[int]:
         """The port of each address listened on."""
@@ -326,8 +326,7 @@ class _Server(Server):
         answers = [
             h2_protocol.ping()
             for h2_protocol in list(self._protocols)
-            if isinstance(h2_protocol, _Protocol)
-            and getattr(h2_protocol, "connection", None) is not None  # set once connected
+            if getattr(h2_protocol, "connection", None) is not None  # set once connected
             and not h2_protocol.connection.is_closing()
         ]
         if answers:

@@ -18,14 +18,14 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TypeVar
 
-from runtime_lib._errors import ConfigError, check_at_least
+from runtime_lib._errors import ConfigError
 from runtime_lib._registry.static import StaticRegistry
 from runtime_lib._rpc.attempts import Route, client_target
 from runtime_lib._rpc.breaker import BreakerPolicy
 from runtime_lib._rpc.endpoints import EndpointPool
 from runtime_lib._rpc.options import CallOptions
 from runtime_lib._rpc.outgoing import checked_defaults
-from runtime_lib._rpc.transports.base import DEFAULT_MAX_MESSAGE_SIZE
+from runtime_lib._rpc.transports.base import DEFAULT_MAX_MESSAGE_SIZE, check_max_message_size
 from runtime_lib._security.bridge_tls import BridgeTls
 from runtime_lib._security.tls import TlsConfig
 from runtime_lib._sync.client import SyncClientBase
@@ -43,9 +43,9 @@ class SyncBridge:
     Keyword options, as on ``Bridge``: ``registry`` (static), ``call_defaults``, ``breaker``,
     ``tls`` (mutual TLS: its certificate, and the server must be the service meant),
     ``telemetry``, ``max_message_size`` (the largest reply it reads, 4 MiB as
-    ``RpcConfig.max_message_size``). Close it (``with``, or ``close()``) to close its connections. It belongs to
-    the thread that made it (a call from another thread is a ``ConfigError``): a threaded
-    server keeps one per thread.
+    ``RpcConfig.max_message_size``). Close it (``with``, or ``close()``) to close its
+    connections. It belongs to the thread that made it (a call from another thread is a
+    ``ConfigError``): a threaded server keeps one per thread.
     """
 
     def __init__(
@@ -59,7 +59,7 @@ class SyncBridge:
         tls: TlsConfig | None = None,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     ) -> None:
-        check_at_least("max_message_size", max_message_size, 1024)
+        check_max_message_size("max_message_size", max_message_size)
         if not service:
             raise ConfigError("a sync bridge needs a service name (the caller name it sends)")
         if registry is not None and not isinstance(registry, (Mapping, StaticRegistry)):

@@ -23,6 +23,7 @@ import pytest
 from generator.frontends.protoc import run_protoc, well_known_types_dir
 from generator.pipeline import build_package
 from generator.write import write_atomically
+from tests.interop.node_peer import node_ready
 
 PROTOS = Path(__file__).parent / "protos"
 TEST_PROTO = PROTOS / "grpc" / "testing" / "test.proto"
@@ -33,6 +34,12 @@ class Interop:
     sb: ModuleType  # sb-gen's test_sb: TestServiceClient, TestServiceHandler, ...
     pb2: ModuleType  # protoc's test_pb2: the messages
     plain: ModuleType  # grpc_tools' test_pb2_grpc: TestServiceStub, TestServiceServicer, ...
+
+
+@pytest.fixture(scope="session")
+def node() -> str:
+    """The ``node`` executable of the grpc-js peers, their packages installed."""
+    return node_ready()
 
 
 @pytest.fixture(scope="session")

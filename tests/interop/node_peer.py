@@ -47,19 +47,31 @@ def tls_env(ca: Path, identity: Path | None = None, name: str = "") -> dict[str,
     return env
 
 
-async def run_client(
-    node: str, address: str, case: str, within: float = 60.0, env: dict[str, str] | None = None
-) -> str:
-    """Run grpc-js's interop ``case`` against ``address``; '' if it passed, else what it said."""
-    process = await asyncio.create_subprocess_exec(
+async def start_client(
+    node: str,
+    address: str,
+    case: str,
+    env: dict[str, str] | None = None,
+    stdin: int | None = None,
+) -> asyncio.subprocess.Process:
+    """grpc-js's client.js running ``case`` against ``address``, its output in one pipe."""
+    return await asyncio.create_subprocess_exec(
         node,
         str(NODE_DIR / "client.js"),
         address,
         case,
+        stdin=stdin,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         env=env,
     )
+
+
+async def run_client(
+    node: str, address: str, case: str, within: float = 60.0, env: dict[str, str] | None = None
+) -> str:
+    """Run grpc-js's interop ``case`` against ``address``; '' if it passed, else what it said."""
+    process = await start_client(node, address, case, env)
     try:
         output, _ = await asyncio.wait_for(process.communicate(), within)
     except TimeoutError:

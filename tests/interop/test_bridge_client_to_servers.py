@@ -18,7 +18,7 @@ import pytest
 
 import runtime_lib as sb
 from tests.interop.conftest import Interop
-from tests.interop.node_peer import node_ready, node_server
+from tests.interop.node_peer import node_server
 from tests.interop.plain_servicer import ECHO_INITIAL, ECHO_TRAILING, servicer
 
 pytestmark = pytest.mark.timeout(60)
@@ -48,7 +48,7 @@ class Peer:
 @pytest.fixture(params=["grpcio", "grpc-js"])
 async def peer(interop: Interop, request: pytest.FixtureRequest) -> AsyncIterator[Peer]:
     if request.param == "grpc-js":
-        async with node_server(node_ready()) as node:
+        async with node_server(request.getfixturevalue("node")) as node:
             yield Peer(interop, node, node.address)
         return
     service = servicer(interop.plain, interop.pb2)

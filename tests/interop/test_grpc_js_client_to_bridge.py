@@ -11,7 +11,7 @@ import pytest
 import runtime_lib as sb
 from tests.interop.conftest import Interop
 from tests.interop.interop_handler import make_handler
-from tests.interop.node_peer import NODE_DIR, node_ready, run_client
+from tests.interop.node_peer import run_client, start_client
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -34,11 +34,6 @@ CASES = (
 )
 
 
-@pytest.fixture(scope="module")
-def node() -> str:
-    return node_ready()
-
-
 @pytest.mark.parametrize("case", CASES)
 async def test_grpc_js_interop_case(
     interop: Interop, server_transport: sb.NetworkTransport, node: str, case: str
@@ -58,15 +53,7 @@ async def test_grpc_js_streams_finish_while_the_bridge_drains(
     server = sb.Bridge("interop", rpc=sb.RpcConfig(transport=server_transport))
     server.serve(make_handler(interop.sb, interop.pb2))
     await server.start()
-    client = await asyncio.create_subprocess_exec(
-        node,
-        str(NODE_DIR / "client.js"),
-        server.address,
-        "drain",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+    client = await start_client(node, server.address, "drain", stdin=asyncio.subprocess.PIPE)
     assert client.stdin is not None and client.stdout is not None
     try:
         begun = await asyncio.wait_for(client.stdout.readline(), 30)

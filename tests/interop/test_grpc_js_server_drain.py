@@ -12,7 +12,7 @@ import pytest
 
 import runtime_lib as sb
 from tests.interop.conftest import Interop
-from tests.interop.node_peer import node_ready, node_server
+from tests.interop.node_peer import node_server
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -20,14 +20,14 @@ STREAMS, REPLIES = 16, 5
 
 
 async def test_streams_in_flight_end_whole_when_a_grpc_js_server_shuts_down(
-    interop: Interop, transport: sb.NetworkTransport
+    interop: Interop, transport: sb.NetworkTransport, node: str
 ) -> None:
     pb2: Any = interop.pb2
     request = pb2.StreamingOutputCallRequest(
         response_parameters=[pb2.ResponseParameters(size=8, interval_us=100_000)] * REPLIES
     )
     async with (
-        node_server(node_ready()) as server,
+        node_server(node) as server,
         sb.Bridge("interop-client", rpc=sb.RpcConfig(transport=transport)) as bridge,
     ):
         client = bridge.client(interop.sb.TestServiceClient, address=server.address)

@@ -17,7 +17,7 @@ import runtime_lib as sb
 from tests.ca import make_ca
 from tests.interop.conftest import Interop
 from tests.interop.interop_handler import make_handler
-from tests.interop.node_peer import node_ready, node_server, run_client, tls_env
+from tests.interop.node_peer import node_server, run_client, tls_env
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -33,11 +33,6 @@ def cert_dir(tmp_path: Path) -> Path:
 def stranger_dir(tmp_path: Path) -> Path:
     """Another CA of the same trust domain name, issuing its own 'orders'."""
     return make_ca(tmp_path / "stranger", TRUST_DOMAIN, "orders")
-
-
-@pytest.fixture(scope="module")
-def node() -> str:
-    return node_ready()
 
 
 def payment(

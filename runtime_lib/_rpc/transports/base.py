@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from google.protobuf.message import Message
 
-from runtime_lib._errors import InternalError
+from runtime_lib._errors import InternalError, check_at_least
 from runtime_lib._rpc import wire
 from runtime_lib._rpc.context import CallContext
 from runtime_lib._rpc.options import ReplyMetadata, RetryPolicy
@@ -35,6 +35,12 @@ CONNECT_TIMEOUT = 5.0
 DEFAULT_MAX_MESSAGE_SIZE = 4 * 1024 * 1024
 """The largest message received unless ``RpcConfig.max_message_size`` says otherwise: gRPC's
 default ``grpc.max_receive_message_length``."""
+
+
+def check_max_message_size(name: str, size: int) -> None:
+    """A :class:`ConfigError` naming the setting unless ``size`` is a usable limit (1 KiB or more)."""
+    check_at_least(name, size, 1024)
+
 
 WireMetadata = tuple[tuple[str, str | bytes], ...]
 Outgoing = Message | AsyncIterable[Message]
