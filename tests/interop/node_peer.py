@@ -22,7 +22,10 @@ def node_ready() -> str:
     """The ``node`` executable, with tests/interop/node's packages installed (``npm ci`` once)."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
-        pytest.fail("the grpc-js interop tests need Node.js and npm: apt-get install nodejs npm")
+        message = "Node.js and npm are not installed (apt-get install nodejs npm; .ci/run does)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
     if not (NODE_DIR / "node_modules" / "@grpc" / "grpc-js").is_dir():
         done = subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund"],
